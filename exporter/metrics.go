@@ -1,0 +1,140 @@
+package exporter
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// States of the collector state machine, in the order corral_collector_state lists them.
+const (
+	StateStarting = "starting"
+	StateRunning  = "running"
+	StatePaused   = "paused"
+	StateWaiting  = "waiting"
+	StateError    = "error"
+	StateStopping = "stopping"
+)
+
+// States returns every state of the state machine.
+func States() []string {
+	return []string{StateStarting, StateRunning, StatePaused, StateWaiting, StateError, StateStopping}
+}
+
+// contractMetrics are the series of corral's exposition contract (DESIGN.md, "The
+// agent's exposition contract"). They are registered on the agent's own registry.
+type contractMetrics struct {
+	info                *prometheus.GaugeVec
+	state               *prometheus.GaugeVec
+	items               prometheus.Counter
+	lastItem            prometheus.Gauge
+	expectedItems       prometheus.Gauge
+	expectedInterval    prometheus.Gauge
+	collections         *prometheus.CounterVec
+	duration            prometheus.Histogram
+	lastCollection      prometheus.Gauge
+	configGeneration    prometheus.Gauge
+	commands            *prometheus.CounterVec
+	backfillProgress    prometheus.Gauge
+	backfillItems       prometheus.Counter
+	consecutiveFailures prometheus.Gauge
+}
+
+func newContractMetrics(reg prometheus.Registerer, name, kind, version string) (*contractMetrics, error) {
+	m := &contractMetrics{
+		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "corral_collector_info",
+			Help: "Identity of the collector; always 1.",
+		}, []string{"collector", "kind", "version"}),
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "corral_collector_state",
+			Help: "State of the collector: 1 for the current state, 0 for the others.",
+		}, []string{"state"}),
+		items: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corral_collector_items_total",
+			Help: "Data items collected (rows, statements, trades, headlines ...).",
+		}),
+		lastItem: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corral_collector_last_item_timestamp_seconds",
+			Help: "Event time of the newest item collected, in seconds since the epoch; 0 before the first item.",
+		}),
+		expectedItems: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corral_collector_expected_items",
+			Help: "Items one expected interval should bring; 0 means no expectation.",
+		}),
+		expectedInterval: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corral_collector_expected_interval_seconds",
+			Help: "Length of the interval corral_collector_expected_items refers to.",
+		}),
+		collections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corral_collector_collections_total",
+			Help: "Collection runs by result (success, error).",
+		}, []string{"result"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "corral_collector_collection_duration_seconds",
+			Help:    "Duration of one collection run.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}),
+		lastCollection: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corral_collector_last_collection_timestamp_seconds",
+			Help: "End of the last collection run, in seconds since the epoch.",
+		}),
+		configGeneration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corral_collector_config_generation",
+			Help: "Generation of the applied configuration; increments on every applied change.",
+		}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corral_collector_commands_total",
+			Help: "Control commands handled, by command and result (ok, failed, rejected).",
+		}, []string{"command", "result"}),
+		backfillProgress: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corral_collector_backfill_progress_ratio",
+			Help: "Progress of the current or last backfill, 0 to 1.",
+		}),
+		backfillItems: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corral_collector_backfill_items_total",
+			Help: "Items collected by backfills.",
+		}),
+		consecutiveFailures: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corral_collector_consecutive_failures",
+			Help: "Collection runs that failed in a row; 0 after a success.",
+		}),
+	}
+	m.info.WithLabelValues(name, kind, version).Set(1)
+	for _, s := range States() {
+		m.state.WithLabelValues(s)
+	}
+	for _, r := range []string{"success", "error"} {
+		m.collections.WithLabelValues(r)
+	}
+	for _, c := range []prometheus.Collector{
+		m.info, m.state, m.items, m.lastItem, m.expectedItems, m.expectedInterval,
+		m.collections, m.duration, m.lastCollection, m.configGeneration, m.commands,
+		m.backfillProgress, m.backfillItems, m.consecutiveFailures,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *contractMetrics) setState(state string) {
+	for _, s := range States() {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.state.WithLabelValues(s).Set(v)
+	}
+}
+
+// NewRegistry returns a registry with the standard process and Go collectors, as
+// every agent exposes them.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+	)
+	return reg
+}
