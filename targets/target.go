@@ -1,0 +1,195 @@
+package targets
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Label names with a meaning to corral, as in Prometheus.
+const (
+	LabelJob         = "job"
+	LabelInstance    = "instance"
+	LabelCollector   = "collector"
+	LabelAddress     = "__address__"
+	LabelScheme      = "__scheme__"
+	LabelMetricsPath = "__metrics_path__"
+	LabelParamPrefix = "__param_"
+	LabelMetaPrefix  = "__meta_"
+	// LabelFilePath is set by file_sd on each of its groups.
+	LabelFilePath = "__meta_filepath"
+)
+
+// Target is one collector to scrape, after merging and labelling.
+// A Target handed out by the Manager is shared: read it, never change it.
+type Target struct {
+	Collector string            // identity: the `collector` label; default job + "/" + instance
+	Job       string            // the `job` label
+	Instance  string            // the `instance` label; default the address (host:port)
+	URL       string            // scheme://address + metrics_path (from __scheme__, __metrics_path__, defaults http, /metrics), plus the job's params and __param_* query params
+	Labels    map[string]string // final target labels: job, instance, collector, group labels; no label starting with "__"
+	Meta      map[string]string // the "__" labels (__address__, __scheme__, __metrics_path__, __meta_filepath, __scrape_interval__, __corral_stale_after__ …) kept for the scraper
+	Provider  string            // "static", "file_sd", "registry"
+	Source    string            // the Group.Source it came from
+	Hash      uint64            // stable hash of Collector, URL, labels and non-__meta_ Meta labels (for scrape offsets and change detection)
+}
+
+// Address is the host:port scraped (the __address__ label).
+func (t *Target) Address() string { return t.Meta[LabelAddress] }
+
+// LabelsString renders t.Labels as `{collector="…",instance="…",job="…",…}`,
+// sorted by name, values escaped as in the text exposition format.
+func (t *Target) LabelsString() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, name := range sortedKeys(t.Labels) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(name)
+		b.WriteString(`="`)
+		writeEscaped(&b, t.Labels[name])
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func (t *Target) String() string { return t.Collector + " " + t.URL }
+
+// writeEscaped escapes a label value as the text format does: \\, \" and \n.
+func writeEscaped(b *strings.Builder, v string) {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\':
+			b.WriteString(`\\`)
+		case '"':
+			b.WriteString(`\"`)
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+}
+
+// hashTarget hashes what makes a scrape different: identity, URL and labels.
+// __meta_* labels are left out, as Prometheus drops them before hashing: a
+// collector moving from one file to another keeps its scrape loop and offset.
+func hashTarget(t *Target) uint64 {
+	h := fnv.New64a()
+	sep := []byte{0xff}
+	h.Write([]byte(t.Collector))
+	h.Write(sep)
+	h.Write([]byte(t.URL))
+	for _, set := range []map[string]string{t.Labels, t.Meta} {
+		h.Write(sep)
+		for _, name := range sortedKeys(set) {
+			if strings.HasPrefix(name, LabelMetaPrefix) {
+				continue
+			}
+			h.Write([]byte(name))
+			h.Write(sep)
+			h.Write([]byte(set[name]))
+			h.Write(sep)
+		}
+	}
+	return h.Sum64()
+}
+
+// buildTargets turns a group into targets the way Prometheus populates labels
+// for a scrape config without relabelling: a target's own __address__ wins over
+// the group's labels, which win over the job's defaults (job, __scheme__,
+// __metrics_path__, __param_*); an empty label is an absent one; instance
+// defaults to the address and, in corral, collector to job/instance.
+// An invalid group is rejected whole, with an error that names the target.
+func buildTargets(job *ScrapeJob, kind string, g *Group) ([]*Target, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	out := make([]*Target, 0, len(g.Targets))
+	for i, addr := range g.Targets {
+		t, err := buildTarget(job, kind, g, addr)
+		if err != nil {
+			return nil, fmt.Errorf("targets[%d] %q: %w", i, addr, err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func buildTarget(job *ScrapeJob, kind string, g *Group, addr string) (*Target, error) {
+	labels := make(map[string]string, len(g.Labels)+3)
+	meta := make(map[string]string, 4)
+	for name, v := range g.Labels {
+		if v == "" {
+			continue
+		}
+		if strings.HasPrefix(name, "__") {
+			meta[name] = v
+		} else {
+			labels[name] = v
+		}
+	}
+	meta[LabelAddress] = addr
+	setDefault := func(m map[string]string, name, v string) {
+		if m[name] == "" && v != "" {
+			m[name] = v
+		}
+	}
+	setDefault(labels, LabelJob, job.Name)
+	setDefault(meta, LabelScheme, job.Scheme)
+	setDefault(meta, LabelScheme, "http")
+	setDefault(meta, LabelMetricsPath, job.MetricsPath)
+	setDefault(meta, LabelMetricsPath, "/metrics")
+	setDefault(labels, LabelInstance, addr)
+	if labels[LabelJob] == "" {
+		return nil, fmt.Errorf("no job label and the scrape job has no name")
+	}
+	setDefault(labels, LabelCollector, labels[LabelJob]+"/"+labels[LabelInstance])
+
+	scheme, path := meta[LabelScheme], meta[LabelMetricsPath]
+	if scheme != "http" && scheme != "https" {
+		return nil, fmt.Errorf("scheme %q: want http or https", scheme)
+	}
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("metrics path %q: must start with /", path)
+	}
+	params := url.Values{}
+	for k, v := range job.Params {
+		params[k] = slices.Clone(v)
+	}
+	for name, v := range meta {
+		if k, ok := strings.CutPrefix(name, LabelParamPrefix); ok {
+			if len(params[k]) > 0 {
+				params[k][0] = v
+			} else {
+				params[k] = []string{v}
+			}
+		}
+	}
+	u := url.URL{Scheme: scheme, Host: addr, Path: path, RawQuery: params.Encode()}
+	t := &Target{
+		Collector: labels[LabelCollector],
+		Job:       labels[LabelJob],
+		Instance:  labels[LabelInstance],
+		URL:       u.String(),
+		Labels:    labels,
+		Meta:      meta,
+		Provider:  kind,
+		Source:    g.Source,
+	}
+	t.Hash = hashTarget(t)
+	return t, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
