@@ -1,0 +1,54 @@
+# corral — build, test, run.
+#   make run    builds and starts a demo fleet (and, once it exists, the server)
+#   make test   runs every test (race detector on)
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+STATICCHECK_VERSION := v0.8.2
+DATA      ?= data
+DEMO_COUNT ?= 12
+DEMO_MIX  ?= online=5,slow=1,stale=1,incomplete=1,error=1,waiting=1,paused=1
+
+.PHONY: all build test test-short lint fmt run bench fuzz clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+test:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# A demo fleet of agents with distinct behaviours, controllable with the demo key.
+run: build
+	@mkdir -p $(DATA)/demo $(DATA)/sd
+	@[ -f $(DATA)/demo/control.key ] || $(BIN)/corralctl keys generate --out $(DATA)/demo/control
+	$(BIN)/corral-agent simulate --count $(DEMO_COUNT) --mix '$(DEMO_MIX)' \
+		--sd-file $(DATA)/sd/demo.yml --trusted-key-file $(DATA)/demo/control.pub --print-urls
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./exporter/control
+	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./exporter/control
+	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./exporter/agent
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./configs
+	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime 30s ./targets/filesd
+	$(GO) test -run '^$$' -fuzz FuzzParseSelector -fuzztime 30s ./scrape
+
+clean:
+	rm -rf $(BIN)
