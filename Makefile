@@ -32,15 +32,22 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-# A demo fleet of agents with distinct behaviours, controllable with the demo key.
+# The server on its embedded store, scraping a demo fleet of simulated agents with
+# distinct behaviours (controllable with the demo key). Ctrl-C stops both.
 run: build
 	@mkdir -p $(DATA)/demo $(DATA)/sd
 	@[ -f $(DATA)/demo/control.key ] || $(BIN)/corralctl keys generate --out $(DATA)/demo/control
-	$(BIN)/corral-agent simulate --count $(DEMO_COUNT) --mix '$(DEMO_MIX)' \
-		--sd-file $(DATA)/sd/demo.yml --trusted-key-file $(DATA)/demo/control.pub --print-urls
+	@$(BIN)/corral-agent simulate --count $(DEMO_COUNT) --mix '$(DEMO_MIX)' --log.level error \
+		--sd-file $(DATA)/sd/demo.yml --trusted-key-file $(DATA)/demo/control.pub --print-urls & \
+	sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
+	echo "corral: http://localhost:9480/metrics  (fleet status: curl -s localhost:9480/metrics | grep 'corral_collector_status.*} 1')"; \
+	$(BIN)/corral --config.file configs/demo.yml
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Micro-benchmarks, then the fleet benchmark (FLEET agents, loopback only, ~3 minutes).
+FLEET ?= 1000
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./scrape/... ./store/...
+	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./exporter/control

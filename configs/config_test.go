@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/corral-dev/corral/targets/filesd"
 )
 
 func TestExampleLoads(t *testing.T) {
@@ -114,4 +116,14 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestExampleSDFileLoads(t *testing.T) {
+	groups, err := filesd.ReadFile("sd/example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 2 || len(groups[0].Targets) != 2 {
+		t.Errorf("%+v", groups)
+	}
 }

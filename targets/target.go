@@ -26,7 +26,8 @@ const (
 // A Target handed out by the Manager is shared: read it, never change it.
 type Target struct {
 	Collector string            // identity: the `collector` label; default job + "/" + instance
-	Job       string            // the `job` label
+	Job       string            // the `job` label (a file_sd group may set its own)
+	ScrapeJob string            // the scrape config (job_name) that found it: its scrape settings apply
 	Instance  string            // the `instance` label; default the address (host:port)
 	URL       string            // scheme://address + metrics_path (from __scheme__, __metrics_path__, defaults http, /metrics), plus the job's params and __param_* query params
 	Labels    map[string]string // final target labels: job, instance, collector, group labels; no label starting with "__"
@@ -174,6 +175,7 @@ func buildTarget(job *ScrapeJob, kind string, g *Group, addr string) (*Target, e
 	t := &Target{
 		Collector: labels[LabelCollector],
 		Job:       labels[LabelJob],
+		ScrapeJob: job.Name,
 		Instance:  labels[LabelInstance],
 		URL:       u.String(),
 		Labels:    labels,

@@ -1,0 +1,78 @@
+// Command corral is the central server: it discovers collectors, scrapes them,
+// derives their health and publishes it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+var version = "dev"
+
+type cli struct {
+	ConfigFile    string `name:"config.file" placeholder:"FILE" help:"corral.yml; without one corral starts with an empty fleet on the embedded store (collectors registered through the API are still scraped)."`
+	ConfigCheck   bool   `name:"config.check" help:"Load and check the config file, print a summary and exit (0 valid, 2 invalid)."`
+	ListenAddress string `name:"web.listen-address" default:":9480" help:"Address of the HTTP server (/metrics, /federate, /-/healthy, /-/ready, /-/reload)."`
+	StorageURL    string `name:"storage.url" placeholder:"URL" help:"Store: sqlite:PATH or postgres://…; overrides storage.url of the config (default sqlite:data/corral.db)."`
+	LogLevel      string `name:"log.level" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
+	LogFormat     string `name:"log.format" default:"logfmt" enum:"logfmt,json" help:"Log format (${enum})."`
+	Version       bool   `help:"Print the version and exit."`
+}
+
+func main() {
+	var c cli
+	kong.Parse(&c, kong.Name("corral"),
+		kong.Description("corral discovers data collectors (static, file_sd, registry), scrapes their /metrics, derives status, freshness and completeness, and publishes them on /metrics and /federate."),
+		kong.UsageOnError())
+	if c.Version {
+		fmt.Println("corral", version)
+		return
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
+	if c.LogFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, hopts)
+	}
+	log := slog.New(h)
+
+	if c.ConfigCheck {
+		os.Exit(checkConfig(c.ConfigFile, os.Stdout, os.Stderr))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	reload := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	err := Run(ctx, Options{
+		ConfigFile: c.ConfigFile, ListenAddress: c.ListenAddress, StorageURL: c.StorageURL,
+		Logger: log, Version: version, Reload: reload,
+	})
+	var cfgErr *configError
+	switch {
+	case err == nil:
+	case errors.As(err, &cfgErr):
+		fmt.Fprintln(os.Stderr, "corral:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "corral:", err)
+		os.Exit(1)
+	}
+}

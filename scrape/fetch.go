@@ -1,0 +1,140 @@
+package scrape
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// acceptHeader asks for the Prometheus text format first: it is the cheapest to
+// produce and parse; OpenMetrics is taken when that is all a target speaks.
+const acceptHeader = "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
+
+// errBodyLimit and friends classify failures that are not transport errors.
+var (
+	errBodyLimit = errors.New("body_size_limit exceeded")
+)
+
+// fetcher GETs one target's metrics into a buffer, bounded in time and size.
+type fetcher struct {
+	client    *http.Client
+	url       string
+	bodyLimit int64
+	gz        *gzip.Reader
+}
+
+// fetch fills buf with the (decompressed) body and returns its content type.
+func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Accept", acceptHeader)
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("User-Agent", "corral")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.CopyN(io.Discard, resp.Body, 4096)
+		return "", &httpStatusError{code: resp.StatusCode, status: resp.Status}
+	}
+	var body io.Reader = resp.Body
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		if f.gz == nil {
+			f.gz, err = gzip.NewReader(resp.Body)
+		} else {
+			err = f.gz.Reset(resp.Body)
+		}
+		if err != nil {
+			return "", fmt.Errorf("gzip: %w", err)
+		}
+		body = f.gz
+	}
+	buf.Reset()
+	limit := f.bodyLimit
+	if limit <= 0 {
+		limit = 1 << 62
+	}
+	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	if err != nil {
+		return "", err
+	}
+	if n > limit {
+		return "", fmt.Errorf("%w: the body is over %d bytes; raise body_size_limit or reduce the exporter's output", errBodyLimit, limit)
+	}
+	return resp.Header.Get("Content-Type"), nil
+}
+
+type httpStatusError struct {
+	code   int
+	status string
+}
+
+func (e *httpStatusError) Error() string { return "server returned HTTP status " + e.status }
+
+// classify maps a scrape error to its reason.
+func classify(err error) string {
+	var (
+		dnsErr   *net.DNSError
+		statErr  *httpStatusError
+		certErr  *tls.CertificateVerificationError
+		recErr   tls.RecordHeaderError
+		alertErr tls.AlertError
+		unkAuth  x509.UnknownAuthorityError
+		hostErr  x509.HostnameError
+		invErr   x509.CertificateInvalidError
+		netErr   net.Error
+		sampErr  *sampleLimitError
+		parseErr *parseError
+	)
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &statErr):
+		return "http_" + strconv.Itoa(statErr.code)
+	case errors.Is(err, errBodyLimit):
+		return ReasonBodyLimit
+	case errors.As(err, &sampErr):
+		return ReasonSampleLimit
+	case errors.As(err, &parseErr):
+		return ReasonParse
+	case errors.As(err, &dnsErr):
+		return ReasonDNS
+	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &alertErr),
+		errors.As(err, &unkAuth), errors.As(err, &hostErr), errors.As(err, &invErr):
+		return ReasonTLS
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return ReasonTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ReasonRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.EPIPE):
+		return ReasonConnection
+	case strings.Contains(err.Error(), "tls:"), strings.Contains(err.Error(), "x509:"):
+		return ReasonTLS
+	}
+	return ReasonOther
+}
+
+type sampleLimitError struct{ limit int }
+
+func (e *sampleLimitError) Error() string {
+	return fmt.Sprintf("sample_limit exceeded: more than %d samples; raise sample_limit or reduce the exporter's output", e.limit)
+}
+
+type parseError struct{ err error }
+
+func (e *parseError) Error() string { return "parse: " + e.err.Error() }
+func (e *parseError) Unwrap() error { return e.err }

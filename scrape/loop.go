@@ -1,0 +1,172 @@
+package scrape
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/corral-dev/corral/scrape/expo"
+	"github.com/corral-dev/corral/targets"
+)
+
+// Snapshot is the latest successful scrape of one target, kept for /federate and
+// the API. Its samples point into its body; the loop reuses the memory of a
+// snapshot nobody holds, so a scrape does not copy or allocate a new one.
+type Snapshot struct {
+	At      time.Time
+	Body    []byte
+	Parser  expo.Parser
+	buf     bytes.Buffer
+	agent   AgentSample
+	readers atomic.Int32
+}
+
+// Samples of the snapshot.
+func (s *Snapshot) Samples() []expo.Sample { return s.Parser.Samples() }
+
+// Families of the snapshot.
+func (s *Snapshot) Families() []expo.Family { return s.Parser.Families() }
+
+// loop scrapes one target on its schedule.
+type loop struct {
+	target   *targets.Target
+	job      *job
+	interval time.Duration
+	timeout  time.Duration
+	fetch    fetcher
+	eval     *Evaluator
+	metrics  *Metrics
+	pool     *sync.Pool // of *Snapshot
+	key      string     // what makes a loop the same across a Sync
+	labels   string     // the target's labels, open (see openLabels)
+
+	latest atomic.Pointer[Snapshot]
+	mu     sync.Mutex // one scrape at a time (scheduled or on demand)
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// offset spreads loops over the interval by a stable hash of the target, as
+// Prometheus does, so a fleet is not scraped in one burst.
+func (l *loop) offset(now time.Time) time.Duration {
+	base := int64(l.target.Hash % uint64(l.interval))
+	next := (base - now.UnixNano()%int64(l.interval)) % int64(l.interval)
+	if next < 0 {
+		next += int64(l.interval)
+	}
+	return time.Duration(next)
+}
+
+func (l *loop) run(ctx context.Context) {
+	defer close(l.done)
+	wait := l.offset(time.Now())
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	scheduled := time.Now().Add(wait)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		r := l.scrape(ctx, scheduled)
+		l.metrics.observe(r)
+		if ctx.Err() != nil {
+			return
+		}
+		l.eval.Observe(r)
+		scheduled = scheduled.Add(l.interval)
+		now := time.Now()
+		for !scheduled.After(now) {
+			// Overran a whole interval: skip the missed slots rather than burst.
+			scheduled = scheduled.Add(l.interval)
+			l.metrics.skipped.Inc()
+		}
+		timer.Reset(scheduled.Sub(now))
+	}
+}
+
+// scrape fetches, parses and extracts once. scheduled is when it should have started.
+func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start := time.Now()
+	r := &Result{Target: l.target, Start: start}
+	if !scheduled.IsZero() {
+		r.Lag = max(0, start.Sub(scheduled))
+	}
+	snap := l.pool.Get().(*Snapshot)
+	sctx, cancel := context.WithTimeout(ctx, l.timeout)
+	ctype, err := l.fetch.fetch(sctx, &snap.buf)
+	cancel()
+	if err == nil {
+		snap.Body = snap.buf.Bytes()
+		om := strings.HasPrefix(ctype, "application/openmetrics-text")
+		if perr := snap.Parser.Parse(snap.Body, om, l.job.sampleLimit); perr != nil {
+			if isSampleLimit(perr) {
+				err = &sampleLimitError{limit: l.job.sampleLimit}
+			} else {
+				err = &parseError{err: perr}
+			}
+		}
+	}
+	r.Duration = time.Since(start)
+	if err != nil {
+		r.Err = err
+		r.Reason = classify(err)
+		snap.Body = nil
+		l.release(snap)
+		return r
+	}
+	samples := snap.Parser.Samples()
+	r.Samples = len(samples)
+	r.Bytes = len(snap.Body)
+	var prev *AgentSample
+	if old := l.latest.Load(); old != nil {
+		prev = &old.agent
+	}
+	r.Agent = extractAgent(samples, prev)
+	snap.agent = r.Agent
+	snap.At = start
+	old := l.latest.Swap(snap)
+	if old != nil && old.readers.Load() == 0 {
+		l.release(old)
+	}
+	return r
+}
+
+// release returns a snapshot's memory to the pool unless it grew far beyond the
+// usual, so one huge scrape does not pin its buffer for good.
+func (l *loop) release(s *Snapshot) {
+	if s.buf.Cap() > 4<<20 {
+		return
+	}
+	s.Body = nil
+	l.pool.Put(s)
+}
+
+// Acquire returns the latest snapshot, held until Release; nil if there is none.
+func (l *loop) acquire() *Snapshot {
+	for {
+		s := l.latest.Load()
+		if s == nil {
+			return nil
+		}
+		s.readers.Add(1)
+		if l.latest.Load() == s {
+			return s
+		}
+		s.readers.Add(-1)
+	}
+}
+
+// Release ends a hold from acquire. A snapshot replaced meanwhile is left to the
+// garbage collector.
+func (s *Snapshot) Release() { s.readers.Add(-1) }
+
+func isSampleLimit(err error) bool { return errors.Is(err, expo.ErrSampleLimit) }

@@ -1,0 +1,286 @@
+package scrape
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+
+	"github.com/corral-dev/corral/targets"
+)
+
+// JobConfig is how the targets of one job are scraped.
+type JobConfig struct {
+	Name          string
+	Interval      time.Duration
+	Timeout       time.Duration
+	BodySizeLimit int64
+	SampleLimit   int
+	HTTPClient    commoncfg.HTTPClientConfig
+	Thresholds    Thresholds
+}
+
+type job struct {
+	cfg         JobConfig
+	client      *http.Client
+	sampleLimit int
+}
+
+// Options of a Manager.
+type Options struct {
+	Logger    *slog.Logger
+	Evaluator *Evaluator
+	Metrics   *Metrics
+	// TargetThresholds refines a job's thresholds for one target (its
+	// __corral_*__ labels); nil keeps the job's.
+	TargetThresholds func(t *targets.Target, job Thresholds) Thresholds
+	// Restore returns what the store remembers of a collector, or nil.
+	Restore func(id string) *Restored
+}
+
+// ErrUnknownCollector is returned for a collector the manager does not scrape.
+var ErrUnknownCollector = errors.New("unknown collector")
+
+// Manager runs one loop per target and keeps them in step with discovery: Sync
+// starts and stops only the loops that changed.
+type Manager struct {
+	opts Options
+	ctx  context.Context
+	pool sync.Pool
+
+	mu      sync.Mutex
+	jobs    map[string]*job
+	loops   map[string]*loop
+	current []*targets.Target
+}
+
+// NewManager returns a manager whose loops live until ctx ends.
+func NewManager(ctx context.Context, opts Options) *Manager {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{opts: opts, ctx: ctx, jobs: map[string]*job{}, loops: map[string]*loop{}}
+	m.pool.New = func() any { return &Snapshot{} }
+	return m
+}
+
+// ApplyJobs sets the scrape configuration of every job (at start and on reload),
+// then re-syncs: loops of jobs whose settings did not change keep running.
+func (m *Manager) ApplyJobs(cfgs []JobConfig) error {
+	jobs := make(map[string]*job, len(cfgs))
+	m.mu.Lock()
+	old := m.jobs
+	m.mu.Unlock()
+	for _, c := range cfgs {
+		if j, ok := old[c.Name]; ok && reflect.DeepEqual(j.cfg, c) {
+			jobs[c.Name] = j
+			continue
+		}
+		client, err := commoncfg.NewClientFromConfig(c.HTTPClient, "corral_"+c.Name,
+			commoncfg.WithUserAgent("corral"), commoncfg.WithIdleConnTimeout(5*time.Minute))
+		if err != nil {
+			return fmt.Errorf("job %s: http client: %w", c.Name, err)
+		}
+		if t, ok := client.Transport.(*http.Transport); ok {
+			t.DisableCompression = true // we ask for gzip ourselves and reuse the reader
+			t.MaxIdleConnsPerHost = 2
+		}
+		jobs[c.Name] = &job{cfg: c, client: client, sampleLimit: c.SampleLimit}
+	}
+	m.mu.Lock()
+	m.jobs = jobs
+	ts := m.current
+	m.mu.Unlock()
+	m.Sync(ts)
+	return nil
+}
+
+// Sync makes the running loops match ts: new targets start, gone ones stop,
+// changed ones restart, the rest keep running untouched.
+func (m *Manager) Sync(ts []*targets.Target) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.current = ts
+	keep := make(map[string]bool, len(ts))
+	var stopping []*loop
+	for _, t := range ts {
+		j, ok := m.jobs[t.ScrapeJob]
+		if !ok {
+			continue
+		}
+		interval, timeout := j.cfg.Interval, j.cfg.Timeout
+		if v, ok := t.Meta["__scrape_interval__"]; ok {
+			if d, err := model.ParseDuration(v); err == nil && d > 0 {
+				interval = time.Duration(d)
+			} else {
+				m.opts.Logger.Warn("ignoring bad __scrape_interval__ label", "collector", t.Collector, "value", v)
+			}
+		}
+		if v, ok := t.Meta["__scrape_timeout__"]; ok {
+			if d, err := model.ParseDuration(v); err == nil && d > 0 {
+				timeout = time.Duration(d)
+			} else {
+				m.opts.Logger.Warn("ignoring bad __scrape_timeout__ label", "collector", t.Collector, "value", v)
+			}
+		}
+		timeout = min(timeout, interval)
+		th := j.cfg.Thresholds
+		if m.opts.TargetThresholds != nil {
+			th = m.opts.TargetThresholds(t, th)
+		}
+		key := fmt.Sprintf("%x|%s|%s|%s|%p", t.Hash, t.URL, interval, timeout, j)
+		keep[t.Collector] = true
+		var restored *Restored
+		if m.opts.Restore != nil {
+			if _, running := m.loops[t.Collector]; !running {
+				restored = m.opts.Restore(t.Collector)
+			}
+		}
+		m.opts.Evaluator.Track(t, interval, timeout, th, time.Now(), restored)
+		if l, ok := m.loops[t.Collector]; ok {
+			if l.key == key {
+				continue
+			}
+			stopping = append(stopping, l)
+		}
+		l := &loop{
+			target: t, job: j, interval: interval, timeout: timeout, key: key, labels: openLabels(t),
+			fetch: fetcher{client: j.client, url: t.URL, bodyLimit: j.cfg.BodySizeLimit},
+			eval:  m.opts.Evaluator, metrics: m.opts.Metrics, pool: &m.pool,
+			done: make(chan struct{}),
+		}
+		if old, ok := m.loops[t.Collector]; ok {
+			// Carry the latest snapshot over, so /federate has no gap.
+			if s := old.latest.Load(); s != nil {
+				l.latest.Store(s)
+			}
+		}
+		ctx, cancel := context.WithCancel(m.ctx)
+		l.cancel = cancel
+		m.loops[t.Collector] = l
+		go l.run(ctx)
+	}
+	for id, l := range m.loops {
+		if !keep[id] {
+			stopping = append(stopping, l)
+			delete(m.loops, id)
+		}
+	}
+	for _, l := range stopping {
+		l.cancel()
+	}
+	m.opts.Evaluator.Forget(keep)
+	m.opts.Metrics.loops.Set(float64(len(m.loops)))
+}
+
+// Stop stops every loop and waits for them.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	ls := make([]*loop, 0, len(m.loops))
+	for _, l := range m.loops {
+		l.cancel()
+		ls = append(ls, l)
+	}
+	m.mu.Unlock()
+	for _, l := range ls {
+		<-l.done
+	}
+}
+
+// ScrapeNow scrapes one collector at once, outside its schedule, and accounts the
+// result like any other.
+func (m *Manager) ScrapeNow(ctx context.Context, id string) (*Result, error) {
+	m.mu.Lock()
+	l, ok := m.loops[id]
+	m.mu.Unlock()
+	if !ok {
+		return nil, ErrUnknownCollector
+	}
+	r := l.scrape(ctx, time.Time{})
+	l.metrics.observe(r)
+	l.eval.Observe(r)
+	return r, nil
+}
+
+// Held is a snapshot with its target; call Release when done.
+type Held struct {
+	Target *targets.Target
+	labels string
+	*Snapshot
+}
+
+// Latest returns the latest snapshot of one collector, held until Release.
+func (m *Manager) Latest(id string) (Held, bool) {
+	m.mu.Lock()
+	l, ok := m.loops[id]
+	m.mu.Unlock()
+	if !ok {
+		return Held{}, false
+	}
+	s := l.acquire()
+	if s == nil {
+		return Held{}, false
+	}
+	return Held{Target: l.target, labels: l.labels, Snapshot: s}, true
+}
+
+// EachLatest calls fn with the latest snapshot of every collector that has one,
+// sorted by collector, holding each only while fn runs.
+func (m *Manager) EachLatest(fn func(Held) bool) {
+	m.mu.Lock()
+	ls := make([]*loop, 0, len(m.loops))
+	for _, l := range m.loops {
+		ls = append(ls, l)
+	}
+	m.mu.Unlock()
+	sort.Slice(ls, func(i, j int) bool { return ls[i].target.Collector < ls[j].target.Collector })
+	for _, l := range ls {
+		s := l.acquire()
+		if s == nil {
+			continue
+		}
+		cont := fn(Held{Target: l.target, labels: l.labels, Snapshot: s})
+		s.Release()
+		if !cont {
+			return
+		}
+	}
+}
+
+// Targets returns the targets being scraped.
+func (m *Manager) Targets() []*targets.Target {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*targets.Target, 0, len(m.loops))
+	for _, l := range m.loops {
+		out = append(out, l.target)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Collector < out[j].Collector })
+	return out
+}
+
+// acquireAll holds the latest snapshot of every collector, sorted by collector.
+func (m *Manager) acquireAll() []Held {
+	m.mu.Lock()
+	ls := make([]*loop, 0, len(m.loops))
+	for _, l := range m.loops {
+		ls = append(ls, l)
+	}
+	m.mu.Unlock()
+	sort.Slice(ls, func(i, j int) bool { return ls[i].target.Collector < ls[j].target.Collector })
+	out := make([]Held, 0, len(ls))
+	for _, l := range ls {
+		if s := l.acquire(); s != nil {
+			out = append(out, Held{Target: l.target, labels: l.labels, Snapshot: s})
+		}
+	}
+	return out
+}

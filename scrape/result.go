@@ -1,0 +1,70 @@
+// Package scrape is how corral scrapes: one loop per target, the HTTP fetch with
+// its limits, the parse, and the health evaluation that turns results into status,
+// freshness and completeness.
+package scrape
+
+import (
+	"time"
+
+	"github.com/corral-dev/corral/targets"
+)
+
+// Failure reasons of a scrape, as corral_scrape_failures_total{reason} counts them.
+const (
+	ReasonDNS         = "dns"
+	ReasonRefused     = "refused"
+	ReasonTimeout     = "timeout"
+	ReasonTLS         = "tls"
+	ReasonBodyLimit   = "body_limit"
+	ReasonSampleLimit = "sample_limit"
+	ReasonParse       = "parse"
+	ReasonConnection  = "connection" // reset or closed mid-response
+	ReasonOther       = "other"
+	// HTTP status failures are "http_<code>", e.g. http_404.
+)
+
+// AgentSample is what one scrape says about the agent: the values of the exposition
+// contract and of the standard process metrics. Has* flags tell which were present.
+type AgentSample struct {
+	HasContract bool // corral_collector_state was exposed: this is a corral agent
+	State       string
+	Kind        string
+	Version     string
+
+	Items            float64
+	HasItems         bool
+	LastItem         float64 // unix seconds; 0: none yet
+	ExpectedItems    float64
+	ExpectedInterval float64 // seconds
+	CollectionsOK    float64
+	CollectionsError float64
+	DurationSum      float64
+	DurationCount    float64
+	LastCollection   float64
+	ConfigGeneration float64
+	HasGeneration    bool
+	BackfillProgress float64
+
+	CPUSeconds   float64
+	HasCPU       bool
+	RSS          float64
+	HasRSS       bool
+	StartTime    float64
+	HasStartTime bool
+}
+
+// Result is one scrape of one target.
+type Result struct {
+	Target   *targets.Target
+	Start    time.Time // when the scrape started
+	Duration time.Duration
+	// Lag is how late the scrape started against its schedule.
+	Lag time.Duration
+	// Err is nil on success; Reason classifies it.
+	Err    error
+	Reason string
+	// Samples and Bytes of a successful scrape.
+	Samples int
+	Bytes   int
+	Agent   AgentSample
+}
