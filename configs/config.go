@@ -84,6 +84,9 @@ type ScrapeConfig struct {
 	BodySizeLimit  ByteSize            `yaml:"body_size_limit"`
 	SampleLimit    int                 `yaml:"sample_limit"`
 	Thresholds     Thresholds          `yaml:"thresholds"`
+	// EnableCompression asks targets for gzip (default true, as Prometheus);
+	// false saves CPU on both sides where bandwidth is cheap (loopback, LAN).
+	EnableCompression *bool `yaml:"enable_compression"`
 	// HTTPClientConfig is prometheus/common's client settings, inline as in
 	// Prometheus: authorization, basic_auth, tls_config, proxy_url …
 	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
@@ -229,6 +232,10 @@ func (c *Config) finish(dir string) error {
 		}
 		if sc.MetricsPath == "" {
 			sc.MetricsPath = "/metrics"
+		}
+		if sc.EnableCompression == nil {
+			on := true
+			sc.EnableCompression = &on
 		}
 		if !strings.HasPrefix(sc.MetricsPath, "/") {
 			return fmt.Errorf("%s.metrics_path: %q must start with /", field, sc.MetricsPath)

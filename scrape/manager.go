@@ -26,6 +26,8 @@ type JobConfig struct {
 	SampleLimit   int
 	HTTPClient    commoncfg.HTTPClientConfig
 	Thresholds    Thresholds
+	// DisableCompression stops asking targets for gzip (cheaper on loopback and LANs).
+	DisableCompression bool
 }
 
 type job struct {
@@ -89,10 +91,8 @@ func (m *Manager) ApplyJobs(cfgs []JobConfig) error {
 		if err != nil {
 			return fmt.Errorf("job %s: http client: %w", c.Name, err)
 		}
-		if t, ok := client.Transport.(*http.Transport); ok {
-			t.DisableCompression = true // we ask for gzip ourselves and reuse the reader
-			t.MaxIdleConnsPerHost = 2
-		}
+		// prometheus/common's transport already leaves compression to us
+		// (DisableCompression), so gzip is asked for and decoded in fetch.
 		jobs[c.Name] = &job{cfg: c, client: client, sampleLimit: c.SampleLimit}
 	}
 	m.mu.Lock()
@@ -153,7 +153,7 @@ func (m *Manager) Sync(ts []*targets.Target) {
 		}
 		l := &loop{
 			target: t, job: j, interval: interval, timeout: timeout, key: key, labels: openLabels(t),
-			fetch: fetcher{client: j.client, url: t.URL, bodyLimit: j.cfg.BodySizeLimit},
+			fetch: fetcher{client: j.client, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, noGzip: j.cfg.DisableCompression},
 			eval:  m.opts.Evaluator, metrics: m.opts.Metrics, pool: &m.pool,
 			done: make(chan struct{}),
 		}

@@ -42,11 +42,13 @@ type runCmd struct {
 	BasePort int           `default:"21000" help:"First port of the simulated agents."`
 	Storage  string        `help:"Store URL for corral (default: SQLite in the temporary folder)."`
 	NoFloor  bool          `help:"Skip the floor measurement."`
+	Gzip     bool          `default:"true" negatable:"" help:"Ask the agents for gzip (corral's enable_compression and the floor alike)."`
 }
 
 type floorCmd struct {
 	SDFile   string        `required:""`
 	Interval time.Duration `required:""`
+	Gzip     bool
 }
 
 func main() {
@@ -225,8 +227,8 @@ func run(ctx context.Context, o runCmd) error {
 	defer os.RemoveAll(dir)
 	sdDir := filepath.Join(dir, "sd")
 	os.MkdirAll(sdDir, 0o755)
-	fmt.Printf("corral-fleetbench: %d agents × %d series, interval %s, warm-up %s, window %s, %d cores\n",
-		o.Agents, o.Series, o.Interval, o.Warmup, o.Window, numCPU())
+	fmt.Printf("corral-fleetbench: %d agents × %d series, interval %s, gzip %v, warm-up %s, window %s, %d cores\n",
+		o.Agents, o.Series, o.Interval, o.Gzip, o.Warmup, o.Window, numCPU())
 
 	sim, err := start(filepath.Join(o.Bin, "corral-agent"), "simulate", "-n", strconv.Itoa(o.Agents), "--base-port", strconv.Itoa(o.BasePort),
 		"--interval", o.Interval.String(), "--series", strconv.Itoa(o.Series), "--sd-file", filepath.Join(sdDir, "fleet.yml"), "--log.level", "warn")
@@ -258,8 +260,9 @@ func run(ctx context.Context, o runCmd) error {
 	cfg := map[string]any{
 		"global": map[string]any{"scrape_interval": o.Interval.String(), "scrape_timeout": (o.Interval * 8 / 10).String(),
 			"thresholds": map[string]any{"offline_after": grace.String()}},
-		"scrape_configs": []any{map[string]any{"job_name": "fleet", "file_sd_configs": []any{map[string]any{"files": []string{filepath.Join(sdDir, "*.yml")}}}}},
-		"storage":        map[string]any{"url": storage},
+		"scrape_configs": []any{map[string]any{"job_name": "fleet", "enable_compression": o.Gzip,
+			"file_sd_configs": []any{map[string]any{"files": []string{filepath.Join(sdDir, "*.yml")}}}}},
+		"storage": map[string]any{"url": storage},
 	}
 	cb, _ := yaml.Marshal(cfg)
 	cfgPath := filepath.Join(dir, "corral.yml")
@@ -332,7 +335,11 @@ func run(ctx context.Context, o runCmd) error {
 	var fm measure
 	if !o.NoFloor {
 		self, _ := os.Executable()
-		fl, err := start(self, "floor", "--sd-file", filepath.Join(sdDir, "fleet.yml"), "--interval", o.Interval.String())
+		args := []string{"floor", "--sd-file", filepath.Join(sdDir, "fleet.yml"), "--interval", o.Interval.String()}
+		if o.Gzip {
+			args = append(args, "--gzip")
+		}
+		fl, err := start(self, args...)
 		if err != nil {
 			return err
 		}
@@ -423,7 +430,9 @@ func floor(ctx context.Context, o floorCmd) error {
 				}
 				t.Reset(o.Interval)
 				req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+a+"/metrics", nil)
-				req.Header.Set("Accept-Encoding", "gzip")
+				if o.Gzip {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					continue

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -34,6 +35,11 @@ func main() {
 	if c.Version {
 		fmt.Println("corral", version)
 		return
+	}
+	if os.Getenv("GOGC") == "" {
+		// Trade a little CPU for memory, as VictoriaMetrics does: the heap of a
+		// scraper is mostly short-lived buffers. GOGC in the environment wins.
+		debug.SetGCPercent(50)
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.LogLevel))

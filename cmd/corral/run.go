@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"strings"
@@ -270,6 +271,7 @@ func (s *server) apply(cfg *configs.Config) error {
 		scrapeJobs = append(scrapeJobs, scrape.JobConfig{
 			Name: sc.JobName, Interval: time.Duration(sc.ScrapeInterval), Timeout: time.Duration(sc.ScrapeTimeout),
 			BodySizeLimit: int64(sc.BodySizeLimit), SampleLimit: sc.SampleLimit, HTTPClient: sc.HTTPClientConfig,
+			DisableCompression: !*sc.EnableCompression,
 			Thresholds: scrape.Thresholds{
 				OfflineAfter: time.Duration(sc.Thresholds.OfflineAfter), StaleAfter: time.Duration(sc.Thresholds.StaleAfter),
 				SlowScrape: time.Duration(sc.Thresholds.SlowScrape), SlowCollection: time.Duration(sc.Thresholds.SlowCollection),
@@ -426,6 +428,11 @@ func (s *server) routes() http.Handler {
 			http.Error(w, "corral is not ready: discovery has not delivered its first targets", http.StatusServiceUnavailable)
 		}
 	})
+	// Profiling, as Prometheus serves it: the fleet benchmark and operators use it.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.reload(); err != nil {
 			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)

@@ -114,7 +114,11 @@ func (p *Parser) announce(e int32) int32 {
 // resolveText finds the family of a name in the text format as expfmt does: the
 // family of that exact name; else, for name_sum and name_count, a summary named
 // name; else, for those and name_bucket, a histogram named name; else a new one.
-// HELP and TYPE lines resolve their names the same way.
+// HELP and TYPE lines resolve their names the same way. The answer for a name
+// does not change later in the body: an entry is found by its exact name
+// forever, a name resolved to a summary or histogram is never inserted (the
+// same lookup finds that family again), and types never change once samples
+// have been resolved against them.
 func (p *Parser) resolveText(name []byte) (int32, suffix) {
 	if e := p.lookup(name); e >= 0 {
 		return e, sfxNone
@@ -259,10 +263,13 @@ func isWhole(v float64) bool { return v >= 0 && v < 1<<64 && v == math.Trunc(v) 
 // the series has no _count sample, makes one up with the value 0; such a
 // series is an error here (see checkFractionalBuckets).
 func (p *Parser) fractionalBucket(e int32) {
-	p.fracBuckets = append(p.fracBuckets, fracBucket{ent: e, sample: int32(len(p.samples))})
+	p.fracBuckets = append(p.fracBuckets, fracBucket{ent: e, sample: int32(len(p.samples)), line: p.line})
 }
 
-type fracBucket struct{ ent, sample int32 }
+type fracBucket struct {
+	ent, sample int32
+	line        int
+}
 
 // checkFractionalBuckets runs when the body is parsed.
 func (p *Parser) checkFractionalBuckets() error {
@@ -270,6 +277,7 @@ func (p *Parser) checkFractionalBuckets() error {
 		s := &p.samples[fb.sample]
 		key := mix(p.labelsSigExcept(s.Labels, "le") ^ uint64(fb.ent)<<8 ^ uint64(roleCount))
 		if !p.sigs.has(key) {
+			p.line = fb.line
 			return p.errorf("histogram %s: bucket %s{%s} has a fractional count but its series has no _count sample (expfmt would make up a _count of 0)",
 				p.ents[fb.ent].name, s.Name, s.Labels)
 		}

@@ -65,9 +65,12 @@ func skipBlanks(b []byte, i int) int {
 
 // lspan is one label of the current line: offsets into the line.
 type lspan struct {
-	ns, ne, vs, ve int
+	ns, ne, vs, ve int32
 	esc            bool // the value has escape sequences
 }
+
+func (l lspan) name(b []byte) []byte  { return b[l.ns:l.ne] }
+func (l lspan) value(b []byte) []byte { return b[l.vs:l.ve] }
 
 // scanValue scans a quoted label value whose first byte is b[i] (after the
 // quote) and returns the index of the closing quote. In the text format only
@@ -146,7 +149,7 @@ func (p *Parser) textLabels(b []byte, i int, metric []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		p.lbl = append(p.lbl, lspan{ns: ns, ne: ne, vs: i + 1, ve: ve, esc: esc})
+		p.lbl = append(p.lbl, lspan{ns: int32(ns), ne: int32(ne), vs: int32(i + 1), ve: int32(ve), esc: esc})
 		i = skipBlanks(b, ve+1)
 		if i >= len(b) {
 			return 0, p.errorf("unterminated label set for metric %s", metric)
@@ -185,7 +188,7 @@ func (p *Parser) omLabels(b []byte, i int, metric []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		p.lbl = append(p.lbl, lspan{ns: ns, ne: ne, vs: i + 2, ve: ve, esc: esc})
+		p.lbl = append(p.lbl, lspan{ns: int32(ns), ne: int32(ne), vs: int32(i + 2), ve: int32(ve), esc: esc})
 		i = ve + 1
 		if i >= len(b) {
 			return 0, p.errorf("unterminated label set for metric %s", metric)
@@ -207,12 +210,12 @@ func (p *Parser) omLabels(b []byte, i int, metric []byte) (int, error) {
 func (p *Parser) checkLabels(b, metric []byte, special string) (int, error) {
 	found := -1
 	for k, l := range p.lbl {
-		name := b[l.ns:l.ne]
+		name := l.name(b)
 		if len(name) == 8 && string(name) == "__name__" {
 			return 0, p.errorf("label name __name__ is reserved (metric %s)", metric)
 		}
 		for _, m := range p.lbl[:k] {
-			if m.ne-m.ns == len(name) && bytes.Equal(b[m.ns:m.ne], name) {
+			if int(m.ne-m.ns) == len(name) && bytes.Equal(m.name(b), name) {
 				return 0, p.errorf("duplicate label name %s for metric %s", name, metric)
 			}
 		}
@@ -228,7 +231,7 @@ func labelFloat(b []byte, l lspan) (float64, bool) {
 	if l.esc {
 		return 0, false
 	}
-	v, ok := parseFloat(b[l.vs:l.ve])
+	v, ok := parseFloat(l.value(b))
 	return v, ok && !math.IsNaN(v)
 }
 

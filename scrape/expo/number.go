@@ -6,16 +6,19 @@ import (
 	"unsafe"
 )
 
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 // parseFloat reads a sample value as expfmt does: strconv.ParseFloat, except
 // that 'p', 'P' and '_' are refused (so are hexadecimal floats and digit
 // separators). Both formats' grammars come to the same set of numbers:
 // [+-]digits[.digits][e[+-]digits], [+-]Inf, [+-]Infinity and NaN, case-insensitive.
 func parseFloat(b []byte) (float64, bool) {
-	// Fast path: -?[0-9.]+ with at most 15 digits. The digits make an integer m
-	// below 2^53 and the value is m/10^k, one correctly rounded division of two
-	// exact numbers, which is what ParseFloat returns too.
+	// Fast path (Clinger's): -?[0-9.]+ whose digits make an integer m of at
+	// most 2^53 with at most 22 of them after the point. m and 10^k are then
+	// exact float64s, and m/10^k, one correctly rounded division, is the
+	// correctly rounded value ParseFloat returns too.
 	i := 0
 	neg := false
 	if len(b) > 0 && b[0] == '-' {
@@ -40,7 +43,7 @@ func parseFloat(b []byte) (float64, bool) {
 		}
 		return slowFloat(b)
 	}
-	if nd == 0 || nd > 15 {
+	if nd == 0 || nd > 19 || m > 1<<53 || fd >= len(pow10) {
 		return slowFloat(b)
 	}
 	f := float64(m)

@@ -445,11 +445,11 @@ func (p *Parser) omExemplar(b []byte, k int, metric []byte) error {
 	ex := p.lbl[saved:]
 	for i, l := range ex {
 		for _, m := range ex[:i] {
-			if bytes.Equal(b[l.ns:l.ne], b[m.ns:m.ne]) {
-				return p.errorf("duplicate label name %s in exemplar of metric %s", b[l.ns:l.ne], metric)
+			if bytes.Equal(l.name(b), m.name(b)) {
+				return p.errorf("duplicate label name %s in exemplar of metric %s", l.name(b), metric)
 			}
 		}
-		runes += l.ne - l.ns + unescapedRunes(b[l.vs:l.ve])
+		runes += int(l.ne-l.ns) + unescapedRunes(l.value(b))
 	}
 	p.lbl = p.lbl[:saved]
 	if runes > 128 {

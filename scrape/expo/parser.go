@@ -107,7 +107,7 @@ type Parser struct {
 }
 
 // Samples returns the samples of the last successful Parse in the order of the
-// body; nil after a failed one. The slice is reused by the next Parse.
+// body; none after a failed one. The slice is reused by the next Parse.
 func (p *Parser) Samples() []Sample { return p.samples }
 
 // Families returns the families announced by TYPE, HELP or UNIT lines in the

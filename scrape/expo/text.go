@@ -60,8 +60,7 @@ func (p *Parser) textComment(b []byte, i int) error {
 		}
 		return p.errorf("invalid metric name in %s line at %q", kw, clip(b[ns:]))
 	}
-	name := b[ns:ne]
-	e, _ := p.resolveText(name)
+	e, _ := p.resolveTextCached(b[ns:ne])
 	i = skipBlanks(b, ne)
 	if i == len(b) {
 		return nil
@@ -102,6 +101,18 @@ func (p *Parser) textComment(b []byte, i int) error {
 	f := p.announce(e)
 	p.families[f].Type = t
 	return nil
+}
+
+// resolveTextCached is resolveText with a memory of the last name: HELP, TYPE
+// and the samples of a family usually follow each other. The family of a name
+// never changes within a body (see resolveText), so the memory stays right.
+func (p *Parser) resolveTextCached(name []byte) (int32, suffix) {
+	if p.lastName != nil && bytes.Equal(name, p.lastName) {
+		return p.lastEnt, p.lastSfx
+	}
+	e, sfx := p.resolveText(name)
+	p.lastName, p.lastEnt, p.lastSfx = name, e, sfx
+	return e, sfx
 }
 
 // textType reads a TYPE in any mix of (ASCII) cases, as expfmt does.
@@ -148,14 +159,7 @@ func (p *Parser) textSample(b []byte, i int) error {
 		return p.errorf("invalid character %q after metric name %s", b[k], name)
 	}
 
-	var e int32
-	var sfx suffix
-	if p.lastName != nil && bytes.Equal(name, p.lastName) {
-		e, sfx = p.lastEnt, p.lastSfx
-	} else {
-		e, sfx = p.resolveText(name)
-		p.lastName, p.lastEnt, p.lastSfx = name, e, sfx
-	}
+	e, sfx := p.resolveTextCached(name)
 	ent := &p.ents[e]
 	ent.typeSet = true
 	typ := ent.typ
@@ -271,14 +275,14 @@ func (p *Parser) sampleLabels(b, name []byte, r role, special string, om bool) e
 		}
 		q, ok := labelFloat(b, p.lbl[at])
 		if !ok || (om && (q < 0 || q > 1)) {
-			return p.errorf("invalid quantile %q for summary %s", b[p.lbl[at].vs:p.lbl[at].ve], name)
+			return p.errorf("invalid quantile %q for summary %s", p.lbl[at].value(b), name)
 		}
 	case roleBucket:
 		if at < 0 {
 			return p.errorf("histogram bucket %s has no le label", name)
 		}
 		if _, ok := labelFloat(b, p.lbl[at]); !ok {
-			return p.errorf("invalid le %q for histogram bucket %s", b[p.lbl[at].vs:p.lbl[at].ve], name)
+			return p.errorf("invalid le %q for histogram bucket %s", p.lbl[at].value(b), name)
 		}
 	default:
 		if at >= 0 && !om {
