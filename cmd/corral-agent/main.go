@@ -53,6 +53,7 @@ type simulateCmd struct {
 	TrustedKey     []string      `name:"trusted-key" help:"Public key (ed25519:… or PEM) whose signed commands the agents accept; repeatable."`
 	TrustedKeyFile []string      `name:"trusted-key-file" type:"existingfile" help:"File holding such a public key; repeatable."`
 	Seed           uint64        `default:"1" help:"Seed for the behaviour assignment."`
+	FirstIndex     int           `name:"first-index" default:"0" help:"Number the agents from here (sim-<n>), to build one fleet from several processes."`
 	PrintURLs      bool          `name:"print-urls" help:"Print each agent's URL and behaviour once all listen."`
 	LogLevel       string        `name:"log.level" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
 }
@@ -98,7 +99,7 @@ func run(cmd string, c *cli) int {
 			Count: c.Simulate.Count, Address: c.Simulate.Address, BasePort: c.Simulate.BasePort,
 			Interval: c.Simulate.Interval, Series: c.Simulate.Series, Rate: c.Simulate.Rate,
 			Mix: c.Simulate.Mix, SDFile: c.Simulate.SDFile, Job: c.Simulate.Job,
-			TrustedKeys: keys, Seed: c.Simulate.Seed, Logger: log,
+			TrustedKeys: keys, Seed: c.Simulate.Seed, FirstIndex: c.Simulate.FirstIndex, Logger: log,
 			Ready: func(agents []agent.SimAgent) {
 				if c.Simulate.PrintURLs {
 					printAgents(agents)

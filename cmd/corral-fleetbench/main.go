@@ -33,20 +33,21 @@ type cli struct {
 }
 
 type runCmd struct {
-	Bin      string        `default:"bin" help:"Folder with the corral and corral-agent binaries."`
-	Agents   int           `short:"n" default:"1000" help:"Simulated agents."`
-	Series   int           `default:"150" help:"synthetic_value series per agent (150 ≈ 200 samples per scrape)."`
-	Interval time.Duration `default:"5s" help:"Scrape and collection interval."`
-	Warmup   time.Duration `default:"20s" help:"Time before measuring."`
-	Window   time.Duration `default:"60s" help:"Measurement window."`
-	BasePort int           `default:"21000" help:"First port of the simulated agents."`
-	Storage  string        `help:"Store URL for corral (default: SQLite in the temporary folder)."`
-	NoFloor  bool          `help:"Skip the floor measurement."`
-	Gzip     bool          `default:"true" negatable:"" help:"Ask the agents for gzip (corral's enable_compression and the floor alike)."`
+	Bin        string        `default:"bin" help:"Folder with the corral and corral-agent binaries."`
+	Agents     int           `short:"n" default:"1000" help:"Simulated agents."`
+	Series     int           `default:"150" help:"synthetic_value series per agent (150 ≈ 200 samples per scrape)."`
+	Interval   time.Duration `default:"5s" help:"Scrape and collection interval."`
+	Warmup     time.Duration `default:"20s" help:"Time before measuring."`
+	Window     time.Duration `default:"60s" help:"Measurement window."`
+	BasePort   int           `default:"21000" help:"First port of the simulated agents."`
+	Storage    string        `help:"Store URL for corral (default: SQLite in the temporary folder)."`
+	NoFloor    bool          `help:"Skip the floor measurement."`
+	PerProcess int           `default:"5000" help:"Agents per simulate process (each needs two open files per agent)."`
+	Gzip       bool          `default:"true" negatable:"" help:"Ask the agents for gzip (corral's enable_compression and the floor alike)."`
 }
 
 type floorCmd struct {
-	SDFile   string        `required:""`
+	SDFile   []string      `required:""`
 	Interval time.Duration `required:""`
 	Gzip     bool
 }
@@ -230,14 +231,26 @@ func run(ctx context.Context, o runCmd) error {
 	fmt.Printf("corral-fleetbench: %d agents × %d series, interval %s, gzip %v, warm-up %s, window %s, %d cores\n",
 		o.Agents, o.Series, o.Interval, o.Gzip, o.Warmup, o.Window, numCPU())
 
-	sim, err := start(filepath.Join(o.Bin, "corral-agent"), "simulate", "-n", strconv.Itoa(o.Agents), "--base-port", strconv.Itoa(o.BasePort),
-		"--interval", o.Interval.String(), "--series", strconv.Itoa(o.Series), "--sd-file", filepath.Join(sdDir, "fleet.yml"), "--log.level", "warn")
-	if err != nil {
-		return err
+	// One simulate process holds a listener and an accepted connection per agent:
+	// split the fleet so each stays well under the open-file limit.
+	per := min(o.Agents, o.PerProcess)
+	var sdFiles []string
+	for first := 0; first < o.Agents; first += per {
+		n := min(per, o.Agents-first)
+		sd := filepath.Join(sdDir, fmt.Sprintf("fleet-%d.yml", first))
+		sim, err := start(filepath.Join(o.Bin, "corral-agent"), "simulate", "-n", strconv.Itoa(n), "--base-port", strconv.Itoa(o.BasePort+first),
+			"--interval", o.Interval.String(), "--series", strconv.Itoa(o.Series), "--sd-file", sd, "--log.level", "error",
+			"--seed", strconv.Itoa(first+1), "--first-index", strconv.Itoa(first))
+		if err != nil {
+			return err
+		}
+		defer stopProc(sim)
+		sdFiles = append(sdFiles, sd)
 	}
-	defer stopProc(sim)
-	if err := waitFile(ctx, filepath.Join(sdDir, "fleet.yml"), 60*time.Second); err != nil {
-		return fmt.Errorf("simulate did not write its file_sd file: %w", err)
+	for _, sd := range sdFiles {
+		if err := waitFile(ctx, sd, 120*time.Second); err != nil {
+			return fmt.Errorf("simulate did not write its file_sd file: %w", err)
+		}
 	}
 
 	// One real agent process to kill for the offline measurement.
@@ -274,7 +287,7 @@ func run(ctx context.Context, o runCmd) error {
 	defer stopProc(srv)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	want := float64(o.Agents + 1)
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(2*time.Minute + time.Duration(o.Agents/1000)*10*time.Second)
 	for {
 		body, err := get(base + "/metrics")
 		if err == nil {
@@ -283,7 +296,8 @@ func run(ctx context.Context, o runCmd) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("corral did not see %v online collectors within 2m", want)
+			v, _ := metricValue(body, `corral_collectors{status="online"}`)
+			return fmt.Errorf("corral saw %v of %v collectors online by the deadline", v, want)
 		}
 		if err := sleep(ctx, time.Second); err != nil {
 			return err
@@ -335,7 +349,10 @@ func run(ctx context.Context, o runCmd) error {
 	var fm measure
 	if !o.NoFloor {
 		self, _ := os.Executable()
-		args := []string{"floor", "--sd-file", filepath.Join(sdDir, "fleet.yml"), "--interval", o.Interval.String()}
+		args := []string{"floor", "--interval", o.Interval.String()}
+		for _, sd := range sdFiles {
+			args = append(args, "--sd-file", sd)
+		}
 		if o.Gzip {
 			args = append(args, "--gzip")
 		}
@@ -401,19 +418,21 @@ func waitFile(ctx context.Context, path string, within time.Duration) error {
 // floor fetches every target on the same schedule corral uses (offsets spread over
 // the interval) and discards the body: the least any scraper must spend.
 func floor(ctx context.Context, o floorCmd) error {
-	b, err := os.ReadFile(o.SDFile)
-	if err != nil {
-		return err
-	}
-	var groups []struct {
-		Targets []string `yaml:"targets"`
-	}
-	if err := yaml.Unmarshal(b, &groups); err != nil {
-		return err
-	}
 	var addrs []string
-	for _, g := range groups {
-		addrs = append(addrs, g.Targets...)
+	for _, f := range o.SDFile {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var groups []struct {
+			Targets []string `yaml:"targets"`
+		}
+		if err := yaml.Unmarshal(b, &groups); err != nil {
+			return err
+		}
+		for _, g := range groups {
+			addrs = append(addrs, g.Targets...)
+		}
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2, DisableCompression: true}}
 	var wg sync.WaitGroup

@@ -43,7 +43,10 @@ type SimulateOptions struct {
 	SDFile      string // file_sd YAML to write ("" writes none)
 	TrustedKeys []string
 	Seed        uint64
-	Logger      *slog.Logger
+	// FirstIndex numbers the agents from here (sim-<FirstIndex>…), so several
+	// simulate processes can make one fleet without name clashes.
+	FirstIndex int
+	Logger     *slog.Logger
 	// Ready is called once every agent listens.
 	Ready func(agents []SimAgent)
 }
@@ -248,7 +251,7 @@ func Simulate(ctx context.Context, o SimulateOptions) error {
 			return fmt.Errorf("simulated agent %d: listen on %s: %w (choose another --base-port or a smaller --count)", i, addr, err)
 		}
 		listeners = append(listeners, ln)
-		slots[i] = &slot{info: SimAgent{Name: fmt.Sprintf("sim-%04d", i), Behaviour: behaviours[i], Address: addr}}
+		slots[i] = &slot{info: SimAgent{Name: fmt.Sprintf("sim-%04d", o.FirstIndex+i), Behaviour: behaviours[i], Address: addr}}
 	}
 
 	if o.SDFile != "" {
