@@ -1,0 +1,343 @@
+// Package auth authenticates the requests of the corral API and says what the
+// authenticated principal may do.
+//
+// Browsers log in with a username and password (POST /api/v1/login) and get a
+// session cookie (HttpOnly, SameSite=Lax); their state-changing requests must
+// also carry the session's CSRF token in the X-CSRF-Token header. Automation uses
+// personal API tokens (Authorization: Bearer corral_…), which need no CSRF token.
+// The store keeps only SHA-256 hashes of session secrets and tokens, and argon2id
+// hashes of passwords.
+//
+// [Authenticator.Middleware] puts a [Principal] into the request context;
+// handlers get it with [FromContext] and check scope with [Principal.CanRead],
+// [Principal.CanAct] and [Principal.CanAdmin].
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/corral-dev/corral/store"
+)
+
+// Store is what the Authenticator needs of the store; *store.Store satisfies it.
+type Store interface {
+	UserReader
+	SessionStore
+	TokenStore
+	Bootstrapper
+}
+
+// UserReader reads users and their roles.
+type UserReader interface {
+	User(ctx context.Context, id string) (store.User, error)
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	Bindings(ctx context.Context, userID string) ([]store.RoleBinding, error)
+}
+
+// SessionStore keeps browser sessions.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s store.Session) error
+	Session(ctx context.Context, id string) (store.Session, error)
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	DeleteExpiredSessions(ctx context.Context, before time.Time) (int64, error)
+}
+
+// TokenStore keeps personal API tokens.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t store.APIToken) (store.APIToken, error)
+	TokenBySecretHash(ctx context.Context, sha string) (store.APIToken, error)
+	Tokens(ctx context.Context, userID string) ([]store.APIToken, error)
+	RevokeToken(ctx context.Context, userID, id string, at time.Time) error
+	TouchToken(ctx context.Context, id string, at time.Time) error
+}
+
+// Bootstrapper creates the first user.
+type Bootstrapper interface {
+	HasUsers(ctx context.Context) (bool, error)
+	CreateOrg(ctx context.Context, o store.Org) error
+	CreateUser(ctx context.Context, u store.User, bindings ...store.RoleBinding) (store.User, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Options configure an Authenticator. The zero value of each field selects its
+// default.
+type Options struct {
+	// SessionTTL is how long a session lasts from login; default 12h.
+	SessionTTL time.Duration
+	// CookieName is the name of the session cookie; default "corral_session".
+	CookieName string
+	// Secure sets the Secure flag of the session cookie; set it when the server
+	// is reached over HTTPS (directly or through a proxy).
+	Secure bool
+	// TokenTTL is the lifetime of a new API token whose request names no expiry;
+	// default 90 days. MaxTokenTTL bounds the lifetime a request may ask for;
+	// default 366 days.
+	TokenTTL, MaxTokenTTL time.Duration
+	// LoginFailuresPerUser and LoginFailuresPerIP are how many failed logins a
+	// username and a client address may have within LoginWindow before further
+	// attempts get 429; defaults 5, 20 and 15 minutes. A negative limit turns
+	// that limit off. The per-address limit is the higher one so that the users
+	// behind one NAT do not lock each other out.
+	LoginFailuresPerUser, LoginFailuresPerIP int
+	LoginWindow                              time.Duration
+	// MaxConcurrentLogins bounds the password checks running at once (each
+	// takes 64 MiB); default 4.
+	MaxConcurrentLogins int
+	// ClientIP tells the client address of a request, for the login rate limit;
+	// default the host of RemoteAddr. Behind a reverse proxy, give one that
+	// trusts the proxy's X-Forwarded-For.
+	ClientIP func(*http.Request) string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives login, logout and token events (never a secret); default
+	// discards.
+	Logger *slog.Logger
+}
+
+// Defaults of Options.
+const (
+	DefaultSessionTTL = 12 * time.Hour
+	DefaultCookieName = "corral_session"
+	DefaultTokenTTL   = 90 * 24 * time.Hour
+	CSRFHeader        = "X-CSRF-Token"
+)
+
+// touchEvery is how stale the last-seen time of a session or the last-used time
+// of a token may get before a request writes it again.
+const touchEvery = time.Minute
+
+// Authenticator logs users in and authenticates requests. It is safe for
+// concurrent use.
+type Authenticator struct {
+	st     Store
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	byUser *limiter
+	byIP   *limiter
+	slots  chan struct{} // password checks running
+	params argon2Params  // of the hashes Bootstrap makes; tests lower them
+	// dummyHash is checked against when the username is unknown, so that a
+	// login takes as long whether the user exists or not.
+	dummyHash func() string
+}
+
+// New returns an Authenticator over st.
+func New(st Store, opts Options) *Authenticator {
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = DefaultSessionTTL
+	}
+	if opts.CookieName == "" {
+		opts.CookieName = DefaultCookieName
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = DefaultTokenTTL
+	}
+	if opts.MaxTokenTTL <= 0 {
+		opts.MaxTokenTTL = 366 * 24 * time.Hour
+	}
+	if opts.LoginFailuresPerUser == 0 {
+		opts.LoginFailuresPerUser = 5
+	}
+	if opts.LoginFailuresPerIP == 0 {
+		opts.LoginFailuresPerIP = 20
+	}
+	if opts.LoginWindow <= 0 {
+		opts.LoginWindow = 15 * time.Minute
+	}
+	if opts.MaxConcurrentLogins <= 0 {
+		opts.MaxConcurrentLogins = 4
+	}
+	if opts.ClientIP == nil {
+		opts.ClientIP = remoteHost
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &Authenticator{
+		st:     st,
+		opts:   opts,
+		log:    opts.Logger,
+		now:    opts.Now,
+		byUser: newLimiter(opts.LoginFailuresPerUser, opts.LoginWindow),
+		byIP:   newLimiter(opts.LoginFailuresPerIP, opts.LoginWindow),
+		slots:  make(chan struct{}, opts.MaxConcurrentLogins),
+		params: defaultParams,
+	}
+	a.dummyHash = sync.OnceValue(func() string {
+		h, _ := hashPassword(newSecret(16), a.params) // cannot fail for a short password
+		return h
+	})
+	return a
+}
+
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// sessionKey carries the session of a cookie-authenticated request.
+type sessionKey struct{}
+
+// Middleware authenticates every request before passing it to next, by the
+// "Authorization: Bearer" API token or else the session cookie, and puts the
+// [Principal] into its context. Without valid credentials it answers 401; a
+// cookie-authenticated request with an unsafe method (anything but GET, HEAD,
+// OPTIONS, TRACE) must carry the session's CSRF token in X-CSRF-Token, or gets
+// 403. It writes the last-seen time of a session and the last-used time of a
+// token at most once a minute.
+func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, sess, err := a.authenticate(r)
+		if err != nil {
+			if err.Status == http.StatusUnauthorized && sess == nil && r.Header.Get("Authorization") == "" &&
+				hasCookie(r, a.opts.CookieName) {
+				a.clearCookie(w) // a stale cookie: let the browser drop it
+			}
+			writeError(w, err)
+			return
+		}
+		ctx := WithPrincipal(r.Context(), p)
+		if sess != nil {
+			ctx = context.WithValue(ctx, sessionKey{}, sess)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// authenticate finds the principal of r. On an error, sess is non-nil when the
+// session itself is valid (the error is then about CSRF or the user).
+func (a *Authenticator) authenticate(r *http.Request) (*Principal, *store.Session, *apiError) {
+	ctx := r.Context()
+	now := a.now()
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, _ := strings.Cut(h, " ")
+		tok = strings.TrimSpace(tok)
+		if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			return nil, nil, errUnauthenticated("the Authorization header must be \"Bearer <API token>\"")
+		}
+		p, err := a.authenticateToken(ctx, tok, now)
+		return p, nil, err
+	}
+	c, err := r.Cookie(a.opts.CookieName)
+	if err != nil || c.Value == "" {
+		return nil, nil, errUnauthenticated("log in (POST /api/v1/login) or send \"Authorization: Bearer <API token>\"")
+	}
+	sess, err := a.st.Session(ctx, hashSecret(c.Value))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, errUnauthenticated("session unknown or expired; log in again")
+	}
+	if err != nil {
+		a.log.Error("authenticate session", "err", err)
+		return nil, nil, errInternal
+	}
+	if !now.Before(sess.ExpiresAt) {
+		if err := a.st.DeleteSession(ctx, sess.ID); err != nil {
+			a.log.Warn("delete expired session", "err", err)
+		}
+		return nil, nil, errUnauthenticated("session unknown or expired; log in again")
+	}
+	if unsafeMethod(r.Method) {
+		got := r.Header.Get(CSRFHeader)
+		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRFToken)) != 1 {
+			return nil, &sess, newError(http.StatusForbidden, CodeCSRF, "missing or wrong CSRF token",
+				map[string]any{"reason": "send the csrf_token of POST /api/v1/login or GET /api/v1/me in the " + CSRFHeader + " header"})
+		}
+	}
+	p, aerr := a.principal(ctx, sess.UserID)
+	if aerr != nil {
+		return nil, &sess, aerr
+	}
+	p.Via = ViaSession
+	if now.Sub(sess.LastSeen) >= touchEvery {
+		if err := a.st.TouchSession(ctx, sess.ID, now); err != nil {
+			a.log.Warn("record session activity", "user", p.Username, "err", err)
+		}
+	}
+	return p, &sess, nil
+}
+
+func (a *Authenticator) authenticateToken(ctx context.Context, tok string, now time.Time) (*Principal, *apiError) {
+	const invalid = "API token unknown, expired or revoked"
+	if len(tok) != len(TokenPrefix)+43 || tok[:len(TokenPrefix)] != TokenPrefix {
+		return nil, errUnauthenticated(invalid)
+	}
+	sha := hashSecret(tok)
+	t, err := a.st.TokenBySecretHash(ctx, sha)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errUnauthenticated(invalid)
+	}
+	if err != nil {
+		a.log.Error("authenticate API token", "err", err)
+		return nil, errInternal
+	}
+	if subtle.ConstantTimeCompare([]byte(t.SecretSHA256), []byte(sha)) != 1 || !t.RevokedAt.IsZero() ||
+		(!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
+		return nil, errUnauthenticated(invalid)
+	}
+	p, aerr := a.principal(ctx, t.UserID)
+	if aerr != nil {
+		return nil, aerr
+	}
+	p.Via, p.TokenID = ViaToken, t.ID
+	if now.Sub(t.LastUsed) >= touchEvery {
+		if err := a.st.TouchToken(ctx, t.ID, now); err != nil {
+			a.log.Warn("record API token use", "token_id", t.ID, "err", err)
+		}
+	}
+	return p, nil
+}
+
+// principal loads an enabled user and its bindings.
+func (a *Authenticator) principal(ctx context.Context, userID string) (*Principal, *apiError) {
+	u, err := a.st.User(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errUnauthenticated("user no longer exists")
+	}
+	if err != nil {
+		a.log.Error("load user", "user_id", userID, "err", err)
+		return nil, errInternal
+	}
+	if u.Disabled() {
+		return nil, errUnauthenticated("user disabled")
+	}
+	bs, err := a.st.Bindings(ctx, userID)
+	if err != nil {
+		a.log.Error("load role bindings", "user", u.Username, "err", err)
+		return nil, errInternal
+	}
+	p := &Principal{UserID: u.ID, Username: u.Username, Bindings: make([]Binding, len(bs))}
+	for i, b := range bs {
+		p.Bindings[i] = Binding{Role: Role(b.Role), Org: b.Org, Team: b.Team}
+	}
+	return p, nil
+}
+
+func unsafeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return false
+	}
+	return true
+}
+
+func hasCookie(r *http.Request, name string) bool {
+	_, err := r.Cookie(name)
+	return err == nil
+}

@@ -1,0 +1,107 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// Error codes of the JSON error body {error, code, details}.
+const (
+	CodeUnauthenticated    = "unauthenticated"
+	CodeInvalidCredentials = "invalid_credentials"
+	CodeCSRF               = "csrf"
+	CodeForbidden          = "forbidden"
+	CodeRateLimited        = "rate_limited"
+	CodeBadRequest         = "bad_request"
+	CodeNotFound           = "not_found"
+	CodeInternal           = "internal"
+)
+
+// apiError is an error response: the API's one JSON error shape.
+type apiError struct {
+	Status  int            `json:"-"`
+	Message string         `json:"error"`
+	Code    string         `json:"code"`
+	Details map[string]any `json:"details"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func newError(status int, code, msg string, details map[string]any) *apiError {
+	if details == nil {
+		details = map[string]any{}
+	}
+	return &apiError{Status: status, Code: code, Message: msg, Details: details}
+}
+
+func errUnauthenticated(reason string) *apiError {
+	return newError(http.StatusUnauthorized, CodeUnauthenticated, "authentication required",
+		map[string]any{"reason": reason})
+}
+
+var errInternal = newError(http.StatusInternalServerError, CodeInternal, "internal error; see the server log", nil)
+
+func badRequest(msg, field string) *apiError {
+	var details map[string]any
+	if field != "" {
+		details = map[string]any{"field": field}
+	}
+	return newError(http.StatusBadRequest, CodeBadRequest, msg, details)
+}
+
+// writeJSON writes v with status. Every response of this package may carry a
+// secret or a CSRF token, so none may be cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="corral"`)
+	}
+	writeJSON(w, e.Status, e)
+}
+
+// maxBody bounds the JSON request bodies of this package.
+const maxBody = 64 << 10
+
+// decodeJSON decodes the request body strictly (unknown fields are errors) into v.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *apiError {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	if err == nil {
+		return nil
+	}
+	var (
+		syntax    *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+		tooLarge  *http.MaxBytesError
+		msg       = "invalid JSON body"
+		field     string
+		errDetail = err.Error()
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		errDetail = "empty body"
+	case errors.As(err, &tooLarge):
+		msg = fmt.Sprintf("body larger than %d bytes", maxBody)
+	case errors.As(err, &typeErr):
+		field = typeErr.Field
+	case errors.As(err, &syntax):
+	}
+	e := badRequest(msg, field)
+	e.Details["reason"] = errDetail
+	return e
+}
