@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/corral-dev/corral/exporter/secret"
 )
 
 // Limits of Config.Limit.
@@ -76,25 +77,7 @@ func checkLimit(n int) error {
 // readPassword returns the password from password_file or password_env; "" when
 // neither is set (the DSN's own password, if any, is used then).
 func (c *Config) readPassword() (string, error) {
-	switch {
-	case c.PasswordFile != "":
-		b, err := os.ReadFile(c.PasswordFile)
-		if err != nil {
-			return "", fmt.Errorf("postgres.password_file: read the password: %w", err)
-		}
-		pw := strings.TrimRight(string(b), "\r\n")
-		if pw == "" {
-			return "", fmt.Errorf("postgres.password_file: %s is empty; write the password into it", c.PasswordFile)
-		}
-		return pw, nil
-	case c.PasswordEnv != "":
-		pw, ok := os.LookupEnv(c.PasswordEnv)
-		if !ok || pw == "" {
-			return "", fmt.Errorf("postgres.password_env: environment variable %s is not set or empty; set it to the password", c.PasswordEnv)
-		}
-		return pw, nil
-	}
-	return "", nil
+	return secret.Read("postgres", c.PasswordFile, c.PasswordEnv)
 }
 
 var kvPassword = regexp.MustCompile(`password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
@@ -126,30 +109,5 @@ func dsnSecrets(dsn string) []string {
 	return out
 }
 
-// redactedError hides secrets in the text of an error and keeps it for errors.Is.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
 // redact returns err with every secret in its text replaced by xxxxx.
-func redact(err error, secrets []string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	changed := false
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
-			changed = true
-		}
-	}
-	if !changed {
-		return err
-	}
-	return &redactedError{msg: msg, err: err}
-}
+func redact(err error, secrets []string) error { return secret.Redact(err, secrets) }
