@@ -235,6 +235,9 @@ func run(ctx context.Context, o runCmd) error {
 	// split the fleet so each stays well under the open-file limit.
 	per := min(o.Agents, o.PerProcess)
 	var sdFiles []string
+	// A simulate process that exits (a port in use, say) ends the run at once.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	for first := 0; first < o.Agents; first += per {
 		n := min(per, o.Agents-first)
 		sd := filepath.Join(sdDir, fmt.Sprintf("fleet-%d.yml", first))
@@ -245,10 +248,17 @@ func run(ctx context.Context, o runCmd) error {
 			return err
 		}
 		defer stopProc(sim)
+		go func() {
+			err := sim.Wait()
+			cancel(fmt.Errorf("simulate (agents %d…%d) exited: %v; see its log in %s", first, first+n-1, err, os.TempDir()))
+		}()
 		sdFiles = append(sdFiles, sd)
 	}
 	for _, sd := range sdFiles {
 		if err := waitFile(ctx, sd, 120*time.Second); err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return cause
+			}
 			return fmt.Errorf("simulate did not write its file_sd file: %w", err)
 		}
 	}
