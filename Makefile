@@ -37,11 +37,15 @@ fmt:
 run: build
 	@mkdir -p $(DATA)/demo $(DATA)/sd
 	@[ -f $(DATA)/demo/control.key ] || $(BIN)/corralctl keys generate --out $(DATA)/demo/control
+	@[ -f $(DATA)/demo/admin.password ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > $(DATA)/demo/admin.password)
 	@$(BIN)/corral-agent simulate --count $(DEMO_COUNT) --mix '$(DEMO_MIX)' --log.level error \
 		--sd-file $(DATA)/sd/demo.yml --trusted-key-file $(DATA)/demo/control.pub --print-urls & \
 	sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
 	echo "corral: http://localhost:9480/metrics  (fleet status: curl -s localhost:9480/metrics | grep 'corral_collector_status.*} 1')"; \
-	$(BIN)/corral --config.file configs/demo.yml
+	echo "API: log in as admin with the password in $(DATA)/demo/admin.password:"; \
+	echo "  curl -s -c /tmp/corral.cookies -H 'Content-Type: application/json' -d '{\"username\":\"admin\",\"password\":\"'\$$(cat $(DATA)/demo/admin.password)'\"}' localhost:9480/api/v1/login"; \
+	echo "  curl -s -b /tmp/corral.cookies 'localhost:9480/api/v1/collectors?sort=status'"; \
+	CORRAL_ADMIN_PASSWORD="$$(cat $(DATA)/demo/admin.password)" $(BIN)/corral --config.file configs/demo.yml
 
 # Micro-benchmarks, then the fleet benchmark (FLEET agents, loopback only, ~3 minutes).
 FLEET ?= 1000

@@ -347,3 +347,36 @@ func TestDefaultStartNeedsNoConfig(t *testing.T) {
 		t.Errorf("embedded store not in ./data: %v", err)
 	}
 }
+
+// TestAPIBehindLogin: the first start creates the admin from CORRAL_ADMIN_PASSWORD;
+// the collectors API answers only with a session or token.
+func TestAPIBehindLogin(t *testing.T) {
+	_, cfgPath, _ := setup(t)
+	t.Setenv("CORRAL_ADMIN_PASSWORD", "correct horse battery staple")
+	srv := startServer(t, cfgPath, "sqlite:"+filepath.Join(t.TempDir(), "corral.db"))
+	waitStatuses(t, srv.base, 20*time.Second, map[string]string{"ok": "online"})
+	if code, _ := get(t, srv.base+"/api/v1/collectors"); code != 401 {
+		t.Errorf("unauthenticated list: %d", code)
+	}
+	resp, err := http.Post(srv.base+"/api/v1/login", "application/json", strings.NewReader(`{"username":"admin","password":"correct horse battery staple"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", srv.base+"/api/v1/collectors?sort=id", nil)
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"ok"`) || !strings.Contains(string(body), `"stale"`) {
+		t.Errorf("list as admin: %d %s", resp.StatusCode, body)
+	}
+}

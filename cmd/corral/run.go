@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"gopkg.in/yaml.v3"
 
+	"github.com/corral-dev/corral/api"
+	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/configs"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
@@ -95,6 +97,7 @@ type server struct {
 	scraper   *scrape.Manager
 	discovery *targets.Manager
 	sdMetrics *filesd.Metrics
+	auth      *auth.Authenticator
 
 	mu           sync.Mutex
 	cfg          *configs.Config
@@ -130,6 +133,19 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer st.Close()
 	s.store = st
+	s.auth = auth.New(st, auth.Options{Logger: o.Logger})
+	created, generated, err := s.auth.Bootstrap(ctx, os.Getenv("CORRAL_ADMIN_PASSWORD"))
+	if err != nil {
+		return fmt.Errorf("create the first admin: %w", err)
+	}
+	if created {
+		// Printed once, on the terminal, never through the log.
+		if generated != "" {
+			fmt.Fprintf(os.Stderr, "corral: created user admin with password %s (shown once; set CORRAL_ADMIN_PASSWORD to choose it)\n", generated)
+		} else {
+			fmt.Fprintln(os.Stderr, "corral: created user admin with the password in CORRAL_ADMIN_PASSWORD")
+		}
+	}
 	s.writer = store.NewWriter(st, store.WriterOptions{Logger: o.Logger, Registerer: s.reg})
 	restored, err := s.restore(ctx)
 	if err != nil {
@@ -433,6 +449,10 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.Handle("/api/v1/", api.New(api.Options{
+		Fleet: s.eval, History: s.store, Buckets: s.store, Latest: s.scraper, Auth: s.auth,
+		SDFiles: s.sdFiles, Logger: s.log,
+	}))
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.reload(); err != nil {
 			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
@@ -441,6 +461,18 @@ func (s *server) routes() http.Handler {
 		io.WriteString(w, "config reloaded\n")
 	})
 	return mux
+}
+
+// sdFiles is the status of every file_sd file of the running config.
+func (s *server) sdFiles() []filesd.FileStatus {
+	s.mu.Lock()
+	ds := s.filesd
+	s.mu.Unlock()
+	var out []filesd.FileStatus
+	for _, d := range ds {
+		out = append(out, d.Status()...)
+	}
+	return out
 }
 
 // compressed wraps w in gzip when the client accepts it.
@@ -496,5 +528,3 @@ func (s *server) serveFederate(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	_ = scrape.WriteFederate(out, s.scraper, s.eval, sels)
 }
-
-var _ = os.Getenv

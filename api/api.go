@@ -1,0 +1,210 @@
+// Package api serves corral's read API under /api/v1: the collectors with their
+// health, status history and completeness, the scrape targets in the shape of
+// Prometheus's /api/v1/targets, the file_sd files, and an OpenAPI document of it
+// all. Every route is authenticated by [auth.Authenticator.Middleware] and every
+// collector filtered by the caller's scope: a collector outside it answers
+// exactly as one that does not exist.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/scrape"
+	"github.com/corral-dev/corral/store"
+	"github.com/corral-dev/corral/targets/filesd"
+)
+
+// FleetReader reads the health of the collectors; *scrape.Evaluator is one.
+type FleetReader interface {
+	Each(fn func(scrape.Health) bool)
+	Get(id string) (scrape.Health, bool)
+}
+
+// HistoryReader reads the status history; *store.Store is one.
+type HistoryReader interface {
+	StatusHistory(ctx context.Context, collector string, from, to time.Time, limit int) ([]store.StatusChange, error)
+}
+
+// BucketReader reads completeness buckets; *store.Store is one.
+type BucketReader interface {
+	Buckets(ctx context.Context, collector, window string, from, to time.Time) ([]store.Bucket, error)
+}
+
+// LatestReader hands out the latest scrape of a collector; *scrape.Manager is one.
+type LatestReader interface {
+	Latest(id string) (scrape.Held, bool)
+}
+
+var (
+	_ FleetReader   = (*scrape.Evaluator)(nil)
+	_ HistoryReader = (*store.Store)(nil)
+	_ BucketReader  = (*store.Store)(nil)
+	_ LatestReader  = (*scrape.Manager)(nil)
+)
+
+// Options configure the API. Auth and Fleet are required; a nil History,
+// Buckets, Latest or SDFiles makes its routes answer with empty data.
+type Options struct {
+	Fleet   FleetReader
+	History HistoryReader
+	Buckets BucketReader
+	Latest  LatestReader
+	// SDFiles lists the file_sd files of every file_sd config (the
+	// Discovery.Status of each, concatenated).
+	SDFiles func() []filesd.FileStatus
+	Auth    *auth.Authenticator
+	// OrgLabel and TeamLabel are the target labels a collector's org and team
+	// come from; defaults "org" and "team". DefaultOrg is the org of a collector
+	// without the org label; default "default".
+	OrgLabel, TeamLabel string
+	DefaultOrg          string
+	// HealthClient fetches agents' /healthz; default a plain client. Each request
+	// is bounded by HealthTimeout.
+	HealthClient *http.Client
+	Logger       *slog.Logger
+}
+
+// HealthTimeout bounds the proxied /healthz request of an agent.
+const HealthTimeout = 5 * time.Second
+
+type api struct {
+	o Options
+}
+
+// route is one endpoint of the package.
+type route struct {
+	pattern string // Go 1.22 ServeMux pattern: "GET /api/v1/…"
+	h       http.HandlerFunc
+}
+
+func (a *api) routes() []route {
+	return []route{
+		{"GET /api/v1/collectors", a.listCollectors},
+		{"GET /api/v1/collectors/{id}", a.collector},
+		{"GET /api/v1/collectors/{id}/status", a.collectorStatus},
+		{"GET /api/v1/collectors/{id}/health", a.collectorHealth},
+		{"GET /api/v1/collectors/{id}/metrics", a.collectorMetrics},
+		{"GET /api/v1/collectors/{id}/history", a.collectorHistory},
+		{"GET /api/v1/collectors/{id}/completeness", a.collectorCompleteness},
+		{"GET /api/v1/targets", a.targets},
+		{"GET /api/v1/sd-files", a.sdFiles},
+		{"GET /api/v1/openapi.json", serveOpenAPI},
+	}
+}
+
+// New returns the handler of /api/v1: the read API and the identity routes of
+// o.Auth (login, logout, me, tokens). Every route but login requires
+// authentication. Mount it on the server's mux at "/api/v1/".
+func New(o Options) http.Handler {
+	mux := http.NewServeMux()
+	register(mux, o)
+	return mux
+}
+
+// register puts every route of the API on mux; the OpenAPI test walks it.
+func register(mux auth.Mux, o Options) {
+	if o.OrgLabel == "" {
+		o.OrgLabel = "org"
+	}
+	if o.TeamLabel == "" {
+		o.TeamLabel = "team"
+	}
+	if o.DefaultOrg == "" {
+		o.DefaultOrg = "default"
+	}
+	if o.HealthClient == nil {
+		o.HealthClient = &http.Client{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &api{o: o}
+	o.Auth.Routes(mux) // wraps its own routes in the middleware
+	for _, rt := range a.routes() {
+		mux.Handle(rt.pattern, o.Auth.Middleware(rt.h))
+	}
+	// Anything else under /api/v1/ is a JSON 404, after authentication so that
+	// the route list is not probed anonymously.
+	mux.Handle("/api/v1/", o.Auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
+	})))
+}
+
+// Error codes of the JSON error body, beside those of package auth.
+const (
+	codeBadRequest = auth.CodeBadRequest
+	codeNotFound   = auth.CodeNotFound
+	codeForbidden  = auth.CodeForbidden
+	codeInternal   = auth.CodeInternal
+	codeBadGateway = "bad_gateway"
+)
+
+// errorBody is the API's one error shape.
+type errorBody struct {
+	Error   string         `json:"error"`
+	Code    string         `json:"code"`
+	Details map[string]any `json:"details"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string, details map[string]any) {
+	if details == nil {
+		details = map[string]any{}
+	}
+	writeJSON(w, status, errorBody{Error: msg, Code: code, Details: details})
+}
+
+// badParam answers 400 naming the offending query parameter.
+func badParam(w http.ResponseWriter, param, msg string) {
+	writeError(w, http.StatusBadRequest, codeBadRequest, "invalid parameter "+param+": "+msg,
+		map[string]any{"field": param})
+}
+
+// notFound answers for a collector that does not exist or is outside the
+// caller's scope: the two are indistinguishable.
+func notFound(w http.ResponseWriter, id string) {
+	writeError(w, http.StatusNotFound, codeNotFound, "collector not found", nil)
+}
+
+func (a *api) internal(w http.ResponseWriter, what string, err error) {
+	a.o.Logger.Error(what, "err", err)
+	writeError(w, http.StatusInternalServerError, codeInternal, "internal error; see the server log", nil)
+}
+
+// scopeOf returns the org and team of a collector, from its target labels.
+func (a *api) scopeOf(h *scrape.Health) (org, team string) {
+	if h.Target == nil {
+		return a.o.DefaultOrg, ""
+	}
+	org = h.Target.Labels[a.o.OrgLabel]
+	if org == "" {
+		org = a.o.DefaultOrg
+	}
+	return org, h.Target.Labels[a.o.TeamLabel]
+}
+
+// visible returns the health of collector id if the caller may read it.
+func (a *api) visible(r *http.Request, id string) (scrape.Health, bool) {
+	p, _ := auth.FromContext(r.Context())
+	h, ok := a.o.Fleet.Get(id)
+	if !ok {
+		return scrape.Health{}, false
+	}
+	if org, team := a.scopeOf(&h); !p.CanRead(org, team) {
+		return scrape.Health{}, false
+	}
+	return h, true
+}

@@ -1,0 +1,356 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// collector serves GET /api/v1/collectors/{id}.
+func (a *api) collector(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	h, ok := a.visible(r, id)
+	if !ok {
+		notFound(w, id)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.detail(&h))
+}
+
+// collectorStatus serves GET /api/v1/collectors/{id}/status.
+func (a *api) collectorStatus(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	h, ok := a.visible(r, id)
+	if !ok {
+		notFound(w, id)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusJSON{ID: h.Collector, Status: h.Status, Reason: h.Reason,
+		StatusSince: ts(h.StatusSince), Up: h.Up, LastSeen: ts(h.LastSeen), LastScrape: ts(h.LastScrape)})
+}
+
+// maxHealthBody bounds the agent's /healthz answer relayed.
+const maxHealthBody = 1 << 20
+
+// healthURL is the agent's /healthz: the target URL with its path replaced.
+func healthURL(target string) (string, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", err
+	}
+	u.Path, u.RawPath, u.RawQuery, u.Fragment = "/healthz", "", "", ""
+	return u.String(), nil
+}
+
+// collectorHealth serves GET /api/v1/collectors/{id}/health: the agent's own
+// /healthz, relayed with its status code; 502 when the agent cannot be reached.
+func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	h, ok := a.visible(r, id)
+	if !ok {
+		notFound(w, id)
+		return
+	}
+	if h.Target == nil {
+		writeError(w, http.StatusBadGateway, codeBadGateway, "the collector has no target URL", map[string]any{"id": id})
+		return
+	}
+	u, err := healthURL(h.Target.URL)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, codeBadGateway, "the collector's URL is invalid", map[string]any{"id": id})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), HealthTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, codeBadGateway, "the collector's URL is invalid", map[string]any{"id": id})
+		return
+	}
+	resp, err := a.o.HealthClient.Do(req)
+	if err != nil {
+		reason := "unreachable"
+		if errors.Is(err, context.DeadlineExceeded) {
+			reason = fmt.Sprintf("no answer within %s", HealthTimeout)
+		}
+		writeError(w, http.StatusBadGateway, codeBadGateway, "the agent did not answer its /healthz",
+			map[string]any{"id": id, "reason": reason, "url": redactURL(u)})
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
+	if err != nil {
+		writeError(w, http.StatusBadGateway, codeBadGateway, "reading the agent's /healthz failed",
+			map[string]any{"id": id, "reason": err.Error()})
+		return
+	}
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "text/plain; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+}
+
+// collectorMetrics serves GET /api/v1/collectors/{id}/metrics: the samples of
+// the latest successful scrape, in the Prometheus text format.
+func (a *api) collectorMetrics(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := a.visible(r, id); !ok {
+		notFound(w, id)
+		return
+	}
+	if a.o.Latest == nil {
+		writeError(w, http.StatusNotFound, codeNotFound, "no successful scrape of the collector yet", nil)
+		return
+	}
+	held, ok := a.o.Latest.Latest(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, codeNotFound, "no successful scrape of the collector yet", nil)
+		return
+	}
+	defer held.Release()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	bw := bufio.NewWriterSize(w, 32<<10)
+	fams := held.Families()
+	last := int32(-1)
+	var num []byte
+	for _, s := range held.Samples() {
+		if s.Family >= 0 && s.Family != last && int(s.Family) < len(fams) {
+			f := fams[s.Family]
+			if f.Help != nil {
+				bw.WriteString("# HELP ")
+				bw.Write(f.Name)
+				bw.WriteByte(' ')
+				bw.Write(f.Help)
+				bw.WriteByte('\n')
+			}
+			bw.WriteString("# TYPE ")
+			bw.Write(f.Name)
+			bw.WriteByte(' ')
+			bw.WriteString(f.Type.String())
+			bw.WriteByte('\n')
+			last = s.Family
+		}
+		bw.Write(s.Name)
+		if len(s.Labels) > 0 {
+			bw.WriteByte('{')
+			bw.Write(s.Labels)
+			bw.WriteByte('}')
+		}
+		bw.WriteByte(' ')
+		num = appendValue(num[:0], s.Value)
+		bw.Write(num)
+		if s.HasTimestamp {
+			bw.WriteByte(' ')
+			bw.WriteString(strconv.FormatInt(s.Timestamp, 10))
+		}
+		bw.WriteByte('\n')
+	}
+	_ = bw.Flush() // the client went away
+}
+
+func appendValue(b []byte, v float64) []byte {
+	switch {
+	case math.IsNaN(v):
+		return append(b, "NaN"...)
+	case math.IsInf(v, 1):
+		return append(b, "+Inf"...)
+	case math.IsInf(v, -1):
+		return append(b, "-Inf"...)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+// parseTime reads an RFC 3339 time or unix seconds (with a fraction), as
+// Prometheus's API does.
+func parseTime(s string) (time.Time, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+		return time.Unix(0, int64(f*1e9)).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor unix seconds", s)
+	}
+	return t.UTC(), nil
+}
+
+// timeRange parses from and to; a missing one is the zero time.
+func timeRange(w http.ResponseWriter, r *http.Request) (from, to time.Time, ok bool) {
+	qs := r.URL.Query()
+	var err error
+	if v := qs.Get("from"); v != "" {
+		if from, err = parseTime(v); err != nil {
+			badParam(w, "from", err.Error())
+			return from, to, false
+		}
+	}
+	if v := qs.Get("to"); v != "" {
+		if to, err = parseTime(v); err != nil {
+			badParam(w, "to", err.Error())
+			return from, to, false
+		}
+	}
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		badParam(w, "to", "before from")
+		return from, to, false
+	}
+	return from, to, true
+}
+
+// History limits.
+const (
+	DefaultHistoryLimit = 100
+	MaxHistoryLimit     = 10000
+)
+
+type changeJSON struct {
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// collectorHistory serves GET /api/v1/collectors/{id}/history: status changes,
+// newest first.
+func (a *api) collectorHistory(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := a.visible(r, id); !ok {
+		notFound(w, id)
+		return
+	}
+	from, to, ok := timeRange(w, r)
+	if !ok {
+		return
+	}
+	limit := DefaultHistoryLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxHistoryLimit {
+			badParam(w, "limit", fmt.Sprintf("%q: want a number from 1 to %d", v, MaxHistoryLimit))
+			return
+		}
+		limit = n
+	}
+	out := struct {
+		ID   string       `json:"id"`
+		Data []changeJSON `json:"data"`
+	}{ID: id, Data: []changeJSON{}}
+	if a.o.History != nil {
+		cs, err := a.o.History.StatusHistory(r.Context(), id, from, to, limit)
+		if err != nil {
+			a.internal(w, "read status history", err)
+			return
+		}
+		for _, c := range cs {
+			out.Data = append(out.Data, changeJSON{From: c.From, To: c.To, Reason: c.Reason, At: c.At.UTC()})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// maxBuckets bounds the buckets one completeness request may span.
+const maxBuckets = 5000
+
+type bucketJSON struct {
+	Start         time.Time `json:"start"`
+	Missing       bool      `json:"missing,omitempty"`
+	Expected      *float64  `json:"expected_items,omitempty"`
+	Actual        *float64  `json:"actual_items,omitempty"`
+	Completeness  *float64  `json:"completeness,omitempty"`
+	ActiveSeconds *float64  `json:"active_seconds,omitempty"`
+	ScrapesOK     *int64    `json:"scrapes_ok,omitempty"`
+	ScrapesTotal  *int64    `json:"scrapes_total,omitempty"`
+	Availability  *float64  `json:"availability,omitempty"`
+}
+
+// align returns the start of the window of length step that holds t (UTC).
+func align(t time.Time, step time.Duration) time.Time {
+	return t.UTC().Truncate(step)
+}
+
+// collectorCompleteness serves GET /api/v1/collectors/{id}/completeness: the
+// aligned buckets of the window (1h or 24h) from from to to, oldest first,
+// each bucket without a stored row as {start, missing: true}. Defaults: to now,
+// from 24 buckets before to.
+func (a *api) collectorCompleteness(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := a.visible(r, id); !ok {
+		notFound(w, id)
+		return
+	}
+	window := r.URL.Query().Get("window")
+	var step time.Duration
+	switch window {
+	case "", "1h":
+		window, step = "1h", time.Hour
+	case "24h":
+		step = 24 * time.Hour
+	default:
+		badParam(w, "window", fmt.Sprintf("%q: want 1h or 24h", window))
+		return
+	}
+	from, to, ok := timeRange(w, r)
+	if !ok {
+		return
+	}
+	if to.IsZero() {
+		to = time.Now()
+	}
+	if from.IsZero() {
+		from = to.Add(-23 * step)
+	}
+	from, to = align(from, step), align(to, step)
+	if n := int(to.Sub(from)/step) + 1; n > maxBuckets {
+		badParam(w, "from", fmt.Sprintf("the range spans %d buckets of %s; at most %d", n, window, maxBuckets))
+		return
+	}
+	have := map[int64]bucketJSON{}
+	if a.o.Buckets != nil {
+		bs, err := a.o.Buckets.Buckets(r.Context(), id, window, from, to)
+		if err != nil {
+			a.internal(w, "read completeness buckets", err)
+			return
+		}
+		for _, b := range bs {
+			j := bucketJSON{Start: b.Start.UTC(), Expected: num(b.ExpectedItems), Actual: num(b.ActualItems),
+				ActiveSeconds: num(b.ActiveSeconds), ScrapesOK: &b.ScrapesOK, ScrapesTotal: &b.ScrapesTotal}
+			if b.ExpectedItems > 0 {
+				j.Completeness = num(min(1, b.ActualItems/b.ExpectedItems))
+			}
+			if b.ScrapesTotal > 0 {
+				j.Availability = num(float64(b.ScrapesOK) / float64(b.ScrapesTotal))
+			}
+			have[b.Start.UnixMilli()] = j
+		}
+	}
+	out := struct {
+		ID      string       `json:"id"`
+		Window  string       `json:"window"`
+		From    time.Time    `json:"from"`
+		To      time.Time    `json:"to"`
+		Data    []bucketJSON `json:"data"`
+		Missing int          `json:"missing"`
+	}{ID: id, Window: window, From: from, To: to}
+	for t := from; !t.After(to); t = t.Add(step) {
+		if b, ok := have[t.UnixMilli()]; ok {
+			out.Data = append(out.Data, b)
+		} else {
+			out.Data = append(out.Data, bucketJSON{Start: t, Missing: true})
+			out.Missing++
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

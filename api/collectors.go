@@ -1,0 +1,438 @@
+package api
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/scrape"
+)
+
+// Paging of GET /collectors.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// matcher is one label matcher of the label parameter: k=v, k!=v, k=~re, k!~re.
+type matcher struct {
+	name, value string
+	re          *regexp.Regexp
+	negate      bool
+}
+
+func (m *matcher) matches(labels map[string]string) bool {
+	v := labels[m.name]
+	var ok bool
+	if m.re != nil {
+		ok = m.re.MatchString(v)
+	} else {
+		ok = v == m.value
+	}
+	return ok != m.negate
+}
+
+func parseMatcher(s string) (matcher, error) {
+	i := strings.IndexAny(s, "=!")
+	if i <= 0 {
+		return matcher{}, fmt.Errorf("%q: want name=value, name!=value, name=~regex or name!~regex", s)
+	}
+	m := matcher{name: s[:i]}
+	rest := s[i:]
+	var re bool
+	switch {
+	case strings.HasPrefix(rest, "=~"):
+		re, rest = true, rest[2:]
+	case strings.HasPrefix(rest, "!~"):
+		re, m.negate, rest = true, true, rest[2:]
+	case strings.HasPrefix(rest, "!="):
+		m.negate, rest = true, rest[2:]
+	case strings.HasPrefix(rest, "="):
+		rest = rest[1:]
+	default:
+		return matcher{}, fmt.Errorf("%q: want name=value, name!=value, name=~regex or name!~regex", s)
+	}
+	if re {
+		r, err := regexp.Compile("^(?:" + rest + ")$")
+		if err != nil {
+			return matcher{}, fmt.Errorf("%q: %w", s, err)
+		}
+		m.re = r
+	} else {
+		m.value = rest
+	}
+	return m, nil
+}
+
+// listQuery is a parsed GET /collectors request.
+type listQuery struct {
+	statuses   map[string]bool
+	orgs       map[string]bool
+	teams      map[string]bool
+	jobs       map[string]bool
+	matchers   []matcher
+	q          string
+	sortBy     string
+	desc       bool
+	page       int
+	limit      int
+	groupBy    string
+	hasFilters bool
+}
+
+var sortColumns = map[string]bool{
+	"id": true, "status": true, "job": true, "instance": true, "last_seen": true, "freshness": true,
+	"completeness_1h": true, "completeness_24h": true, "cpu": true, "memory": true,
+}
+
+// set collects the values of a repeatable parameter, also split at commas.
+func set(vals []string) map[string]bool {
+	if len(vals) == 0 {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, v := range vals {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				m[p] = true
+			}
+		}
+	}
+	return m
+}
+
+// parseList parses the query; on an error it returns the offending parameter.
+func parseList(r *http.Request) (listQuery, string, error) {
+	qs := r.URL.Query()
+	lq := listQuery{sortBy: "id", page: 1, limit: DefaultLimit}
+	lq.statuses = set(qs["status"])
+	for s := range lq.statuses {
+		if _, ok := statusRank[s]; !ok {
+			return lq, "status", fmt.Errorf("unknown status %q; use one of %s", s, strings.Join(scrape.Statuses(), ", "))
+		}
+	}
+	lq.orgs, lq.teams, lq.jobs = set(qs["org"]), set(qs["team"]), set(qs["job"])
+	for _, l := range qs["label"] {
+		m, err := parseMatcher(l)
+		if err != nil {
+			return lq, "label", err
+		}
+		lq.matchers = append(lq.matchers, m)
+	}
+	lq.q = strings.TrimSpace(qs.Get("q"))
+	if s := qs.Get("sort"); s != "" {
+		lq.sortBy, lq.desc = strings.CutPrefix(s, "-")
+		if !sortColumns[lq.sortBy] {
+			cols := make([]string, 0, len(sortColumns))
+			for c := range sortColumns {
+				cols = append(cols, c)
+			}
+			slices.Sort(cols)
+			return lq, "sort", fmt.Errorf("unknown column %q; use one of %s, with a leading - for descending", lq.sortBy, strings.Join(cols, ", "))
+		}
+	}
+	var err error
+	if v := qs.Get("page"); v != "" {
+		if lq.page, err = strconv.Atoi(v); err != nil || lq.page < 1 {
+			return lq, "page", fmt.Errorf("%q is not a page number (1, 2, …)", v)
+		}
+	}
+	if v := qs.Get("limit"); v != "" {
+		if lq.limit, err = strconv.Atoi(v); err != nil || lq.limit < 1 || lq.limit > MaxLimit {
+			return lq, "limit", fmt.Errorf("%q: want a number from 1 to %d", v, MaxLimit)
+		}
+	}
+	switch lq.groupBy = qs.Get("group_by"); lq.groupBy {
+	case "", "status", "job", "team":
+	default:
+		return lq, "group_by", fmt.Errorf("%q: want status, job or team", lq.groupBy)
+	}
+	lq.hasFilters = lq.statuses != nil || lq.orgs != nil || lq.teams != nil || lq.jobs != nil || lq.matchers != nil || lq.q != ""
+	return lq, "", nil
+}
+
+// containsFold reports whether s contains sub, ignoring ASCII case; sub is
+// lower case already. It does not allocate.
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	if n == 0 {
+		return true
+	}
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+func (lq *listQuery) textMatches(h *scrape.Health, q string) bool {
+	if containsFold(h.Collector, q) || containsFold(h.Reason, q) {
+		return true
+	}
+	t := h.Target
+	if t == nil {
+		return false
+	}
+	if containsFold(t.Job, q) || containsFold(t.Instance, q) {
+		return true
+	}
+	for k, v := range t.Labels {
+		if containsFold(v, q) || containsFold(k, q) {
+			return true
+		}
+	}
+	return false
+}
+
+// keep reports whether a collector of org and team passes the filters.
+func (lq *listQuery) keep(h *scrape.Health, org, team, q string) bool {
+	if !lq.hasFilters {
+		return true
+	}
+	if lq.statuses != nil && !lq.statuses[h.Status] {
+		return false
+	}
+	if lq.orgs != nil && !lq.orgs[org] {
+		return false
+	}
+	if lq.teams != nil && !lq.teams[team] {
+		return false
+	}
+	var labels map[string]string
+	var job string
+	if h.Target != nil {
+		labels, job = h.Target.Labels, h.Target.Job
+	}
+	if lq.jobs != nil && !lq.jobs[job] {
+		return false
+	}
+	for i := range lq.matchers {
+		if !lq.matchers[i].matches(labels) {
+			return false
+		}
+	}
+	return q == "" || lq.textMatches(h, q)
+}
+
+// entry is a collector that passed scope and filters.
+type entry struct {
+	h    scrape.Health
+	team string
+}
+
+var entryPool = sync.Pool{New: func() any { s := make([]entry, 0, 1024); return &s }}
+
+// statusRank orders statuses worst first.
+var statusRank = func() map[string]int {
+	m := map[string]int{}
+	for i, s := range scrape.Statuses() {
+		m[s] = i
+	}
+	return m
+}()
+
+// cmpOpt compares two optional numbers, absent ones last whatever the direction.
+func cmpOpt(aok bool, a float64, bok bool, b float64, desc bool) int {
+	if math.IsNaN(a) {
+		aok = false
+	}
+	if math.IsNaN(b) {
+		bok = false
+	}
+	switch {
+	case !aok && !bok:
+		return 0
+	case !aok:
+		return 1
+	case !bok:
+		return -1
+	}
+	if desc {
+		return cmp.Compare(b, a)
+	}
+	return cmp.Compare(a, b)
+}
+
+func compareBy(col string, desc bool) func(a, b *entry) int {
+	dir := func(c int) int {
+		if desc {
+			return -c
+		}
+		return c
+	}
+	job := func(e *entry) string {
+		if e.h.Target == nil {
+			return ""
+		}
+		return e.h.Target.Job
+	}
+	inst := func(e *entry) string {
+		if e.h.Target == nil {
+			return ""
+		}
+		return e.h.Target.Instance
+	}
+	var primary func(a, b *entry) int
+	switch col {
+	case "status":
+		primary = func(a, b *entry) int { return dir(cmp.Compare(statusRank[a.h.Status], statusRank[b.h.Status])) }
+	case "job":
+		primary = func(a, b *entry) int { return dir(cmp.Compare(job(a), job(b))) }
+	case "instance":
+		primary = func(a, b *entry) int { return dir(cmp.Compare(inst(a), inst(b))) }
+	case "last_seen":
+		primary = func(a, b *entry) int {
+			return cmpOpt(!a.h.LastSeen.IsZero(), float64(a.h.LastSeen.UnixNano()), !b.h.LastSeen.IsZero(), float64(b.h.LastSeen.UnixNano()), desc)
+		}
+	case "freshness":
+		primary = func(a, b *entry) int {
+			return cmpOpt(a.h.HasFreshness, float64(a.h.Freshness), b.h.HasFreshness, float64(b.h.Freshness), desc)
+		}
+	case "completeness_1h":
+		primary = func(a, b *entry) int { return cmpOpt(true, a.h.Completeness1h, true, b.h.Completeness1h, desc) }
+	case "completeness_24h":
+		primary = func(a, b *entry) int { return cmpOpt(true, a.h.Completeness24h, true, b.h.Completeness24h, desc) }
+	case "cpu":
+		primary = func(a, b *entry) int { return cmpOpt(a.h.HasCPU, a.h.CPURatio, b.h.HasCPU, b.h.CPURatio, desc) }
+	case "memory":
+		primary = func(a, b *entry) int {
+			return cmpOpt(a.h.Agent.HasRSS, a.h.Agent.RSS, b.h.Agent.HasRSS, b.h.Agent.RSS, desc)
+		}
+	default: // id
+		return func(a, b *entry) int { return dir(cmp.Compare(a.h.Collector, b.h.Collector)) }
+	}
+	return func(a, b *entry) int {
+		if c := primary(a, b); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.h.Collector, b.h.Collector)
+	}
+}
+
+type groupJSON struct {
+	Key   string `json:"key"`
+	Count int    `json:"count"`
+}
+
+type summaryJSON struct {
+	Total          int            `json:"total"`
+	ByStatus       map[string]int `json:"by_status"`
+	ItemsCollected float64        `json:"items_collected"`
+}
+
+// listJSON answers GET /collectors.
+type listJSON struct {
+	Data       []collectorJSON `json:"data"`
+	Page       int             `json:"page"`
+	Limit      int             `json:"limit"`
+	Total      int             `json:"total"`
+	TotalPages int             `json:"total_pages"`
+	Summary    summaryJSON     `json:"summary"`
+	Groups     []groupJSON     `json:"groups,omitempty"`
+}
+
+// listCollectors serves GET /api/v1/collectors. The summary and the groups count
+// every collector that passes the caller's scope and the filters, not only the
+// page.
+func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
+	lq, param, err := parseList(r)
+	if err != nil {
+		badParam(w, param, err.Error())
+		return
+	}
+	p, _ := auth.FromContext(r.Context())
+	q := strings.ToLower(lq.q)
+
+	bufp := entryPool.Get().(*[]entry)
+	es := (*bufp)[:0]
+	defer func() {
+		clear(es) // drop the references to targets
+		*bufp = es[:0]
+		entryPool.Put(bufp)
+	}()
+	a.o.Fleet.Each(func(h scrape.Health) bool {
+		org, team := a.scopeOf(&h)
+		if !p.CanRead(org, team) || !lq.keep(&h, org, team, q) {
+			return true
+		}
+		es = append(es, entry{h: h, team: team})
+		return true
+	})
+
+	sum := summaryJSON{Total: len(es), ByStatus: make(map[string]int, len(statusRank))}
+	for _, s := range scrape.Statuses() {
+		sum.ByStatus[s] = 0
+	}
+	var groups map[string]int
+	if lq.groupBy != "" {
+		groups = map[string]int{}
+	}
+	for i := range es {
+		h := &es[i].h
+		sum.ByStatus[h.Status]++
+		if h.Agent.HasItems {
+			sum.ItemsCollected += h.Agent.Items
+		}
+		switch lq.groupBy {
+		case "status":
+			groups[h.Status]++
+		case "job":
+			if h.Target != nil {
+				groups[h.Target.Job]++
+			} else {
+				groups[""]++
+			}
+		case "team":
+			groups[es[i].team]++
+		}
+	}
+
+	// Sort pointers: a Health is too big to swap.
+	order := make([]*entry, len(es))
+	for i := range es {
+		order[i] = &es[i]
+	}
+	if lq.sortBy != "id" || lq.desc { // Each hands them out sorted by id already
+		slices.SortFunc(order, compareBy(lq.sortBy, lq.desc))
+	}
+
+	out := listJSON{Page: lq.page, Limit: lq.limit, Total: len(es), Summary: sum,
+		TotalPages: (len(es) + lq.limit - 1) / lq.limit}
+	lo := min((lq.page-1)*lq.limit, len(es))
+	hi := min(lo+lq.limit, len(es))
+	out.Data = make([]collectorJSON, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		out.Data = append(out.Data, a.row(&order[i].h))
+	}
+	if groups != nil {
+		out.Groups = make([]groupJSON, 0, len(groups))
+		for k, n := range groups {
+			out.Groups = append(out.Groups, groupJSON{Key: k, Count: n})
+		}
+		slices.SortFunc(out.Groups, func(x, y groupJSON) int {
+			if lq.groupBy == "status" {
+				return cmp.Compare(statusRank[x.Key], statusRank[y.Key])
+			}
+			return cmp.Compare(x.Key, y.Key)
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
