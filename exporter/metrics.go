@@ -3,6 +3,8 @@ package exporter
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/corral-dev/corral/exporter/control"
 )
 
 // States of the collector state machine, in the order corral_collector_state lists them.
@@ -105,6 +107,12 @@ func newContractMetrics(reg prometheus.Registerer, name, kind, version string) (
 	}
 	for _, r := range []string{"success", "error"} {
 		m.collections.WithLabelValues(r)
+	}
+	// Known label values start at 0, so the series exist before the first command.
+	for _, c := range control.Commands() {
+		for _, r := range []string{"ok", "failed", "rejected"} {
+			m.commands.WithLabelValues(c, r)
+		}
 	}
 	for _, c := range []prometheus.Collector{
 		m.info, m.state, m.items, m.lastItem, m.expectedItems, m.expectedInterval,

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/corral-dev/corral/configs"
+	"github.com/corral-dev/corral/scrape/expo"
+	"github.com/corral-dev/corral/targets/filesd"
+)
+
+// errNotOK is a check that ran and found problems: exit 1, the problems printed.
+var errNotOK = errors.New("check failed")
+
+func login(ctx context.Context, o loginCmd, cfgFlag string, stdin io.Reader) error {
+	path, err := configPath(cfgFlag)
+	if err != nil {
+		return err
+	}
+	pw := os.Getenv("CORRAL_PASSWORD")
+	if o.PasswordStdin {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return fmt.Errorf("read the password from stdin: %w", err)
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	if pw == "" {
+		return errors.New("no password: pipe it with --password-stdin or set CORRAL_PASSWORD")
+	}
+	c := newClient(o.Server, "")
+	var me struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/api/v1/login", nil, map[string]string{"username": o.Username, "password": pw}, &me); err != nil {
+		return err
+	}
+	c.csrf = me.CSRF
+	host, _ := os.Hostname()
+	var created struct {
+		Secret string `json:"secret"`
+	}
+	days := o.ExpiresInDays
+	if err := c.do(ctx, http.MethodPost, "/api/v1/tokens", nil, map[string]any{"name": "corralctl@" + host, "expires_in_days": days}, &created); err != nil {
+		return err
+	}
+	_ = c.do(ctx, http.MethodPost, "/api/v1/logout", nil, nil, nil)
+	if err := saveCtlConfig(path, ctlConfig{Server: o.Server, Token: created.Secret}); err != nil {
+		return err
+	}
+	fmt.Printf("logged in to %s as %s; token saved in %s (expires in %d days)\n", o.Server, o.Username, path, days)
+	return nil
+}
+
+func apiClient(cfgFlag string) (*client, error) {
+	path, err := configPath(cfgFlag)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := loadCtlConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(cfg.Server, cfg.Token), nil
+}
+
+type collectorRow struct {
+	ID              string            `json:"id" yaml:"id"`
+	Status          string            `json:"status" yaml:"status"`
+	Reason          string            `json:"reason" yaml:"reason"`
+	Job             string            `json:"job" yaml:"job"`
+	Instance        string            `json:"instance" yaml:"instance"`
+	Org             string            `json:"org" yaml:"org"`
+	Team            string            `json:"team" yaml:"team"`
+	Labels          map[string]string `json:"labels" yaml:"labels"`
+	LastSeen        *time.Time        `json:"last_seen" yaml:"last_seen"`
+	Freshness       *float64          `json:"freshness_seconds" yaml:"freshness_seconds"`
+	Completeness1h  *float64          `json:"completeness_1h" yaml:"completeness_1h"`
+	Completeness24h *float64          `json:"completeness_24h" yaml:"completeness_24h"`
+}
+
+func getCollectors(ctx context.Context, o getCollectorsCmd, cfgFlag string, out io.Writer) error {
+	c, err := apiClient(cfgFlag)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	for _, s := range o.Status {
+		q.Add("status", s)
+	}
+	for _, l := range o.Label {
+		q.Add("label", l)
+	}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("job", o.Job)
+	set("team", o.Team)
+	set("org", o.Org)
+	set("q", o.Query)
+	set("sort", o.Sort)
+	q.Set("limit", fmt.Sprint(o.Limit))
+	q.Set("page", fmt.Sprint(o.Page))
+	var list struct {
+		Data  []collectorRow `json:"data"`
+		Total int            `json:"total"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/collectors", q, nil, &list); err != nil {
+		return err
+	}
+	switch o.Output {
+	case "json":
+		return printJSON(out, list.Data)
+	case "yaml":
+		return yaml.NewEncoder(out).Encode(list.Data)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	if o.Output == "wide" {
+		fmt.Fprintln(tw, "COLLECTOR\tSTATUS\tJOB\tINSTANCE\tTEAM\tLAST SEEN\tFRESHNESS\tCOMPLETE 1H\tREASON")
+	} else {
+		fmt.Fprintln(tw, "COLLECTOR\tSTATUS\tJOB\tLAST SEEN\tFRESHNESS\tCOMPLETE 1H")
+	}
+	for _, r := range list.Data {
+		seen := "never"
+		if r.LastSeen != nil {
+			seen = time.Since(*r.LastSeen).Round(time.Second).String() + " ago"
+		}
+		if o.Output == "wide" {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.Job, r.Instance, r.Team, seen, secs(r.Freshness), pct(r.Completeness1h), r.Reason)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.Job, seen, secs(r.Freshness), pct(r.Completeness1h))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if list.Total > len(list.Data) {
+		fmt.Fprintf(out, "(%d of %d; --page and --limit for more)\n", len(list.Data), list.Total)
+	}
+	return nil
+}
+
+func secs(f *float64) string {
+	if f == nil {
+		return "-"
+	}
+	return (time.Duration(*f * float64(time.Second))).Round(time.Second).String()
+}
+
+func pct(f *float64) string {
+	if f == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", *f*100)
+}
+
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func describeCollector(ctx context.Context, id, output, cfgFlag string, out io.Writer) error {
+	c, err := apiClient(cfgFlag)
+	if err != nil {
+		return err
+	}
+	var detail map[string]any
+	if err := c.do(ctx, http.MethodGet, "/api/v1/collectors/"+url.PathEscape(id), nil, nil, &detail); err != nil {
+		return err
+	}
+	if output == "json" {
+		return printJSON(out, detail)
+	}
+	return yaml.NewEncoder(out).Encode(detail)
+}
+
+func history(ctx context.Context, o historyCmd, cfgFlag string, out io.Writer) error {
+	c, err := apiClient(cfgFlag)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"limit": {fmt.Sprint(o.Limit)}}
+	var h struct {
+		Data []struct {
+			At     time.Time `json:"at"`
+			From   string    `json:"from"`
+			To     string    `json:"to"`
+			Reason string    `json:"reason"`
+		} `json:"data"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/collectors/"+url.PathEscape(o.ID)+"/history", q, nil, &h); err != nil {
+		return err
+	}
+	if o.Output == "json" {
+		return printJSON(out, h.Data)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tFROM\tTO\tREASON")
+	for _, e := range h.Data {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.At.Local().Format(time.DateTime), e.From, e.To, e.Reason)
+	}
+	return tw.Flush()
+}
+
+// checkSD validates file_sd files as corral reads them.
+func checkSD(files []string, out io.Writer) error {
+	failed := false
+	for _, f := range files {
+		groups, err := filesd.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(out, "%s: FAILED: %v\n", f, err)
+			failed = true
+			continue
+		}
+		n := 0
+		for _, g := range groups {
+			n += len(g.Targets)
+		}
+		fmt.Fprintf(out, "%s: OK, %d groups, %d targets\n", f, len(groups), n)
+	}
+	if failed {
+		return errNotOK
+	}
+	return nil
+}
+
+// checkConfig validates a corral.yml (an agent config is checked by corral-agent).
+func checkConfig(file string, out io.Writer) error {
+	if _, err := configs.Load(file); err != nil {
+		fmt.Fprintf(out, "%s: FAILED: %v\n", file, err)
+		return errNotOK
+	}
+	fmt.Fprintf(out, "%s: OK\n", file)
+	return nil
+}
+
+// contract is what every corral agent must expose, with the type it must have.
+var contract = map[string]expo.Type{
+	"corral_collector_info":                              expo.Gauge,
+	"corral_collector_state":                             expo.Gauge,
+	"corral_collector_items_total":                       expo.Counter,
+	"corral_collector_last_item_timestamp_seconds":       expo.Gauge,
+	"corral_collector_expected_items":                    expo.Gauge,
+	"corral_collector_expected_interval_seconds":         expo.Gauge,
+	"corral_collector_collections_total":                 expo.Counter,
+	"corral_collector_collection_duration_seconds":       expo.Histogram,
+	"corral_collector_last_collection_timestamp_seconds": expo.Gauge,
+	"corral_collector_config_generation":                 expo.Gauge,
+	"corral_collector_commands_total":                    expo.Counter,
+}
+
+// checkMetrics lints an agent's exposition against the contract.
+func checkMetrics(ctx context.Context, target, bearer string, out io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return err
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", target, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	var p expo.Parser
+	om := strings.HasPrefix(resp.Header.Get("Content-Type"), "application/openmetrics-text")
+	if err := p.Parse(body, om, 0); err != nil {
+		fmt.Fprintf(out, "%s: FAILED: the exposition does not parse: %v\n", target, err)
+		return errNotOK
+	}
+	types := map[string]expo.Type{}
+	for _, f := range p.Families() {
+		types[string(f.Name)] = f.Type
+	}
+	var problems []string
+	for name, want := range contract {
+		got, ok := types[name]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("%s is missing", name))
+		case got != want:
+			problems = append(problems, fmt.Sprintf("%s is a %s, want a %s", name, got, want))
+		}
+	}
+	states := 0
+	for _, s := range p.Samples() {
+		if string(s.Name) == "corral_collector_state" && s.Value == 1 {
+			states++
+		}
+	}
+	if states != 1 {
+		problems = append(problems, fmt.Sprintf("corral_collector_state has %d states at 1, want exactly one", states))
+	}
+	sort.Strings(problems)
+	for _, pr := range problems {
+		fmt.Fprintf(out, "%s: %s\n", target, pr)
+	}
+	if len(problems) > 0 {
+		return errNotOK
+	}
+	fmt.Fprintf(out, "%s: OK, %d samples, the corral contract is complete\n", target, len(p.Samples()))
+	return nil
+}
