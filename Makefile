@@ -47,10 +47,12 @@ run: build
 	echo "  curl -s -b /tmp/corral.cookies 'localhost:9480/api/v1/collectors?sort=status'"; \
 	CORRAL_ADMIN_PASSWORD="$$(cat $(DATA)/demo/admin.password)" $(BIN)/corral --config.file configs/demo.yml
 
-# Micro-benchmarks, then the fleet benchmark (FLEET agents, loopback only, ~3 minutes).
+# Micro-benchmarks, then the fleet benchmark without and with gzip (FLEET agents,
+# loopback only, ~4 minutes each).
 FLEET ?= 1000
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./scrape/... ./store/...
+	$(GO) test -run '^$$' -bench . -benchmem ./scrape/... ./store/... ./api/...
+	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --no-gzip
 	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET)
 
 fuzz:
