@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
@@ -74,6 +75,8 @@ const HealthTimeout = 5 * time.Second
 
 type api struct {
 	o Options
+	// entries are the scratch slices of GET /collectors, reused across requests.
+	entries sync.Pool
 }
 
 // route is one endpoint of the package.
@@ -124,6 +127,7 @@ func register(mux auth.Mux, o Options) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	a := &api{o: o}
+	a.entries.New = newEntries
 	o.Auth.Routes(mux) // wraps its own routes in the middleware
 	for _, rt := range a.routes() {
 		mux.Handle(rt.pattern, o.Auth.Middleware(rt.h))

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/scrape"
@@ -238,7 +237,7 @@ type entry struct {
 	team string
 }
 
-var entryPool = sync.Pool{New: func() any { s := make([]entry, 0, 1024); return &s }}
+func newEntries() any { s := make([]entry, 0, 1024); return &s }
 
 // statusRank orders statuses worst first.
 var statusRank = func() map[string]int {
@@ -361,12 +360,12 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
 	q := strings.ToLower(lq.q)
 
-	bufp := entryPool.Get().(*[]entry)
+	bufp := a.entries.Get().(*[]entry)
 	es := (*bufp)[:0]
 	defer func() {
 		clear(es) // drop the references to targets
 		*bufp = es[:0]
-		entryPool.Put(bufp)
+		a.entries.Put(bufp)
 	}()
 	a.o.Fleet.Each(func(h scrape.Health) bool {
 		org, team := a.scopeOf(&h)

@@ -26,10 +26,6 @@ var (
 	errBodyLimit = errors.New("body_size_limit exceeded")
 )
 
-// gzipReaders are shared by all loops: a gzip.Reader holds ~40 KiB of state, and
-// only the scrapes in flight need one, not every target.
-var gzipReaders sync.Pool
-
 // fetcher GETs one target's metrics into a buffer, bounded in time and size.
 type fetcher struct {
 	client    *http.Client
@@ -37,6 +33,9 @@ type fetcher struct {
 	bodyLimit int64
 	// noGzip leaves compression out of the request (enable_compression: false).
 	noGzip bool
+	// gzipReaders is the manager's pool, shared by all loops: a gzip.Reader holds
+	// ~40 KiB of state, and only the scrapes in flight need one.
+	gzipReaders *sync.Pool
 }
 
 // fetch fills buf with the (decompressed) body and returns its content type.
@@ -61,7 +60,7 @@ func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) 
 	}
 	var body io.Reader = resp.Body
 	if resp.Header.Get("Content-Encoding") == "gzip" {
-		gz, _ := gzipReaders.Get().(*gzip.Reader)
+		gz, _ := f.gzipReaders.Get().(*gzip.Reader)
 		if gz == nil {
 			gz, err = gzip.NewReader(resp.Body)
 		} else {
@@ -70,7 +69,7 @@ func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) 
 		if err != nil {
 			return "", fmt.Errorf("gzip: %w", err)
 		}
-		defer gzipReaders.Put(gz)
+		defer f.gzipReaders.Put(gz)
 		body = gz
 	}
 	buf.Reset()

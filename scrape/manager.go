@@ -54,9 +54,10 @@ var ErrUnknownCollector = errors.New("unknown collector")
 // Manager runs one loop per target and keeps them in step with discovery: Sync
 // starts and stops only the loops that changed.
 type Manager struct {
-	opts Options
-	ctx  context.Context
-	pool sync.Pool
+	opts   Options
+	ctx    context.Context
+	pool   sync.Pool // of *Snapshot
+	gzPool sync.Pool // of *gzip.Reader
 
 	mu      sync.Mutex
 	jobs    map[string]*job
@@ -153,7 +154,7 @@ func (m *Manager) Sync(ts []*targets.Target) {
 		}
 		l := &loop{
 			target: t, job: j, interval: interval, timeout: timeout, key: key, labels: openLabels(t),
-			fetch: fetcher{client: j.client, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, noGzip: j.cfg.DisableCompression},
+			fetch: fetcher{client: j.client, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, noGzip: j.cfg.DisableCompression, gzipReaders: &m.gzPool},
 			eval:  m.opts.Evaluator, metrics: m.opts.Metrics, pool: &m.pool,
 			done: make(chan struct{}),
 		}
