@@ -279,6 +279,17 @@ func (e *Evaluator) Observe(r *Result) {
 	if snap != nil {
 		e.rec.Collectors(*snap)
 	}
+	if o, ok := e.rec.(Observer); ok {
+		c.mu.Lock()
+		h := c.h
+		c.mu.Unlock()
+		o.Observed(h, change)
+	}
+}
+
+// Observer is a Recorder that also wants every evaluation (the real-time events).
+type Observer interface {
+	Observed(h Health, change *StatusChange)
 }
 
 func activeState(s string) bool {

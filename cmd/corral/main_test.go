@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -378,5 +379,33 @@ func TestAPIBehindLogin(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"ok"`) || !strings.Contains(string(body), `"stale"`) {
 		t.Errorf("list as admin: %d %s", resp.StatusCode, body)
+	}
+
+	// Real-time events: refused without a session, heartbeats with one.
+	wsURL := "ws" + strings.TrimPrefix(srv.base, "http") + "/api/v1/ws"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, r, err := websocket.Dial(ctx, wsURL, nil); err == nil || r == nil || r.StatusCode != 401 {
+		t.Errorf("websocket without a session: %v", err)
+	}
+	hdr := http.Header{}
+	for _, c := range req.Cookies() {
+		hdr.Add("Cookie", c.Name+"="+c.Value)
+	}
+	conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: hdr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(websocket.StatusNormalClosure, "")
+	conn.Write(ctx, websocket.MessageText, []byte(`{"action":"subscribe","collectors":["ok"],"types":["collector:heartbeat"]}`))
+	// Events sent before the subscription took effect may come first.
+	for i := 0; ; i++ {
+		_, msg, err := conn.Read(ctx)
+		if err != nil || i > 100 {
+			t.Fatalf("no heartbeat of ok: %v", err)
+		}
+		if strings.Contains(string(msg), `"collector:heartbeat"`) && strings.Contains(string(msg), `"collector":"ok"`) {
+			break
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/events"
 	"github.com/corral-dev/corral/configs"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
@@ -98,6 +99,7 @@ type server struct {
 	discovery *targets.Manager
 	sdMetrics *filesd.Metrics
 	auth      *auth.Authenticator
+	hub       *events.Hub
 
 	mu           sync.Mutex
 	cfg          *configs.Config
@@ -151,7 +153,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	s.eval = scrape.NewEvaluator(recorder{s.writer})
+	s.hub = events.NewHub(events.Options{Logger: o.Logger, Registerer: s.reg})
+	s.eval = scrape.NewEvaluator(recorder{w: s.writer, hub: s.hub})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.scraper = scrape.NewManager(ctx, scrape.Options{
@@ -171,6 +174,7 @@ func Run(ctx context.Context, o Options) error {
 	writerCtx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() { _ = s.writer.Run(writerCtx) })
 	wg.Go(func() { _ = s.discovery.Run(ctx) })
+	wg.Go(func() { _ = s.hub.Run(ctx) })
 	wg.Go(func() {
 		first := true
 		for {
@@ -395,8 +399,53 @@ func targetThresholds(log *slog.Logger) func(t *targets.Target, th scrape.Thresh
 	}
 }
 
-// recorder hands the evaluator's changes to the store's batching writer.
-type recorder struct{ w *store.Writer }
+// recorder hands the evaluator's changes to the store's batching writer and its
+// evaluations to the real-time hub.
+type recorder struct {
+	w   *store.Writer
+	hub *events.Hub
+}
+
+// Observed publishes a heartbeat per good scrape and the status events.
+func (r recorder) Observed(h scrape.Health, change *scrape.StatusChange) {
+	if h.Target == nil {
+		return
+	}
+	base := events.Event{Collector: h.Collector, Org: h.Target.Labels["org"], Team: h.Target.Labels["team"],
+		Status: h.Status, Job: h.Target.Job, Labels: h.Target.Labels}
+	if base.Org == "" {
+		base.Org = "default"
+	}
+	if h.Up {
+		e := base
+		e.Type, e.Time = "collector:heartbeat", h.LastSeen
+		data := map[string]any{"status": h.Status, "scrape_duration_seconds": h.ScrapeDuration.Seconds(), "samples": h.Samples}
+		if h.HasFreshness {
+			data["freshness_seconds"] = h.Freshness.Seconds()
+		}
+		e.Data = data
+		r.hub.Publish(e)
+	}
+	if change == nil {
+		return
+	}
+	e := base
+	e.Time = change.At
+	e.Type, e.Data = "collector:status-changed", map[string]string{"old": change.From, "new": change.To, "reason": change.Reason}
+	r.hub.Publish(e)
+	switch {
+	case change.To == scrape.StatusOffline:
+		e.Type, e.Data = "collector:disconnected", map[string]string{"reason": change.Reason}
+		r.hub.Publish(e)
+	case change.From == scrape.StatusOffline || change.From == scrape.StatusUnknown:
+		e.Type, e.Data = "collector:connected", map[string]string{"status": change.To}
+		r.hub.Publish(e)
+	}
+	if change.To == scrape.StatusError {
+		e.Type, e.Data = "collector:error", map[string]string{"reason": change.Reason}
+		r.hub.Publish(e)
+	}
+}
 
 func (r recorder) StatusChanges(cs ...scrape.StatusChange) {
 	out := make([]store.StatusChange, len(cs))
@@ -449,6 +498,10 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /api/v1/ws", s.auth.Middleware(s.hub.Handler(func(r *http.Request) (events.Scope, bool) {
+		p, ok := auth.FromContext(r.Context())
+		return p, ok
+	})))
 	mux.Handle("/api/v1/", api.New(api.Options{
 		Fleet: s.eval, History: s.store, Buckets: s.store, Latest: s.scraper, Auth: s.auth,
 		SDFiles: s.sdFiles, Logger: s.log,
