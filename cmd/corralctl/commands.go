@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/coder/websocket"
 	"gopkg.in/yaml.v3"
 
 	"github.com/corral-dev/corral/configs"
@@ -324,4 +325,40 @@ func checkMetrics(ctx context.Context, target, bearer string, out io.Writer) err
 	}
 	fmt.Fprintf(out, "%s: OK, %d samples, the corral contract is complete\n", target, len(p.Samples()))
 	return nil
+}
+
+// watch prints the real-time events of /api/v1/ws, one JSON object per line.
+func watch(ctx context.Context, o watchCmd, cfgFlag string, out io.Writer) error {
+	c, err := apiClient(cfgFlag)
+	if err != nil {
+		return err
+	}
+	wsURL := "ws" + strings.TrimPrefix(c.base, "http") + "/api/v1/ws"
+	hdr := http.Header{"Authorization": {"Bearer " + c.token}}
+	conn, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: hdr})
+	if err != nil {
+		if resp != nil && (resp.StatusCode == 401 || resp.StatusCode == 403) {
+			return &apiError{Status: resp.StatusCode, Message: "the server refused the token; run corralctl login again", Code: "unauthenticated"}
+		}
+		return fmt.Errorf("connect to %s: %w", wsURL, err)
+	}
+	defer conn.Close(websocket.StatusNormalClosure, "")
+	conn.SetReadLimit(1 << 20)
+	if len(o.Collector) > 0 || len(o.Type) > 0 || len(o.Status) > 0 {
+		sub, _ := json.Marshal(map[string]any{"action": "subscribe", "collectors": o.Collector, "types": o.Type,
+			"filter": map[string]any{"status": o.Status}})
+		if err := conn.Write(ctx, websocket.MessageText, sub); err != nil {
+			return err
+		}
+	}
+	for {
+		_, msg, err := conn.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // Ctrl-C
+			}
+			return fmt.Errorf("event stream ended: %w", err)
+		}
+		fmt.Fprintln(out, string(msg))
+	}
 }

@@ -25,6 +25,7 @@ type cli struct {
 	Get      getCmd      `cmd:"" help:"List resources."`
 	Describe describeCmd `cmd:"" help:"Show one resource in full."`
 	History  historyCmd  `cmd:"" help:"Show a collector's status history."`
+	Watch    watchCmd    `cmd:"" help:"Print real-time events (the WebSocket) as JSON lines until Ctrl-C."`
 	Check    checkCmd    `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
 	Keys     keysCmd     `cmd:"" help:"Manage Ed25519 control keys."`
 	Control  controlCmd  `cmd:"" help:"Send one signed command straight to an agent's /control (break-glass and demos; the server is the usual sender)."`
@@ -66,6 +67,12 @@ type historyCmd struct {
 	ID     string `arg:"" help:"Collector id."`
 	Limit  int    `default:"50" help:"Rows."`
 	Output string `short:"o" default:"table" enum:"table,json" help:"Output: ${enum}."`
+}
+
+type watchCmd struct {
+	Collector []string `help:"Only these collectors (repeatable)."`
+	Type      []string `help:"Only these event types, e.g. collector:status-changed (repeatable)."`
+	Status    []string `help:"Only collectors in these statuses (repeatable)."`
 }
 
 type checkCmd struct {
@@ -115,6 +122,8 @@ func main() {
 		err = describeCollector(ctx, c.Describe.Collector.ID, c.Describe.Collector.Output, c.Config, os.Stdout)
 	case "history <id>":
 		err = history(ctx, c.History, c.Config, os.Stdout)
+	case "watch":
+		err = watch(ctx, c.Watch, c.Config, os.Stdout)
 	case "check sd <files>":
 		err = checkSD(c.Check.SD.Files, os.Stdout)
 	case "check config <file>":
