@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/exporter"
 	"github.com/corral-dev/corral/exporter/synthetic"
 	"github.com/corral-dev/corral/store"
@@ -407,5 +409,77 @@ func TestAPIBehindLogin(t *testing.T) {
 		if strings.Contains(string(msg), `"collector:heartbeat"`) && strings.Contains(string(msg), `"collector":"ok"`) {
 			break
 		}
+	}
+}
+
+// TestWebSocketScope: a viewer receives only events of collectors in its scope —
+// team a's viewer sees collector ok (team a) and nothing of the others; a viewer of
+// another org sees nothing at all.
+func TestWebSocketScope(t *testing.T) {
+	_, cfgPath, _ := setup(t)
+	storage := "sqlite:" + filepath.Join(t.TempDir(), "corral.db")
+	st, err := store.Open(context.Background(), storage, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	hash, err := auth.HashPassword("pw-for-tests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []string{"default", "other"} {
+		if err := st.CreateOrg(ctx, store.Org{ID: o, Name: o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.CreateTeam(ctx, store.Team{Org: "default", ID: "a", Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateUser(ctx, store.User{Username: "team-a", PasswordHash: hash}, store.RoleBinding{Role: "viewer", Org: "default", Team: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateUser(ctx, store.User{Username: "outsider", PasswordHash: hash}, store.RoleBinding{Role: "viewer", Org: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	srv := startServer(t, cfgPath, storage)
+	waitStatuses(t, srv.base, 20*time.Second, map[string]string{"ok": "online", "paused": "paused"})
+
+	collect := func(user string) map[string]bool {
+		resp, err := http.Post(srv.base+"/api/v1/login", "application/json", strings.NewReader(`{"username":"`+user+`","password":"pw-for-tests"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("login %s: %d", user, resp.StatusCode)
+		}
+		hdr := http.Header{}
+		for _, c := range resp.Cookies() {
+			hdr.Add("Cookie", c.Name+"="+c.Value)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.base, "http")+"/api/v1/ws", &websocket.DialOptions{HTTPHeader: hdr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(websocket.StatusNormalClosure, "")
+		seen := map[string]bool{}
+		for {
+			_, msg, err := conn.Read(ctx)
+			if err != nil {
+				return seen // the 2 s are up: several scrape rounds of every collector
+			}
+			var e struct{ Collector string }
+			json.Unmarshal(msg, &e)
+			seen[e.Collector] = true
+		}
+	}
+	if seen := collect("team-a"); len(seen) != 1 || !seen["ok"] {
+		t.Errorf("team a's viewer saw events of %v, want only ok", seen)
+	}
+	if seen := collect("outsider"); len(seen) != 0 {
+		t.Errorf("a viewer of another org saw events of %v", seen)
 	}
 }
