@@ -29,6 +29,7 @@ type Config struct {
 	Global        GlobalConfig    `yaml:"global"`
 	ScrapeConfigs []*ScrapeConfig `yaml:"scrape_configs"`
 	Storage       StorageConfig   `yaml:"storage"`
+	Tenancy       TenancyConfig   `yaml:"tenancy"`
 
 	// Dir is the folder of the file; relative paths resolve from it.
 	Dir string `yaml:"-"`
@@ -95,6 +96,14 @@ type ScrapeConfig struct {
 	FileSDConfigs []filesd.Config        `yaml:"file_sd_configs"`
 	// Registry scrapes the collectors registered through corral's API in this job.
 	Registry bool `yaml:"registry"`
+}
+
+// TenancyConfig says which org and team a discovered collector belongs to: the
+// values of two of its labels, else the default org.
+type TenancyConfig struct {
+	OrgLabel   string `yaml:"org_label"`   // default "org"
+	TeamLabel  string `yaml:"team_label"`  // default "team"
+	DefaultOrg string `yaml:"default_org"` // default "default"
 }
 
 // StorageConfig selects the store.
@@ -206,6 +215,18 @@ func (c *Config) finish(dir string) error {
 	}
 	if c.Storage.URL == "" {
 		c.Storage.URL = "sqlite:data/corral.db"
+	}
+	if c.Tenancy.OrgLabel == "" {
+		c.Tenancy.OrgLabel = "org"
+	}
+	if c.Tenancy.TeamLabel == "" {
+		c.Tenancy.TeamLabel = "team"
+	}
+	if c.Tenancy.DefaultOrg == "" {
+		c.Tenancy.DefaultOrg = "default"
+	}
+	if !targets.ValidLabelName(c.Tenancy.OrgLabel) || !targets.ValidLabelName(c.Tenancy.TeamLabel) {
+		return fmt.Errorf("tenancy: org_label %q and team_label %q must be label names", c.Tenancy.OrgLabel, c.Tenancy.TeamLabel)
 	}
 	seen := map[string]bool{}
 	for i, sc := range c.ScrapeConfigs {

@@ -31,6 +31,16 @@ func TestExampleLoads(t *testing.T) {
 	}
 }
 
+func TestTenancyDefaultsAndValidation(t *testing.T) {
+	c := Default()
+	if c.Tenancy != (TenancyConfig{OrgLabel: "org", TeamLabel: "team", DefaultOrg: "default"}) {
+		t.Errorf("%+v", c.Tenancy)
+	}
+	if _, err := Parse([]byte("tenancy: {org_label: 'bad label'}\nscrape_configs: [{job_name: a, registry: true}]"), t.TempDir()); err == nil || !strings.Contains(err.Error(), "tenancy") {
+		t.Errorf("bad org_label: %v", err)
+	}
+}
+
 func TestDefaultIsValid(t *testing.T) {
 	c := Default()
 	if c.Storage.URL != "sqlite:data/corral.db" || len(c.ScrapeConfigs) != 1 || !c.ScrapeConfigs[0].Registry {

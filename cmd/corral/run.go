@@ -154,7 +154,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	s.hub = events.NewHub(events.Options{Logger: o.Logger, Registerer: s.reg})
-	s.eval = scrape.NewEvaluator(recorder{w: s.writer, hub: s.hub})
+	s.eval = scrape.NewEvaluator(recorder{w: s.writer, hub: s.hub, tenancy: cfg.Tenancy})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.scraper = scrape.NewManager(ctx, scrape.Options{
@@ -320,10 +320,13 @@ func (s *server) reload() error {
 			cfg.Storage.URL = s.opts.StorageURL
 		}
 		s.mu.Lock()
-		old := s.cfg.Storage.URL
+		old := s.cfg
 		s.mu.Unlock()
-		if cfg.Storage.URL != old {
+		switch {
+		case cfg.Storage.URL != old.Storage.URL:
 			err = fmt.Errorf("storage.url cannot change on reload (restart corral to move the store)")
+		case cfg.Tenancy != old.Tenancy:
+			err = fmt.Errorf("tenancy cannot change on reload (restart corral to move collectors between orgs)")
 		}
 	}
 	if err == nil {
@@ -402,8 +405,9 @@ func targetThresholds(log *slog.Logger) func(t *targets.Target, th scrape.Thresh
 // recorder hands the evaluator's changes to the store's batching writer and its
 // evaluations to the real-time hub.
 type recorder struct {
-	w   *store.Writer
-	hub *events.Hub
+	w       *store.Writer
+	hub     *events.Hub
+	tenancy configs.TenancyConfig // fixed at start: a reload does not move collectors between orgs
 }
 
 // Observed publishes a heartbeat per good scrape and the status events.
@@ -411,10 +415,10 @@ func (r recorder) Observed(h scrape.Health, change *scrape.StatusChange) {
 	if h.Target == nil {
 		return
 	}
-	base := events.Event{Collector: h.Collector, Org: h.Target.Labels["org"], Team: h.Target.Labels["team"],
+	base := events.Event{Collector: h.Collector, Org: h.Target.Labels[r.tenancy.OrgLabel], Team: h.Target.Labels[r.tenancy.TeamLabel],
 		Status: h.Status, Job: h.Target.Job, Labels: h.Target.Labels}
 	if base.Org == "" {
-		base.Org = "default"
+		base.Org = r.tenancy.DefaultOrg
 	}
 	if h.Up {
 		e := base
@@ -505,6 +509,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("/api/v1/", api.New(api.Options{
 		Fleet: s.eval, History: s.store, Buckets: s.store, Latest: s.scraper, Auth: s.auth,
 		SDFiles: s.sdFiles, Logger: s.log,
+		OrgLabel: s.cfg.Tenancy.OrgLabel, TeamLabel: s.cfg.Tenancy.TeamLabel, DefaultOrg: s.cfg.Tenancy.DefaultOrg,
 	}))
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.reload(); err != nil {
