@@ -197,10 +197,10 @@ func contains(list []string, v string) bool {
 
 // clientMessage is what a client may send.
 type clientMessage struct {
-	Action      string          `json:"action"`
-	Collectors  []string        `json:"collectors"`
-	Types       []string        `json:"types"`
-	Filter      *filter         `json:"filter"`
+	Action     string   `json:"action"`
+	Collectors []string `json:"collectors"`
+	Types      []string `json:"types"`
+	Filter     *filter  `json:"filter"`
 }
 
 // Handler serves the WebSocket. scopeOf returns the caller's scope, or false when
