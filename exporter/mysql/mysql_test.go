@@ -181,6 +181,7 @@ func TestCollect(t *testing.T) {
 	// Every statement is slow on the test server: the next collection counts the
 	// slow-log rows since the first one.
 	execAll(t, db, "SELECT name FROM widgets WHERE id = 1", "SELECT name FROM widgets WHERE id = 2")
+	waitSlowLog(t, db, "SELECT name FROM widgets WHERE id = %", 2)
 	res, err = c.Collect(ctx)
 	if err != nil {
 		t.Fatalf("second Collect: %v", err)
@@ -239,6 +240,7 @@ func TestSlowLog(t *testing.T) {
 		execAll(t, db, fmt.Sprintf("INSERT INTO t VALUES (%d)", i))
 		time.Sleep(2 * time.Millisecond) // distinct start_time, so batches cut cleanly
 	}
+	waitSlowLog(t, db, "INSERT INTO t VALUES %", 5)
 	// Batches of 2: 2, 2, 1, 0.
 	for i, want := range []float64{2, 4, 5, 5} {
 		res, err := c.Collect(ctx)
@@ -322,7 +324,8 @@ func TestPerformanceSchemaOff(t *testing.T) {
 	if _, err := c.Collect(ctx); err != nil {
 		t.Fatalf("Collect: %v", err)
 	}
-	execAll(t, db, "SELECT 1", "SELECT 2")
+	execAll(t, db, "SELECT 1 AS corral_psoff", "SELECT 2 AS corral_psoff")
+	waitSlowLog(t, db, "%corral_psoff%", 2)
 	res, err := c.Collect(ctx)
 	if err != nil {
 		t.Fatalf("Collect: %v", err)
@@ -607,5 +610,36 @@ func TestConcurrentUse(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// waitSlowLog waits until mysql.slow_log holds n rows whose sql_text is LIKE
+// pattern: the server writes a row just after it has answered the statement, so
+// a collection right after the statement may not see it yet.
+func waitSlowLog(t *testing.T, db *sql.DB, pattern string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// This session's own queries stay out of the slow log it is counting.
+	if _, err := conn.ExecContext(ctx, "SET SESSION long_query_time = 31536000"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var got int
+		if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM mysql.slow_log WHERE CONVERT(sql_text USING utf8mb4) LIKE ?", pattern).Scan(&got); err != nil {
+			t.Fatalf("read mysql.slow_log: %v", err)
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mysql.slow_log has %d rows like %q after 10s, want %d", got, pattern, n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
