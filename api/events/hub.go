@@ -1,67 +1,67 @@
-// Package events fans corral's real-time events out to WebSocket clients: each
-// client gets only events of collectors in its scope, optionally narrowed by its
-// subscriptions; a slow client never holds up the others or the publisher.
 package events
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Event is one real-time event. Org, Team, Status and Labels scope and filter it
-// and are never sent.
-type Event struct {
-	Type      string            `json:"type"`
-	Collector string            `json:"collector,omitempty"`
-	Time      time.Time         `json:"time"`
-	Data      any               `json:"data,omitempty"`
-	Org       string            `json:"-"`
-	Team      string            `json:"-"`
-	Status    string            `json:"-"`
-	Job       string            `json:"-"`
-	Labels    map[string]string `json:"-"`
-}
-
-// Scope decides what a client may see; *auth.Principal satisfies it.
-type Scope interface {
-	CanRead(org, team string) bool
-}
-
-// Options of a Hub.
+// Options of a Hub. The zero value works.
 type Options struct {
 	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	// BufferSize is the events queued per client before it must resync (default 256).
+	Registerer prometheus.Registerer // nil: metrics are kept but not exposed
+
+	// BufferSize is how many events wait for one client before it must resync
+	// (default 256).
 	BufferSize int
-	// OriginPatterns are the extra origins allowed besides the request's own host.
-	OriginPatterns []string
-	PingInterval   time.Duration // default 30s
-	WriteTimeout   time.Duration // default 10s
+	// AllowedOrigins are the browser origins allowed besides the server's own host:
+	// host patterns as in path.Match ("ui.example.com", "*.example.com"), or with a
+	// scheme ("https://ui.example.com") to pin it. Requests without an Origin header
+	// (non-browser clients) are always allowed.
+	AllowedOrigins []string
+	// PingInterval is how often a client is pinged (default 30s).
+	PingInterval time.Duration
+	// WriteTimeout bounds one write and the wait for a pong (default 10s); a client
+	// that does not take a write in time is closed.
+	WriteTimeout time.Duration
+	// ReadLimit is the largest message a client may send (default 64 KiB); a larger
+	// one closes the connection with status 1009.
+	ReadLimit int64
 }
 
-// Hub fans events out to clients.
-type Hub struct {
-	o       Options
-	mu      sync.RWMutex
-	clients map[*client]struct{}
-	closed  chan struct{}
+// maxSubscriptions bounds the subscriptions of one client, and with them the
+// cost of matching an event for it.
+const maxSubscriptions = 100
 
-	gauge   prometheus.Gauge
-	sent    *prometheus.CounterVec
+// Hub fans events out to WebSocket clients. Its methods are safe for concurrent use.
+type Hub struct {
+	o   Options
+	log *slog.Logger
+
+	mu      sync.Mutex                // guards writes of clients, closed, and wg.Add
+	clients atomic.Pointer[[]*client] // copy on write: Publish reads it without a lock
+	closed  bool
+	done    chan struct{} // closed when Run's context ends
+	wg      sync.WaitGroup
+
+	m metrics
+}
+
+type metrics struct {
+	clients prometheus.Gauge
+	events  *prometheus.CounterVec
+	byType  atomic.Pointer[map[string]prometheus.Counter] // copy on write cache of events
+	typeMu  sync.Mutex
 	dropped prometheus.Counter
 	resyncs prometheus.Counter
 }
 
-// NewHub returns a hub; call Run to tie it to the server's life.
+// NewHub returns a hub. Call Run to close its clients when the server stops.
 func NewHub(o Options) *Hub {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -75,288 +75,159 @@ func NewHub(o Options) *Hub {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
 	}
-	h := &Hub{o: o, clients: map[*client]struct{}{}, closed: make(chan struct{}),
-		gauge:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_ws_clients", Help: "WebSocket clients connected."}),
-		sent:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "corral_ws_events_total", Help: "Events queued to WebSocket clients, by type."}, []string{"type"}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "corral_ws_dropped_total", Help: "Events dropped for clients too slow to take them."}),
-		resyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "corral_ws_resyncs_total", Help: "Resync messages sent to clients that missed events."}),
+	if o.ReadLimit <= 0 {
+		o.ReadLimit = 64 << 10
 	}
+	h := &Hub{o: o, log: o.Logger, done: make(chan struct{})}
+	h.clients.Store(&[]*client{})
+	h.m = metrics{
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corral_ws_clients", Help: "WebSocket clients connected."}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corral_ws_events_total", Help: "Events published to WebSocket clients, by type."}, []string{"type"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corral_ws_dropped_total", Help: "Events not delivered to a WebSocket client because it fell behind; it is told to resync."}),
+		resyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corral_ws_resyncs_total", Help: "Resync messages sent to WebSocket clients that missed events."}),
+	}
+	byType := make(map[string]prometheus.Counter, len(knownTypes))
+	for _, t := range knownTypes {
+		byType[t] = h.m.events.WithLabelValues(t) // present at 0 from the start
+	}
+	h.m.byType.Store(&byType)
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(h.gauge, h.sent, h.dropped, h.resyncs)
+		o.Registerer.MustRegister(h.m.clients, h.m.events, h.m.dropped, h.m.resyncs)
 	}
 	return h
 }
 
-// Run closes every client when ctx ends.
+// Run waits for ctx to end, then closes every client with status 1001 (going
+// away), refuses new ones with 503, and returns once all are gone. A close
+// handshake is bounded (a few seconds; more for a client stuck in a write, up to
+// the write timeout) and clients close in parallel. Call Run once.
 func (h *Hub) Run(ctx context.Context) error {
 	<-ctx.Done()
-	close(h.closed)
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.done)
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
 	return nil
 }
 
-// Publish queues e for every client that may and wants to see it. It never blocks:
-// a client whose queue is full loses its queued events and is told to resync.
+// Publish offers e to every client that may see it (its scope) and wants it (its
+// subscriptions). It never blocks and may be called from many goroutines; events
+// published by one goroutine reach each client in order. e is marshalled before
+// Publish returns, so the caller may reuse e.Data afterwards.
 func (h *Hub) Publish(e Event) {
 	if e.Time.IsZero() {
-		e.Time = time.Now()
+		e.Time = time.Now().UTC()
 	}
+	h.m.typeCounter(e.Type).Inc()
 	var msg []byte
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for c := range h.clients {
+	var dropped int
+	for _, c := range *h.clients.Load() {
 		if !c.scope.CanRead(e.Org, e.Team) || !c.wants(&e) {
 			continue
 		}
 		if msg == nil {
 			b, err := json.Marshal(e)
 			if err != nil {
-				h.o.Logger.Warn("event not sent: cannot marshal", "type", e.Type, "err", err)
+				h.log.Warn("event not published: cannot marshal its data", "type", e.Type, "collector", e.Collector, "err", err)
 				return
 			}
 			msg = b
 		}
-		select {
-		case c.queue <- msg:
-			h.sent.WithLabelValues(e.Type).Inc()
-		default:
-			c.behind.Store(true)
-			h.dropped.Inc()
+		if !c.offer(msg) {
+			dropped++
 		}
+	}
+	if dropped > 0 {
+		h.m.dropped.Add(float64(dropped))
 	}
 }
 
-// subscription narrows what a client receives; the zero value receives everything
-// in scope.
-type subscription struct {
-	Collectors []string        `json:"collectors"`
-	Types      []string        `json:"types"`
-	Filter     *filter         `json:"filter"`
-	set        map[string]bool // collectors
-	types      map[string]bool
+// typeCounter returns the events counter of type t without allocating for a
+// type seen before.
+func (m *metrics) typeCounter(t string) prometheus.Counter {
+	if c, ok := (*m.byType.Load())[t]; ok {
+		return c
+	}
+	m.typeMu.Lock()
+	defer m.typeMu.Unlock()
+	old := *m.byType.Load()
+	if c, ok := old[t]; ok {
+		return c
+	}
+	next := make(map[string]prometheus.Counter, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	c := m.events.WithLabelValues(t)
+	next[t] = c
+	m.byType.Store(&next)
+	return c
 }
 
-type filter struct {
-	Status []string          `json:"status"`
-	Job    []string          `json:"job"`
-	Labels map[string]string `json:"labels"`
+// add registers c, or reports false once the hub is shutting down.
+func (h *Hub) add(c *client) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	old := *h.clients.Load()
+	next := make([]*client, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, c)
+	h.clients.Store(&next)
+	h.m.clients.Set(float64(len(next)))
+	return true
 }
 
+func (h *Hub) remove(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := *h.clients.Load()
+	next := make([]*client, 0, len(old))
+	for _, o := range old {
+		if o != c {
+			next = append(next, o)
+		}
+	}
+	h.clients.Store(&next)
+	h.m.clients.Set(float64(len(next)))
+	h.wg.Done()
+}
+
+// client is one connection's state shared between Publish, its reader and its writer.
 type client struct {
 	scope  Scope
 	queue  chan []byte
-	behind atomic.Bool
-	mu     sync.Mutex
-	subs   []subscription
+	missed atomic.Int64                  // events that did not fit since the last resync
+	subs   atomic.Pointer[subscriptions] // nil: everything in scope
+}
+
+func newClient(scope Scope, size int) *client {
+	return &client{scope: scope, queue: make(chan []byte, size)}
 }
 
 func (c *client) wants(e *Event) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.subs) == 0 {
-		return true
-	}
-	for _, s := range c.subs {
-		if s.matches(e) {
-			return true
-		}
-	}
-	return false
+	s := c.subs.Load()
+	return s == nil || s.match(e)
 }
 
-func (s *subscription) matches(e *Event) bool {
-	if len(s.types) > 0 && !s.types[e.Type] {
-		return false
-	}
-	if len(s.set) > 0 && !s.set[e.Collector] {
-		return false
-	}
-	if f := s.Filter; f != nil {
-		if len(f.Status) > 0 && !contains(f.Status, e.Status) {
-			return false
-		}
-		if len(f.Job) > 0 && !contains(f.Job, e.Job) {
-			return false
-		}
-		for k, v := range f.Labels {
-			if e.Labels[k] != v {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
-
-// clientMessage is what a client may send.
-type clientMessage struct {
-	Action     string   `json:"action"`
-	Collectors []string `json:"collectors"`
-	Types      []string `json:"types"`
-	Filter     *filter  `json:"filter"`
-}
-
-// Handler serves the WebSocket. scopeOf returns the caller's scope, or false when
-// the request is not authenticated (401).
-func (h *Hub) Handler(scopeOf func(r *http.Request) (Scope, bool)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scope, ok := scopeOf(r)
-		if !ok {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":"authentication required","code":"unauthenticated","details":{}}`))
-			return
-		}
-		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.o.OriginPatterns})
-		if err != nil {
-			return // Accept has answered
-		}
-		conn.SetReadLimit(64 << 10)
-		c := &client{scope: scope, queue: make(chan []byte, h.o.BufferSize)}
-		h.mu.Lock()
-		h.clients[c] = struct{}{}
-		h.mu.Unlock()
-		h.gauge.Inc()
-		defer func() {
-			h.mu.Lock()
-			delete(h.clients, c)
-			h.mu.Unlock()
-			h.gauge.Dec()
-		}()
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		go h.read(ctx, cancel, conn, c)
-		h.write(ctx, conn, c)
-	})
-}
-
-// read takes subscribe and unsubscribe messages until the client goes away.
-func (h *Hub) read(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn, c *client) {
-	defer cancel()
-	for {
-		_, b, err := conn.Read(ctx)
-		if err != nil {
-			return
-		}
-		var m clientMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			c.reply(`invalid message: want {"action":"subscribe"|"unsubscribe", "collectors", "types", "filter"}`)
-			continue
-		}
-		switch m.Action {
-		case "subscribe":
-			s := subscription{Collectors: m.Collectors, Types: m.Types, Filter: m.Filter, set: map[string]bool{}, types: map[string]bool{}}
-			for _, id := range m.Collectors {
-				s.set[id] = true
-			}
-			for _, t := range m.Types {
-				s.types[t] = true
-			}
-			c.mu.Lock()
-			c.subs = append(c.subs, s)
-			c.mu.Unlock()
-		case "unsubscribe":
-			c.mu.Lock()
-			if len(m.Collectors) == 0 && len(m.Types) == 0 && m.Filter == nil {
-				c.subs = nil // back to everything in scope
-			} else {
-				drop := map[string]bool{}
-				for _, id := range m.Collectors {
-					drop[id] = true
-				}
-				kept := c.subs[:0]
-				for _, s := range c.subs {
-					if len(s.Collectors) > 0 && allIn(s.Collectors, drop) {
-						continue
-					}
-					kept = append(kept, s)
-				}
-				c.subs = kept
-			}
-			c.mu.Unlock()
-		default:
-			c.reply("unknown action " + strconvQuote(m.Action) + `: want "subscribe" or "unsubscribe"`)
-		}
-	}
-}
-
-func allIn(ids []string, set map[string]bool) bool {
-	for _, id := range ids {
-		if !set[id] {
-			return false
-		}
-	}
-	return true
-}
-
-func strconvQuote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
-// reply queues an error message for the client, without blocking.
-func (c *client) reply(msg string) {
-	b, _ := json.Marshal(map[string]any{"type": "error", "time": time.Now(), "data": map[string]string{"error": msg}})
+// offer queues msg without blocking; when the queue is full it counts a miss,
+// which makes the writer drop the queue and send a resync.
+func (c *client) offer(msg []byte) bool {
 	select {
-	case c.queue <- b:
+	case c.queue <- msg:
+		return true
 	default:
-	}
-}
-
-var resyncMessage = []byte(`{"type":"resync","data":{"reason":"slow consumer: events were dropped; reload state from the REST API"}}`)
-
-// write sends queued events, pings, and the resync notice after drops.
-func (h *Hub) write(ctx context.Context, conn *websocket.Conn, c *client) {
-	ping := time.NewTicker(h.o.PingInterval)
-	defer ping.Stop()
-	send := func(b []byte) error {
-		wctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
-		defer cancel()
-		return conn.Write(wctx, websocket.MessageText, b)
-	}
-	for {
-		if c.behind.Swap(false) {
-			// Drop what is queued: it has gaps; the client reloads instead.
-			for drained := false; !drained; {
-				select {
-				case <-c.queue:
-				default:
-					drained = true
-				}
-			}
-			h.resyncs.Inc()
-			if err := send(resyncMessage); err != nil {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			conn.Close(websocket.StatusGoingAway, "client gone")
-			return
-		case <-h.closed:
-			conn.Close(websocket.StatusGoingAway, "server shutting down")
-			return
-		case b := <-c.queue:
-			if err := send(b); err != nil {
-				if !errors.Is(err, context.Canceled) {
-					conn.Close(websocket.StatusPolicyViolation, "write timeout")
-				}
-				return
-			}
-		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
-			err := conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				return
-			}
-		}
+		c.missed.Add(1)
+		return false
 	}
 }

@@ -3,224 +3,757 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 )
 
-// orgScope sees one org (a stand-in for auth.Principal's rule, which auth tests).
-type orgScope string
-
-func (s orgScope) CanRead(org, _ string) bool { return string(s) == org || s == "*" }
-
-func serve(t *testing.T, h *Hub) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(h.Handler(func(r *http.Request) (Scope, bool) {
-		org := r.URL.Query().Get("org")
-		if org == "" {
-			return nil, false
-		}
-		return orgScope(org), true
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }
 
-func dial(t *testing.T, srv *httptest.Server, org string) *websocket.Conn {
+// testScope sees one org, or one team of it, or everything ("*"): a stand-in for
+// auth.Principal, whose rules the auth tests cover.
+type testScope struct{ org, team string }
+
+func (s testScope) CanRead(org, team string) bool {
+	return s.org == "*" || s.org == org && (s.team == "" || s.team == team)
+}
+
+// server is a real HTTP server whose accepted connections the test can stall.
+type server struct {
+	*httptest.Server
+	accepted chan *gatedConn
+}
+
+// serve starts h behind a server authenticating ?org=&team= (no org: 401).
+func serve(t testing.TB, h *Hub) *server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	s := &server{accepted: make(chan *gatedConn, 1000)}
+	s.Server = httptest.NewUnstartedServer(h.Handler(func(r *http.Request) (Scope, bool) {
+		q := r.URL.Query()
+		if q.Get("org") == "" {
+			return nil, false
+		}
+		return testScope{q.Get("org"), q.Get("team")}, true
+	}))
+	s.Listener = &gatedListener{Listener: s.Listener, accepted: s.accepted}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *server) wsURL(query string) string {
+	return "ws" + strings.TrimPrefix(s.URL, "http") + "/?" + query
+}
+
+// dial connects a client and returns it with the server side of its connection.
+// Dials must not run concurrently, or the two would not pair up.
+func (s *server) dial(t testing.TB, query string) (*websocket.Conn, *gatedConn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/?org="+org, nil)
+	c, _, err := websocket.Dial(ctx, s.wsURL(query), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadLimit(1 << 20)
-	t.Cleanup(func() { c.Close(websocket.StatusNormalClosure, "") })
-	return c
+	t.Cleanup(func() { c.CloseNow() })
+	select {
+	case g := <-s.accepted:
+		return c, g
+	case <-ctx.Done():
+		t.Fatal("connection not accepted")
+		return nil, nil
+	}
 }
 
-func next(t *testing.T, c *websocket.Conn) map[string]any {
+type gatedListener struct {
+	net.Listener
+	accepted chan *gatedConn
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	g := &gatedConn{Conn: c, closed: make(chan struct{})}
+	select {
+	case l.accepted <- g:
+	default:
+	}
+	return g, nil
+}
+
+// gatedConn is a server-side connection whose writes block while it is stalled,
+// as they do when a client stops reading and the socket buffers fill.
+type gatedConn struct {
+	net.Conn
+	mu        sync.Mutex
+	gate      chan struct{} // nil: open
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (g *gatedConn) stall() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gate == nil {
+		g.gate = make(chan struct{})
+	}
+}
+
+func (g *gatedConn) resume() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gate != nil {
+		close(g.gate)
+		g.gate = nil
+	}
+}
+
+func (g *gatedConn) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-g.closed:
+			return 0, net.ErrClosed
+		}
+	}
+	return g.Conn.Write(p)
+}
+
+func (g *gatedConn) Close() error {
+	g.closeOnce.Do(func() { close(g.closed) })
+	return g.Conn.Close()
+}
+
+type message struct {
+	Type      string          `json:"type"`
+	Collector string          `json:"collector"`
+	Reason    string          `json:"reason"`
+	Time      time.Time       `json:"time"`
+	Data      json.RawMessage `json:"data"`
+}
+
+func next(t testing.TB, c *websocket.Conn) message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, b, err := c.Read(ctx)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("read: %v", err)
 	}
-	var m map[string]any
+	var m message
 	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", b, err)
 	}
 	return m
 }
 
-func waitClients(t *testing.T, h *Hub, n int) {
+func send(t testing.TB, c *websocket.Conn, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// barrier returns what c receives before the reply to a message sent now. Replies
+// go through the client's queue, so they come after every event published before.
+func barrier(t testing.TB, c *websocket.Conn) []message {
+	t.Helper()
+	send(t, c, `{"action":"barrier"}`)
+	var got []message
 	for {
-		h.mu.RLock()
-		got := len(h.clients)
-		h.mu.RUnlock()
+		m := next(t, c)
+		if m.Type == "error" && strings.Contains(string(m.Data), "barrier") {
+			return got
+		}
+		got = append(got, m)
+	}
+}
+
+// collectors lists the collectors of the events in ms, "type" for other messages.
+func collectors(ms []message) []string {
+	var out []string
+	for _, m := range ms {
+		if m.Collector != "" {
+			out = append(out, m.Collector)
+		} else {
+			out = append(out, m.Type)
+		}
+	}
+	return out
+}
+
+// value reads a counter or gauge.
+func value(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		panic(err)
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
+}
+
+func waitClients(t testing.TB, h *Hub, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		got := len(*h.clients.Load())
 		if got == n {
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d clients, want %d", got, n)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
 func TestScopeIsolation(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) }) // runs after the other cleanups
 	h := NewHub(Options{})
-	srv := serve(t, h)
-	a, b := dial(t, srv, "a"), dial(t, srv, "b")
-	waitClients(t, h, 2)
-	h.Publish(Event{Type: "collector:status-changed", Collector: "secret-b", Org: "b"})
-	h.Publish(Event{Type: "collector:status-changed", Collector: "mine-a", Org: "a"})
-	h.Publish(Event{Type: "sentinel", Collector: "end-b", Org: "b"})
-	h.Publish(Event{Type: "sentinel", Collector: "end-a", Org: "a"})
-	for _, want := range []string{"mine-a", "end-a"} {
-		if m := next(t, a); m["collector"] != want {
-			t.Fatalf("client a got %v, want %s (an out-of-scope event leaked?)", m, want)
-		}
+	s := serve(t, h)
+	clients := map[string]*websocket.Conn{}
+	for _, q := range []string{"org=a", "org=b", "org=a&team=x", "org=*"} {
+		clients[q], _ = s.dial(t, q)
 	}
-	for _, want := range []string{"secret-b", "end-b"} {
-		if m := next(t, b); m["collector"] != want {
-			t.Fatalf("client b got %v, want %s", m, want)
+	// An explicit subscription to an out-of-scope collector must not widen the scope.
+	send(t, clients["org=b"], `{"action":"subscribe","collectors":["a-1","b-1","b-2","end-b"]}`)
+	if m := next(t, clients["org=b"]); m.Type != "subscribed" {
+		t.Fatalf("subscribe: %+v", m)
+	}
+	waitClients(t, h, 4)
+	for _, e := range []Event{
+		{Type: TypeStatusChanged, Collector: "b-1", Org: "b"},
+		{Type: TypeStatusChanged, Collector: "a-1", Org: "a"},
+		{Type: TypeHeartbeat, Collector: "ax-1", Org: "a", Team: "x"},
+		{Type: TypeHeartbeat, Collector: "ay-1", Org: "a", Team: "y"},
+		{Type: TypeHeartbeat, Collector: "b-2", Org: "b", Team: "x"},
+		{Type: TypeHeartbeat, Collector: "c-1", Org: "c"},
+		// Sentinels: published last, so anything that leaked would arrive before them.
+		{Type: "test:end", Collector: "end-a", Org: "a", Team: "x"},
+		{Type: "test:end", Collector: "end-b", Org: "b"},
+	} {
+		h.Publish(e)
+	}
+	for q, want := range map[string][]string{
+		"org=a":        {"a-1", "ax-1", "ay-1", "end-a"},
+		"org=b":        {"b-1", "b-2", "end-b"},
+		"org=a&team=x": {"ax-1", "end-a"},
+		"org=*":        {"b-1", "a-1", "ax-1", "ay-1", "b-2", "c-1", "end-a", "end-b"},
+	} {
+		// barrier: everything received before the reply to a later message.
+		if got := collectors(barrier(t, clients[q])); !slices.Equal(got, want) {
+			t.Errorf("%s received %v, want %v", q, got, want)
 		}
 	}
 }
 
 func TestSubscriptions(t *testing.T) {
+	published := []Event{
+		{Type: TypeHeartbeat, Collector: "pg-1", Status: "online", Job: "postgres", Labels: map[string]string{"env": "prod"}},
+		{Type: TypeStatusChanged, Collector: "pg-2", Status: "offline", Job: "postgres", Labels: map[string]string{"env": "dev"}},
+		{Type: TypeHeartbeat, Collector: "my-1", Status: "online", Job: "mysql", Labels: map[string]string{"env": "prod"}},
+		{Type: TypeError, Collector: "my-2", Status: "error", Job: "mysql", Labels: map[string]string{"env": "prod", "tier": "1"}},
+		{Type: TypeHeartbeat, Collector: "syn", Labels: map[string]string{"job": "synthetic", "status": "paused"}},
+	}
+	all := []string{"pg-1", "pg-2", "my-1", "my-2", "syn"}
+	cases := []struct {
+		name string
+		send []string // each must be acknowledged
+		want []string
+	}{
+		{"none: everything in scope", nil, all},
+		{"collectors", []string{`{"action":"subscribe","collectors":["pg-1","my-2","pg-1"]}`}, []string{"pg-1", "my-2"}},
+		{"status", []string{`{"action":"subscribe","filter":{"status":["offline","error"]}}`}, []string{"pg-2", "my-2"}},
+		{"status from labels", []string{`{"action":"subscribe","filter":{"status":["paused"]}}`}, []string{"syn"}},
+		{"job", []string{`{"action":"subscribe","filter":{"job":["mysql"]}}`}, []string{"my-1", "my-2"}},
+		{"job from labels", []string{`{"action":"subscribe","filter":{"job":["synthetic"]}}`}, []string{"syn"}},
+		{"label", []string{`{"action":"subscribe","filter":{"labels":{"env":"prod"}}}`}, []string{"pg-1", "my-1", "my-2"}},
+		{"labels are ANDed", []string{`{"action":"subscribe","filter":{"labels":{"env":"prod","tier":"1"}}}`}, []string{"my-2"}},
+		{"empty label matches absent", []string{`{"action":"subscribe","filter":{"labels":{"tier":""}}}`}, []string{"pg-1", "pg-2", "my-1", "syn"}},
+		{"types", []string{`{"action":"subscribe","types":["collector:heartbeat"]}`}, []string{"pg-1", "my-1", "syn"}},
+		{"fields are ANDed", []string{`{"action":"subscribe","collectors":["pg-1","pg-2"],"types":["collector:heartbeat"]}`}, []string{"pg-1"}},
+		{"subscriptions are ORed", []string{
+			`{"action":"subscribe","collectors":["pg-1"]}`,
+			`{"action":"subscribe","filter":{"status":["error"]}}`,
+		}, []string{"pg-1", "my-2"}},
+		{"empty subscription: everything", []string{`{"action":"subscribe","collectors":["pg-1"]}`, `{"action":"subscribe"}`}, all},
+		{"bare unsubscribe: back to everything", []string{
+			`{"action":"subscribe","collectors":["pg-1"]}`,
+			`{"action":"unsubscribe"}`,
+		}, all},
+		{"unsubscribe a collector", []string{
+			`{"action":"subscribe","collectors":["pg-1","pg-2"]}`,
+			`{"action":"unsubscribe","collectors":["pg-1"]}`,
+		}, []string{"pg-2"}},
+		{"unsubscribe the last collector: nothing, not everything", []string{
+			`{"action":"subscribe","collectors":["pg-1"],"types":["collector:heartbeat"]}`,
+			`{"action":"unsubscribe","collectors":["pg-1"]}`,
+		}, nil},
+		{"unsubscribe a collector keeps filters", []string{
+			`{"action":"subscribe","filter":{"job":["mysql"]}}`,
+			`{"action":"subscribe","collectors":["pg-1"]}`,
+			`{"action":"unsubscribe","collectors":["pg-1","my-1"]}`,
+		}, []string{"my-1", "my-2"}},
+		{"unsubscribe by id", []string{
+			`{"action":"subscribe","collectors":["pg-1"]}`,
+			`{"action":"subscribe","collectors":["syn"]}`,
+			`{"action":"unsubscribe","id":1}`,
+		}, []string{"syn"}},
+		{"unsubscribe by body", []string{
+			`{"action":"subscribe","filter":{"status":["error","offline"]}}`,
+			`{"action":"subscribe","collectors":["syn"]}`,
+			`{"action":"unsubscribe","filter":{"status":["offline","error"]}}`,
+		}, []string{"syn"}},
+	}
 	h := NewHub(Options{})
-	srv := serve(t, h)
-	c := dial(t, srv, "*")
+	s := serve(t, h)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := s.dial(t, "org=*")
+			for _, msg := range tc.send {
+				send(t, c, msg)
+				if m := next(t, c); m.Type != "subscribed" && m.Type != "unsubscribed" {
+					t.Fatalf("%s: %+v", msg, m)
+				}
+			}
+			for _, e := range published {
+				h.Publish(e)
+			}
+			if got := collectors(barrier(t, c)); !slices.Equal(got, tc.want) {
+				t.Errorf("received %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSubscriptionReplies(t *testing.T) {
+	h := NewHub(Options{})
+	s := serve(t, h)
+	c, _ := s.dial(t, "org=*")
+	for _, tc := range []struct{ send, want string }{
+		{`{"action":"subscribe","collectors":["a"]}`, `{"id":1,"subscriptions":1}`},
+		{`{"action":"subscribe","types":["collector:error"]}`, `{"id":2,"subscriptions":2}`},
+		{`{"action":"unsubscribe","id":1}`, `{"removed":1,"subscriptions":1}`},
+		{`{"action":"unsubscribe"}`, `{"removed":1,"subscriptions":0}`},
+	} {
+		send(t, c, tc.send)
+		if m := next(t, c); string(m.Data) != tc.want || m.Time.IsZero() {
+			t.Errorf("%s: got %s %s, want %s", tc.send, m.Type, m.Data, tc.want)
+		}
+	}
+}
+
+func TestBadMessages(t *testing.T) {
+	h := NewHub(Options{ReadLimit: 1 << 10})
+	s := serve(t, h)
+	c, _ := s.dial(t, "org=*")
+	for _, tc := range []struct{ send, want string }{
+		{`not json`, "invalid message"},
+		{`{}`, `missing \"action\"`},
+		{`{"action":"dance"}`, `unknown action \"dance\"`},
+		{`{"action":"subscribe","colectors":["x"]}`, `unknown field \"colectors\"`},
+		{`{"action":"subscribe","collectors":"x"}`, "invalid message"},
+		{`{"action":"subscribe","filter":{"labels":{"a":1}}}`, "invalid message"},
+		{`{"action":"subscribe"} {"action":"subscribe"}`, "one JSON object per message"},
+		{`{"action":"subscribe","collectors":[""]}`, "empty id"},
+		{`{"action":"subscribe","id":3}`, `\"id\" is only for`},
+		{`{"action":"unsubscribe","id":3,"collectors":["x"]}`, `\"id\" is only for`},
+		{`{"action":"unsubscribe","id":99}`, "no subscription with id 99"},
+		{`{"action":"unsubscribe","collectors":["nope"]}`, "no subscription lists collectors nope"},
+		{`{"action":"unsubscribe","types":["collector:error"]}`, "no subscription equals this one"},
+	} {
+		send(t, c, tc.send)
+		m := next(t, c)
+		if m.Type != "error" || !strings.Contains(string(m.Data), tc.want) {
+			t.Errorf("%s: got %s %s, want an error containing %s", tc.send, m.Type, m.Data, tc.want)
+		}
+	}
+	for i := range maxSubscriptions {
+		send(t, c, fmt.Sprintf(`{"action":"subscribe","collectors":["c%d"]}`, i))
+		if m := next(t, c); m.Type != "subscribed" {
+			t.Fatalf("subscription %d: %+v", i, m)
+		}
+	}
+	send(t, c, `{"action":"subscribe"}`)
+	if m := next(t, c); m.Type != "error" || !strings.Contains(string(m.Data), "too many subscriptions") {
+		t.Errorf("subscription %d: %s %s", maxSubscriptions+1, m.Type, m.Data)
+	}
+	// The connection survived all of that.
+	h.Publish(Event{Type: TypeHeartbeat, Collector: "c7"})
+	if m := next(t, c); m.Collector != "c7" {
+		t.Errorf("after bad messages: %+v", m)
+	}
+
+	// A message over the read limit is the one that closes the connection.
+	send(t, c, `{"action":"subscribe","collectors":["`+strings.Repeat("x", 2<<10)+`"]}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Errorf("oversized message: %v, want close status 1009", err)
+	}
+	waitClients(t, h, 0)
+}
+
+// TestSlowClient: a client that stops reading never holds up Publish or the
+// other clients; its misses are counted, and when it reads again it gets one
+// resync in place of the events it missed, then new events.
+func TestSlowClient(t *testing.T) {
+	const buffer, n = 4, 200
+	h := NewHub(Options{BufferSize: buffer, WriteTimeout: time.Minute})
+	s := serve(t, h)
+	slow, slowConn := s.dial(t, "org=*")
+	fast, _ := s.dial(t, "org=*")
+	// A first event shows the slow client's writer waiting for the next one:
+	// that one it will take and then hang in writing.
+	h.Publish(Event{Type: TypeMetrics, Collector: "warm-up"})
+	for _, c := range []*websocket.Conn{slow, fast} {
+		if m := next(t, c); m.Collector != "warm-up" {
+			t.Fatalf("warm-up: %+v", m)
+		}
+	}
+	slowConn.stall()
+
+	// In lockstep with the fast client, which gets every event while the slow
+	// one's writer is stuck.
+	var publishing time.Duration
+	for i := range n {
+		start := time.Now()
+		h.Publish(Event{Type: TypeMetrics, Collector: fmt.Sprint(i)})
+		publishing += time.Since(start)
+		if m := next(t, fast); m.Collector != fmt.Sprint(i) {
+			t.Fatalf("the fast client got %+v, want event %d", m, i)
+		}
+	}
+	if publishing > time.Second {
+		t.Errorf("publishing %d events took %s", n, publishing)
+	}
+	// The slow client's writer hangs with one event (usually event 0: it was
+	// waiting for it) and its queue holds buffer more: the rest were missed.
+	if d := value(h.m.dropped); d < n-buffer-1 {
+		t.Errorf("dropped %v, want at least %d", d, n-buffer-1)
+	}
+
+	slowConn.resume()
+	// What it receives: a gap-free run of events, each gap replaced by a resync
+	// counting what it lost. Normally that is [0 resync]; a writer scheduled
+	// late can resync first.
+	var got []string
+	delivered, dropped, resyncs, last := 0, 0, 0, -1
+	for delivered+dropped < n {
+		m := next(t, slow)
+		got = append(got, collectors([]message{m})...)
+		switch m.Type {
+		case "resync":
+			var data struct{ Dropped int }
+			if err := json.Unmarshal(m.Data, &data); err != nil || m.Reason != resyncReason || data.Dropped <= 0 {
+				t.Errorf("resync %+v %s", m, m.Data)
+			}
+			resyncs++
+			dropped += data.Dropped
+		default:
+			var i int
+			fmt.Sscan(m.Collector, &i)
+			if i <= last {
+				t.Errorf("event %d after %d", i, last)
+			}
+			last = i
+			delivered++
+		}
+	}
+	if delivered+dropped != n || delivered > 1 || got[len(got)-1] != "resync" {
+		t.Errorf("received %v: %d events delivered and %d dropped, want at most one, %d in all, and a resync last", got, delivered, dropped, n)
+	}
+	// Then it is back in step.
+	h.Publish(Event{Type: TypeMetrics, Collector: "after"})
+	if got := collectors(barrier(t, slow)); !slices.Equal(got, []string{"after"}) {
+		t.Errorf("after the resync: %v, want [after]", got)
+	}
+	if d, r := value(h.m.dropped), value(h.m.resyncs); d != float64(dropped) || r != float64(resyncs) {
+		t.Errorf("corral_ws_dropped_total %v, corral_ws_resyncs_total %v; the client was told %d and %d", d, r, dropped, resyncs)
+	}
+}
+
+// TestStuckClientClosed: a client that takes no write within the write timeout
+// is disconnected, and the others carry on.
+func TestStuckClientClosed(t *testing.T) {
+	h := NewHub(Options{BufferSize: 2, WriteTimeout: 200 * time.Millisecond})
+	s := serve(t, h)
+	stuck, stuckConn := s.dial(t, "org=*")
+	other, _ := s.dial(t, "org=*")
+	waitClients(t, h, 2)
+	stuckConn.stall()
+	for i := range 10 {
+		h.Publish(Event{Type: TypeMetrics, Collector: fmt.Sprint(i)})
+		if m := next(t, other); m.Collector != fmt.Sprint(i) {
+			t.Fatalf("the other client got %+v, want event %d", m, i)
+		}
+	}
 	waitClients(t, h, 1)
-	ctx := context.Background()
-	sub := func(s string) {
-		if err := c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := stuck.Read(ctx); err == nil {
+		t.Error("the stuck client is still connected")
+	}
+	h.Publish(Event{Type: TypeMetrics, Collector: "last"})
+	if got := collectors(barrier(t, other)); !slices.Equal(got, []string{"last"}) {
+		t.Errorf("the other client received %v", got)
+	}
+}
+
+// TestKeepalive: a client that answers pings stays; one that does not is closed.
+func TestKeepalive(t *testing.T) {
+	h := NewHub(Options{PingInterval: 20 * time.Millisecond, WriteTimeout: 100 * time.Millisecond})
+	s := serve(t, h)
+	alive, _ := s.dial(t, "org=a")
+	silent, _ := s.dial(t, "org=a") // never reads, so never sees a ping nor answers it
+	waitClients(t, h, 2)
+	received := make(chan []byte)
+	go func() {
+		defer close(received)
+		for {
+			_, b, err := alive.Read(context.Background())
+			if err != nil {
+				return
+			}
+			received <- b
+		}
+	}()
+	waitClients(t, h, 1)
+	time.Sleep(200 * time.Millisecond) // several pings answered
+	h.Publish(Event{Type: TypeHeartbeat, Collector: "still-here", Org: "a"})
+	if b := <-received; !strings.Contains(string(b), "still-here") {
+		t.Errorf("the answering client got %s", b)
+	}
+	alive.Close(websocket.StatusNormalClosure, "")
+	for range received {
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := silent.Read(ctx); err == nil {
+		t.Error("the silent client is still connected")
+	}
+}
+
+func TestUnauthenticated(t *testing.T) {
+	for _, scopeOf := range []func(*http.Request) (Scope, bool){
+		func(*http.Request) (Scope, bool) { return nil, false },
+		func(*http.Request) (Scope, bool) { return nil, true }, // a nil scope sees nothing: refuse it
+	} {
+		srv := httptest.NewServer(NewHub(Options{}).Handler(scopeOf))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		cancel()
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("dial: %v %v, want 401", resp, err)
+		}
+		resp, err = http.Get(srv.URL)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	sub(`{"action":"subscribe","collectors":["x"]}`)
-	sub(`{"action":"subscribe","filter":{"status":["offline"]}}`)
-	sub(`{"action":"dance"}`)
-	if m := next(t, c); m["type"] != "error" {
-		t.Fatalf("bad action: %v", m)
-	}
-	h.Publish(Event{Type: "collector:heartbeat", Collector: "y", Status: "online"})
-	h.Publish(Event{Type: "collector:heartbeat", Collector: "x", Status: "online"})
-	h.Publish(Event{Type: "collector:status-changed", Collector: "z", Status: "offline"})
-	if m := next(t, c); m["collector"] != "x" {
-		t.Fatalf("got %v, want x", m)
-	}
-	if m := next(t, c); m["collector"] != "z" {
-		t.Fatalf("got %v, want z", m)
-	}
-	sub(`{"action":"unsubscribe"}`)
-	time.Sleep(50 * time.Millisecond) // the reader applies it asynchronously
-	h.Publish(Event{Type: "collector:heartbeat", Collector: "y"})
-	if m := next(t, c); m["collector"] != "y" {
-		t.Fatalf("after unsubscribe: %v", m)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"code":"unauthenticated"`) {
+			t.Errorf("GET: %d %s", resp.StatusCode, body)
+		}
+		srv.Close()
 	}
 }
 
-func TestSlowClientDoesNotBlockAndResyncs(t *testing.T) {
-	h := NewHub(Options{BufferSize: 4})
-	srv := serve(t, h)
-	slow, fast := dial(t, srv, "*"), dial(t, srv, "*")
-	waitClients(t, h, 2)
-	const n = 400
-	fastGot := make(chan int)
-	go func() {
-		got := 0
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		for {
-			_, b, err := fast.Read(ctx)
-			if err != nil {
-				break
-			}
-			if strings.Contains(string(b), `"last"`) {
-				got++
-				break
-			}
-			got++
+func TestOrigin(t *testing.T) {
+	h := NewHub(Options{AllowedOrigins: []string{"ui.example.com", "*.corral.test", "https://secure.example.com"}})
+	s := serve(t, h)
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true}, // not a browser
+		{s.URL, true},
+		{"https://evil.example.net", false},
+		{"https://ui.example.com", true},
+		{"http://ui.example.com:8080", false}, // the pattern has no port
+		{"https://a.corral.test", true},
+		{"https://secure.example.com", true},
+		{"http://secure.example.com", false},
+		{"null", false},
+	} {
+		hdr := http.Header{}
+		if tc.origin != "" {
+			hdr.Set("Origin", tc.origin)
 		}
-		fastGot <- got
-	}()
-	// Big events fill the slow client's socket buffers, so its queue fills and
-	// drops; Publish must not wait for it.
-	payload := strings.Repeat("x", 64<<10)
-	start := time.Now()
-	for i := range n {
-		h.Publish(Event{Type: "collector:metrics", Collector: "c", Data: map[string]any{"i": i, "pad": payload}})
-		time.Sleep(time.Millisecond) // let the fast client keep up
-	}
-	h.Publish(Event{Type: "collector:metrics", Collector: "c", Data: "last"})
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("publishing took %s", took)
-	}
-	if got := <-fastGot; got < n/2 {
-		t.Errorf("the fast client got %d of %d events", got, n+1)
-	}
-	sawResync := false
-	for range n + 1 {
-		if m := next(t, slow); m["type"] == "resync" {
-			sawResync = true
-			break
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, resp, err := websocket.Dial(ctx, s.wsURL("org=a"), &websocket.DialOptions{HTTPHeader: hdr})
+		cancel()
+		if tc.ok && err != nil {
+			t.Errorf("origin %q refused: %v", tc.origin, err)
 		}
-	}
-	if !sawResync {
-		t.Error("no resync for a client that missed events")
+		if !tc.ok && (err == nil || resp == nil || resp.StatusCode != http.StatusForbidden) {
+			t.Errorf("origin %q: %v, want 403", tc.origin, err)
+		}
+		if c != nil {
+			c.Close(websocket.StatusNormalClosure, "")
+		}
 	}
 }
 
-func TestUnauthenticatedAndShutdown(t *testing.T) {
+func TestShutdown(t *testing.T) {
 	h := NewHub(Options{})
-	srv := serve(t, h)
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 401 {
-		t.Errorf("unauthenticated: %d", resp.StatusCode)
-	}
+	s := serve(t, h)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- h.Run(ctx) }()
-	c := dial(t, srv, "*")
-	waitClients(t, h, 1)
-	cancel()
-	<-done
-	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer rcancel()
-	if _, _, err := c.Read(rctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
-		t.Errorf("after shutdown: %v", err)
-	}
-}
-
-func BenchmarkPublish(b *testing.B) {
-	h := NewHub(Options{BufferSize: 1 << 16})
-	for range 100 {
-		c := &client{scope: orgScope("*"), queue: make(chan []byte, 1<<16)}
-		h.clients[c] = struct{}{}
+	a, _ := s.dial(t, "org=a")
+	b, _ := s.dial(t, "org=b")
+	waitClients(t, h, 2)
+	// Clients keep reading, as browsers do, so the close handshake completes.
+	closed := make(chan error, 2)
+	for _, c := range []*websocket.Conn{a, b} {
 		go func() {
-			for range c.queue {
+			for {
+				if _, _, err := c.Read(context.Background()); err != nil {
+					closed <- err
+					return
+				}
 			}
 		}()
 	}
-	e := Event{Type: "collector:heartbeat", Collector: "c", Org: "o"}
-	b.ReportAllocs()
-	for b.Loop() {
-		h.Publish(e)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
 	}
+	for range 2 {
+		if err := <-closed; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Errorf("after shutdown: %v, want close status 1001", err)
+		}
+	}
+	if n := value(h.m.clients); n != 0 {
+		t.Errorf("corral_ws_clients %v after shutdown", n)
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer rcancel()
+	if _, resp, err := websocket.Dial(rctx, s.wsURL("org=a"), nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("dial after shutdown: %v, want 503", err)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := NewHub(Options{Registerer: reg})
+	s := serve(t, h)
+	c, _ := s.dial(t, "org=a")
+	waitClients(t, h, 1)
+	h.Publish(Event{Type: TypeHeartbeat, Collector: "x", Org: "a"})
+	h.Publish(Event{Type: "custom:thing", Collector: "y", Org: "b"})
+	barrier(t, c)
+	if v := value(h.m.clients); v != 1 {
+		t.Errorf("corral_ws_clients %v", v)
+	}
+	if v := value(h.m.events.WithLabelValues(TypeHeartbeat)); v != 1 {
+		t.Errorf("heartbeats %v", v)
+	}
+	if v := value(h.m.events.WithLabelValues("custom:thing")); v != 1 {
+		t.Errorf("custom events %v", v)
+	}
+	if v := value(h.m.events.WithLabelValues(TypeError)); v != 0 {
+		t.Errorf("errors %v", v)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 4 {
+		t.Errorf("%d metric families registered, want 4", len(mfs))
+	}
+	if problems, err := promlint.NewWithMetricFamilies(mfs).Lint(); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// BenchmarkPublish fans events out to 100 clients.
+//
+//	queues:    100 in-process clients that drain their queues: the cost of Publish itself
+//	scoped:    100 clients in 10 orgs, so each event goes to 10
+//	websocket: 100 real WebSocket clients over loopback, reading as fast as they can
+func BenchmarkPublish(b *testing.B) {
+	e := Event{Type: TypeHeartbeat, Collector: "pg-1", Org: "o0", Team: "t", Time: time.Now(), Status: "online", Job: "postgres",
+		Data: map[string]any{"status": "online", "scrape_duration_seconds": 0.012, "samples": 120}}
+	inProcess := func(b *testing.B, orgs int) {
+		h := NewHub(Options{BufferSize: 1 << 12})
+		var wg sync.WaitGroup
+		done := make(chan struct{})
+		for i := range 100 {
+			c := newClient(testScope{org: fmt.Sprint("o", i%orgs)}, 1<<12)
+			if i%2 == 1 { // half have a subscription to match
+				c.subs.Store(&subscriptions{list: []*subscription{newSubscription(1, request{Types: []string{TypeHeartbeat, TypeStatusChanged}})}})
+			}
+			h.add(c)
+			wg.Go(func() {
+				for {
+					select {
+					case <-c.queue:
+					case <-done:
+						return
+					}
+				}
+			})
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			h.Publish(e)
+		}
+		b.StopTimer()
+		close(done)
+		wg.Wait()
+		b.ReportMetric(value(h.m.dropped)/float64(b.N), "dropped/op")
+	}
+	b.Run("queues", func(b *testing.B) { inProcess(b, 1) })
+	b.Run("scoped", func(b *testing.B) { inProcess(b, 10) })
+	b.Run("websocket", func(b *testing.B) {
+		h := NewHub(Options{})
+		s := serve(b, h)
+		var wg sync.WaitGroup
+		for range 100 {
+			c, _ := s.dial(b, "org=*")
+			wg.Go(func() {
+				for {
+					if _, _, err := c.Read(context.Background()); err != nil {
+						return
+					}
+				}
+			})
+		}
+		waitClients(b, h, 100)
+		b.ReportAllocs()
+		for b.Loop() {
+			h.Publish(e)
+		}
+		b.StopTimer()
+		b.ReportMetric(value(h.m.dropped)/float64(b.N), "dropped/op")
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		h.Run(ctx) // closes the clients; their readers end
+		wg.Wait()
+	})
 }

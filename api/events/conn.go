@@ -1,0 +1,217 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// notice is a message of the hub itself rather than an event.
+type notice struct {
+	Type   string    `json:"type"`
+	Reason string    `json:"reason,omitempty"`
+	Time   time.Time `json:"time"`
+	Data   any       `json:"data,omitempty"`
+}
+
+func reply(typ string, data any) notice {
+	return notice{Type: typ, Time: time.Now().UTC(), Data: data}
+}
+
+func (n notice) bytes() []byte {
+	b, _ := json.Marshal(n) // plain strings and numbers: cannot fail
+	return b
+}
+
+const resyncReason = "slow consumer: events were dropped; reload state from the REST API"
+
+var errShutdown = errors.New("server shutting down")
+
+// Handler serves the WebSocket. scopeOf returns the caller's scope, or false when
+// the request is not authenticated (401). A browser Origin other than the server's
+// own host and Options.AllowedOrigins gets 403.
+func (h *Hub) Handler(scopeOf func(r *http.Request) (Scope, bool)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h.checkOrigin(r); err != nil {
+			writeError(w, http.StatusForbidden, "forbidden", err.Error())
+			return
+		}
+		scope, ok := scopeOf(r)
+		if !ok || scope == nil {
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "authentication required")
+			return
+		}
+		// Registered before the handshake answers: once a client's Dial returns, it
+		// receives every event published (events meanwhile wait in its queue).
+		c := newClient(scope, h.o.BufferSize)
+		if !h.add(c) {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "server shutting down; reconnect shortly")
+			return
+		}
+		defer h.remove(c)
+		// The origin is checked above, with our error shape.
+		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		if err != nil {
+			return // Accept has answered (426 and the like)
+		}
+		h.serve(r.Context(), conn, c, h.log.With("remote", r.RemoteAddr))
+	})
+}
+
+// checkOrigin allows requests without Origin (non-browser clients), from the
+// server's own host, and from Options.AllowedOrigins.
+func (h *Hub) checkOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("invalid Origin %q", origin)
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	for _, p := range h.o.AllowedOrigins {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("origin %s is not allowed for host %s; add it to the allowed origins", origin, r.Host)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": msg, "code": code, "details": map[string]any{}})
+}
+
+// serve runs one connection: this goroutine writes, one reads client messages,
+// one pings. It returns when the connection is closed and both have ended.
+func (h *Hub) serve(ctx context.Context, conn *websocket.Conn, c *client, log *slog.Logger) {
+	conn.SetReadLimit(h.o.ReadLimit)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	log.Debug("websocket client connected")
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer cancel()
+		h.read(ctx, conn, c)
+	})
+	wg.Go(func() { h.keepalive(ctx, conn, cancel) })
+	err := h.write(ctx, conn, c)
+	switch {
+	case errors.Is(err, errShutdown):
+		conn.Close(websocket.StatusGoingAway, errShutdown.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		log.Info("closed a websocket client that did not take a write in time", "write_timeout", h.o.WriteTimeout)
+	}
+	cancel()
+	conn.CloseNow()
+	wg.Wait()
+	log.Debug("websocket client disconnected", "reason", err)
+}
+
+// read applies the client's messages until the connection ends. A bad message
+// gets an error reply; only a protocol error or an oversized message closes.
+func (h *Hub) read(ctx context.Context, conn *websocket.Conn, c *client) {
+	sb := subscriber{c: c}
+	for {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		r, err := parseRequest(b)
+		var n notice
+		if err == nil {
+			n, err = sb.handle(r)
+		}
+		if err != nil {
+			n = reply("error", map[string]string{"error": err.Error()})
+		}
+		// Through the queue, so it comes after every event published before.
+		if !c.offer(n.bytes()) {
+			h.m.dropped.Inc()
+		}
+	}
+}
+
+// write sends queued messages until the connection ends, the hub shuts down, or
+// a write fails or times out. After a miss it drops what is queued and sends one
+// resync, so what a client receives is always a gap-free run of events.
+func (h *Hub) write(ctx context.Context, conn *websocket.Conn, c *client) error {
+	for {
+		if missed := c.missed.Swap(0); missed > 0 {
+			drained := 0
+			for empty := false; !empty; {
+				select {
+				case <-c.queue:
+					drained++
+				default:
+					empty = true
+				}
+			}
+			h.m.dropped.Add(float64(drained)) // the misses were counted by Publish
+			h.m.resyncs.Inc()
+			n := notice{Type: "resync", Reason: resyncReason, Time: time.Now().UTC(), Data: map[string]int64{"dropped": missed + int64(drained)}}
+			if err := h.send(ctx, conn, n.bytes()); err != nil {
+				return err
+			}
+			// Misses while the resync itself was stuck in the socket need another:
+			// the client may reload before they happened.
+			continue
+		}
+		select {
+		case <-h.done:
+			return errShutdown
+		case <-ctx.Done():
+			return ctx.Err()
+		case b := <-c.queue:
+			if err := h.send(ctx, conn, b); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (h *Hub) send(ctx context.Context, conn *websocket.Conn, b []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
+	defer cancel()
+	return conn.Write(ctx, websocket.MessageText, b)
+}
+
+// keepalive pings the client; one that does not answer within the write timeout
+// is disconnected.
+func (h *Hub) keepalive(ctx context.Context, conn *websocket.Conn, disconnect context.CancelFunc) {
+	t := time.NewTicker(h.o.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				disconnect()
+				return
+			}
+		}
+	}
+}
