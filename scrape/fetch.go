@@ -36,11 +36,29 @@ type fetcher struct {
 	// gzipReaders is the manager's pool, shared by all loops: a gzip.Reader holds
 	// ~40 KiB of state, and only the scrapes in flight need one.
 	gzipReaders *sync.Pool
+	// token is the target's own bearer token (a registered collector's scrape
+	// token), sent on every request to the agent; "" sends none beyond what the
+	// job's HTTP client settings add.
+	token string
+}
+
+// newRequest is a GET of url with the headers every request to the agent carries:
+// the user agent and the target's own token.
+func (f *fetcher) newRequest(ctx context.Context, url string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "corral")
+	if f.token != "" {
+		req.Header.Set("Authorization", "Bearer "+f.token)
+	}
+	return req, nil
 }
 
 // fetch fills buf with the (decompressed) body and returns its content type.
 func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
+	req, err := f.newRequest(ctx, f.url)
 	if err != nil {
 		return "", err
 	}
@@ -48,7 +66,6 @@ func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) 
 	if !f.noGzip {
 		req.Header.Set("Accept-Encoding", "gzip")
 	}
-	req.Header.Set("User-Agent", "corral")
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return "", err

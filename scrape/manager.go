@@ -2,6 +2,7 @@ package scrape
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,11 @@ type Options struct {
 	TargetThresholds func(t *targets.Target, job Thresholds) Thresholds
 	// Restore returns what the store remembers of a collector, or nil.
 	Restore func(id string) *Restored
+	// Token returns the target's own bearer token for its agent ("" for none): the
+	// scrape token of a collector registered through the API. It wins over a
+	// bearer token of the job's HTTP client settings. A changed token restarts
+	// the target's loop.
+	Token func(t *targets.Target) string
 }
 
 // ErrUnknownCollector is returned for a collector the manager does not scrape.
@@ -137,7 +143,11 @@ func (m *Manager) Sync(ts []*targets.Target) {
 		if m.opts.TargetThresholds != nil {
 			th = m.opts.TargetThresholds(t, th)
 		}
-		key := fmt.Sprintf("%x|%s|%s|%s|%p", t.Hash, t.URL, interval, timeout, j)
+		var token string
+		if m.opts.Token != nil {
+			token = m.opts.Token(t)
+		}
+		key := fmt.Sprintf("%x|%s|%s|%s|%p|%x", t.Hash, t.URL, interval, timeout, j, sha256.Sum256([]byte(token)))
 		keep[t.Collector] = true
 		var restored *Restored
 		if m.opts.Restore != nil {
@@ -154,7 +164,7 @@ func (m *Manager) Sync(ts []*targets.Target) {
 		}
 		l := &loop{
 			target: t, job: j, interval: interval, timeout: timeout, key: key, labels: openLabels(t),
-			fetch: fetcher{client: j.client, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, noGzip: j.cfg.DisableCompression, gzipReaders: &m.gzPool},
+			fetch: fetcher{client: j.client, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, noGzip: j.cfg.DisableCompression, gzipReaders: &m.gzPool, token: token},
 			eval:  m.opts.Evaluator, metrics: m.opts.Metrics, pool: &m.pool,
 			done: make(chan struct{}),
 		}
