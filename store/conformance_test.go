@@ -187,7 +187,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 			{Collector: "c1", From: "online", To: "stale", Reason: "no item for 5m — ünïcödé", At: at(5)},
 			{Collector: "c1", From: "stale", To: "online", At: at(10)},
 			{Collector: "c1", From: "online", To: "offline", Reason: "same ms as the next", At: at(15)},
-			{Collector: "c1", From: "offline", To: "online", Reason: "appended after", At: at(15)},
+			{Collector: "c1", From: "running", To: "paused", Reason: "desired paused; pause sent again", At: at(15), Kind: KindReconcile},
 		}
 		if err := s.AppendStatusChanges(ctx, in[:2]); err != nil {
 			t.Fatal(err)
@@ -207,6 +207,9 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 			w := in[k]
 			w.At = ms(w.At)
 			w.ID = got[i].ID
+			if w.Kind == "" {
+				w.Kind = KindStatus // the default
+			}
 			if !reflect.DeepEqual(got[i], w) {
 				t.Errorf("change %d = %+v, want %+v", i, got[i], w)
 			}
@@ -220,11 +223,11 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 			limit    int
 			want     []string // reasons or To, newest first
 		}{
-			{"from inclusive", at(10), time.Time{}, 0, []string{"online", "offline", "online"}},
+			{"from inclusive", at(10), time.Time{}, 0, []string{"paused", "offline", "online"}},
 			{"to inclusive", time.Time{}, at(5), 0, []string{"stale", "online"}},
 			{"window", at(5), at(10), 0, []string{"online", "stale"}},
-			{"same instant", at(15), at(15), 0, []string{"online", "offline"}},
-			{"limit", time.Time{}, time.Time{}, 2, []string{"online", "offline"}},
+			{"same instant", at(15), at(15), 0, []string{"paused", "offline"}},
+			{"limit", time.Time{}, time.Time{}, 2, []string{"paused", "offline"}},
 			{"empty range", at(1), at(4), 0, nil},
 		} {
 			got, err := s.StatusHistory(ctx, "c1", tc.from, tc.to, tc.limit)

@@ -18,8 +18,11 @@ type RegisteredCollector struct {
 	Labels     map[string]string // extra target labels; read back as a non-nil map
 	Org, Team  string            // ownership, for RBAC
 	Thresholds map[string]string // per-collector threshold overrides; read back as a non-nil map
-	// TokenSHA256 is the hex SHA-256 of the collector's token; the token itself is
-	// never stored.
+	// Token is the collector's scrape token: corral sends it as a bearer token to
+	// the agent's /metrics and /logs, whose config holds its SHA-256. It is kept
+	// in the store for that, and never returned by the API after registration.
+	Token string
+	// TokenSHA256 is the hex SHA-256 of Token, its fingerprint.
 	TokenSHA256 string
 	// CreatedAt is when it was registered; Register uses the current time when it
 	// is zero.
@@ -48,45 +51,52 @@ type RegistryWriter interface {
 	Archive(ctx context.Context, id string, at time.Time) error
 }
 
-const registeredColumns = `id, name, url, labels, org, team, thresholds, token_sha256, created_at, archived_at`
+const registeredColumns = `id, name, url, labels, org, team, thresholds, token_sha256, created_at, archived_at, scrape_token`
 
 // Register adds r, active (r.ArchivedAt is ignored). Registering the ID of an
 // archived collector registers it again: its row is replaced and no longer
 // archived. An active collector with the same ID is an error wrapping ErrExists.
 func (s *Store) Register(ctx context.Context, r RegisteredCollector) error {
+	if err := register(ctx, s.db, r); err != nil {
+		return fmt.Errorf("register collector %q: %w", r.ID, err)
+	}
+	return nil
+}
+
+func register(ctx context.Context, q dbtx, r RegisteredCollector) error {
 	if r.ID == "" {
-		return errors.New("register collector: empty ID")
+		return errors.New("empty ID")
 	}
 	labels, err := encodeMap(r.Labels)
 	if err != nil {
-		return fmt.Errorf("register collector %q: encode labels: %w", r.ID, err)
+		return fmt.Errorf("encode labels: %w", err)
 	}
 	thresholds, err := encodeMap(r.Thresholds)
 	if err != nil {
-		return fmt.Errorf("register collector %q: encode thresholds: %w", r.ID, err)
+		return fmt.Errorf("encode thresholds: %w", err)
 	}
 	created := time.Now().UnixMilli()
 	if !r.CreatedAt.IsZero() {
 		created = r.CreatedAt.UnixMilli()
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO registered_collectors (`+registeredColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)
+	res, err := q.ExecContext(ctx, `INSERT INTO registered_collectors (`+registeredColumns+`)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)
 ON CONFLICT (id) DO UPDATE SET
 	name = excluded.name, url = excluded.url, labels = excluded.labels, org = excluded.org,
 	team = excluded.team, thresholds = excluded.thresholds, token_sha256 = excluded.token_sha256,
-	created_at = excluded.created_at, archived_at = NULL
+	created_at = excluded.created_at, archived_at = NULL, scrape_token = excluded.scrape_token
 WHERE registered_collectors.archived_at IS NOT NULL`,
 		text(r.ID), text(r.Name), text(r.URL), text(labels), text(r.Org), text(r.Team), text(thresholds),
-		text(r.TokenSHA256), created)
+		text(r.TokenSHA256), created, text(r.Token))
 	if err != nil {
-		return fmt.Errorf("register collector %q: %w", r.ID, err)
+		return err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("register collector %q: %w", r.ID, err)
+		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("register collector %q: %w; archive it first or pick another ID", r.ID, ErrExists)
+		return fmt.Errorf("%w; archive it first or pick another ID", ErrExists)
 	}
 	return nil
 }
@@ -161,7 +171,7 @@ func scanRegistered(sc scanner) (RegisteredCollector, error) {
 		created            int64
 		archived           sql.NullInt64
 	)
-	if err := sc.Scan(&r.ID, &r.Name, &r.URL, &labels, &r.Org, &r.Team, &thresholds, &r.TokenSHA256, &created, &archived); err != nil {
+	if err := sc.Scan(&r.ID, &r.Name, &r.URL, &labels, &r.Org, &r.Team, &thresholds, &r.TokenSHA256, &created, &archived, &r.Token); err != nil {
 		return RegisteredCollector{}, err
 	}
 	var err error
@@ -177,4 +187,20 @@ func scanRegistered(sc scanner) (RegisteredCollector, error) {
 		r.ArchivedAt = &t
 	}
 	return r, nil
+}
+
+// RegisterAudited registers r (as Register does) and appends audit, in one
+// transaction.
+func (s *Store) RegisterAudited(ctx context.Context, r RegisteredCollector, audit AuditEntry) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := register(ctx, tx, r); err != nil {
+			return err
+		}
+		_, err := appendAudit(ctx, tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("register collector %q: %w", r.ID, err)
+	}
+	return nil
 }

@@ -17,11 +17,21 @@ type StatusChange struct {
 	// At is when the status changed; AppendStatusChanges uses the current time
 	// when it is zero.
 	At time.Time
+	// Kind is KindStatus (the default when empty) for a change of status, or
+	// KindReconcile for what the reconciler did to bring the agent back to its
+	// desired state; From and To are then the observed and desired agent states.
+	Kind string
 	// Key, when not empty, makes the append idempotent: a change whose Key is
 	// already stored is skipped. The Writer sets one on every change so that a
 	// write retried after a lost commit acknowledgement is never stored twice.
 	Key string
 }
+
+// Kinds of history rows.
+const (
+	KindStatus    = "status"
+	KindReconcile = "reconcile"
+)
 
 // StatusWriter appends to the status history.
 type StatusWriter interface {
@@ -37,10 +47,10 @@ type StatusReader interface {
 	StatusHistory(ctx context.Context, collector string, from, to time.Time, limit int) ([]StatusChange, error)
 }
 
-const statusChangeCols = 6
+const statusChangeCols = 7
 
 func insertStatusChangesSQL(rows int, dialect string) string {
-	return `INSERT INTO status_changes (collector, from_status, to_status, reason, at, dedup_key) VALUES ` +
+	return `INSERT INTO status_changes (collector, from_status, to_status, reason, at, dedup_key, kind) VALUES ` +
 		valuesList(rows, statusChangeCols, dialect) + `
 ON CONFLICT (dedup_key) DO NOTHING`
 }
@@ -63,7 +73,11 @@ func (s *Store) AppendStatusChanges(ctx context.Context, cs []StatusChange) erro
 			if c.Key != "" {
 				key = text(c.Key)
 			}
-			a[0], a[1], a[2], a[3], a[4], a[5] = text(c.Collector), text(c.From), text(c.To), text(c.Reason), at, key
+			kind := c.Kind
+			if kind == "" {
+				kind = KindStatus
+			}
+			a[0], a[1], a[2], a[3], a[4], a[5], a[6] = text(c.Collector), text(c.From), text(c.To), text(c.Reason), at, key, text(kind)
 			return nil
 		})
 	})
@@ -81,7 +95,7 @@ func (s *Store) StatusHistory(ctx context.Context, collector string, from, to ti
 	if limit <= 0 {
 		lim = math.MaxInt64
 	}
-	const cols = `SELECT id, collector, from_status, to_status, reason, at, dedup_key FROM status_changes`
+	const cols = `SELECT id, collector, from_status, to_status, reason, at, dedup_key, kind FROM status_changes`
 	var (
 		rows *sql.Rows
 		err  error
@@ -106,7 +120,7 @@ WHERE collector = $1 AND at >= $2 AND at <= $3 ORDER BY at DESC, id DESC LIMIT $
 			at  int64
 			key sql.NullString
 		)
-		if err := rows.Scan(&c.ID, &c.Collector, &c.From, &c.To, &c.Reason, &at, &key); err != nil {
+		if err := rows.Scan(&c.ID, &c.Collector, &c.From, &c.To, &c.Reason, &at, &key, &c.Kind); err != nil {
 			return nil, fmt.Errorf("read status history of %q: %w", collector, err)
 		}
 		c.At, c.Key = time.UnixMilli(at).UTC(), key.String

@@ -1,6 +1,8 @@
 // Package store keeps what the corral server must remember across restarts: the
 // latest state of every collector, their status history, hourly and daily
-// completeness buckets and the collectors registered through the API.
+// completeness buckets, the collectors registered through the API, and the
+// control plane: desired states, commands, the audit trail, archived
+// (unregistered) collectors, bulk operations and the server's signing keys.
 //
 // There is one implementation, [Store], over database/sql, used with two drivers:
 // SQLite (modernc.org/sqlite, pure Go; the embedded default) and PostgreSQL (pgx v5).
@@ -71,6 +73,14 @@ var (
 	_ RegistryReader  = (*Store)(nil)
 	_ RegistryWriter  = (*Store)(nil)
 	_ WriterTarget    = (*Store)(nil)
+	_ AuditLog        = (*Store)(nil)
+	_ AuditReader     = (*Store)(nil)
+	_ CommandStore    = (*Store)(nil)
+	_ CommandReader   = (*Store)(nil)
+	_ DesiredStore    = (*Store)(nil)
+	_ ArchiveReader   = (*Store)(nil)
+	_ BulkStore       = (*Store)(nil)
+	_ KeyStore        = (*Store)(nil)
 )
 
 // Open opens the store at url and brings its schema up to date.
