@@ -192,7 +192,7 @@ func TestContractMetricsArePresentAndLintClean(t *testing.T) {
 		"corral_collector_expected_interval_seconds", "corral_collector_collections_total",
 		"corral_collector_collection_duration_seconds", "corral_collector_last_collection_timestamp_seconds",
 		"corral_collector_config_generation", "corral_collector_commands_total",
-		"corral_collector_backfill_progress_ratio", "corral_collector_backfill_items_total",
+		"corral_collector_backfill_progress_ratio", "corral_collector_backfill_running", "corral_collector_backfill_items_total",
 		"process_start_time_seconds", "process_resident_memory_bytes", "go_goroutines", "synthetic_value",
 	} {
 		if _, ok := fams[name]; !ok {
@@ -423,10 +423,17 @@ func TestBackfillProgressRefusalAndPause(t *testing.T) {
 	waitFor(t, func() bool {
 		fams := scrape(t, f.srv.URL)
 		return value(t, fams, "corral_collector_backfill_progress_ratio", "") > 0.05 &&
-			value(t, fams, "corral_collector_backfill_items_total", "") > 0
+			value(t, fams, "corral_collector_backfill_items_total", "") > 0 &&
+			value(t, fams, "corral_collector_backfill_running", "") == 1
 	})
 	f.send(t, control.Pause, nil)
 	waitFor(t, func() bool { b := f.agent.Health().Backfill; return b != nil && !b.Running })
+	// Stopped below 1: the server tells a stopped backfill from a finished one by this.
+	if fams := scrape(t, f.srv.URL); value(t, fams, "corral_collector_backfill_running", "") != 0 ||
+		value(t, fams, "corral_collector_backfill_progress_ratio", "") >= 1 {
+		t.Errorf("stopped backfill exposes running %v progress %v", value(t, fams, "corral_collector_backfill_running", ""),
+			value(t, fams, "corral_collector_backfill_progress_ratio", ""))
+	}
 	b := f.agent.Health().Backfill
 	if b.Progress >= 1 || !strings.Contains(b.Error, "stopped") {
 		t.Errorf("backfill after pause: %+v", b)

@@ -233,6 +233,7 @@ func (a *Agent) startBackfill(raw json.RawMessage) (any, error) {
 	b := &backfillStatus{Running: true, From: args.From, To: args.To, Started: time.Now(), cancel: cancel}
 	a.backfill = b
 	a.m.backfillProgress.Set(0)
+	a.m.backfillRunning.Set(1)
 	a.log.Info("backfill started", "from", args.From, "to", args.To)
 	go a.runBackfill(ctx, cancel, bf, b)
 	return map[string]any{"started": true, "from": args.From, "to": args.To}, nil
@@ -255,6 +256,7 @@ func (a *Agent) runBackfill(ctx context.Context, cancel context.CancelFunc, bf B
 	})
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	defer a.m.backfillRunning.Set(0) // after the final progress, so a scrape never sees 0 with a stale ratio
 	b.Running = false
 	b.Finished = time.Now()
 	switch {

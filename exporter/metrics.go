@@ -37,6 +37,7 @@ type contractMetrics struct {
 	configGeneration    prometheus.Gauge
 	commands            *prometheus.CounterVec
 	backfillProgress    prometheus.Gauge
+	backfillRunning     prometheus.Gauge
 	backfillItems       prometheus.Counter
 	consecutiveFailures prometheus.Gauge
 }
@@ -92,6 +93,10 @@ func newContractMetrics(reg prometheus.Registerer, name, kind, version string) (
 			Name: "corral_collector_backfill_progress_ratio",
 			Help: "Progress of the current or last backfill, 0 to 1.",
 		}),
+		backfillRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corral_collector_backfill_running",
+			Help: "1 while a backfill runs, 0 otherwise: a backfill that ended below progress 1 stopped or failed.",
+		}),
 		backfillItems: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "corral_collector_backfill_items_total",
 			Help: "Items collected by backfills.",
@@ -117,7 +122,7 @@ func newContractMetrics(reg prometheus.Registerer, name, kind, version string) (
 	for _, c := range []prometheus.Collector{
 		m.info, m.state, m.items, m.lastItem, m.expectedItems, m.expectedInterval,
 		m.collections, m.duration, m.lastCollection, m.configGeneration, m.commands,
-		m.backfillProgress, m.backfillItems, m.consecutiveFailures,
+		m.backfillProgress, m.backfillRunning, m.backfillItems, m.consecutiveFailures,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -44,6 +44,8 @@ type AgentSample struct {
 	ConfigGeneration float64
 	HasGeneration    bool
 	BackfillProgress float64
+	BackfillRunning  bool
+	HasBackfill      bool // corral_collector_backfill_running was exposed
 
 	CPUSeconds   float64
 	HasCPU       bool

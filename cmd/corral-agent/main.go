@@ -54,6 +54,7 @@ type simulateCmd struct {
 	TrustedKeyFile []string      `name:"trusted-key-file" type:"existingfile" help:"File holding such a public key; repeatable."`
 	Seed           uint64        `default:"1" help:"Seed for the behaviour assignment."`
 	FirstIndex     int           `name:"first-index" default:"0" help:"Number the agents from here (sim-<n>), to build one fleet from several processes."`
+	StateDir       string        `name:"state-dir" placeholder:"DIR" help:"Keep each agent's state file (paused, applied config, command answers) in DIR, so it outlives this process (default: a temporary folder removed on exit)."`
 	PrintURLs      bool          `name:"print-urls" help:"Print each agent's URL and behaviour once all listen."`
 	LogLevel       string        `name:"log.level" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
 }
@@ -99,7 +100,7 @@ func run(cmd string, c *cli) int {
 			Count: c.Simulate.Count, Address: c.Simulate.Address, BasePort: c.Simulate.BasePort,
 			Interval: c.Simulate.Interval, Series: c.Simulate.Series, Rate: c.Simulate.Rate,
 			Mix: c.Simulate.Mix, SDFile: c.Simulate.SDFile, Job: c.Simulate.Job,
-			TrustedKeys: keys, Seed: c.Simulate.Seed, FirstIndex: c.Simulate.FirstIndex, Logger: log,
+			TrustedKeys: keys, Seed: c.Simulate.Seed, FirstIndex: c.Simulate.FirstIndex, StateDir: c.Simulate.StateDir, Logger: log,
 			Ready: func(agents []agent.SimAgent) {
 				if c.Simulate.PrintURLs {
 					printAgents(agents)

@@ -46,7 +46,12 @@ type SimulateOptions struct {
 	// FirstIndex numbers the agents from here (sim-<FirstIndex>…), so several
 	// simulate processes can make one fleet without name clashes.
 	FirstIndex int
-	Logger     *slog.Logger
+	// StateDir holds each agent's state file (<name>.json), as a real agent's
+	// state_file: paused state, applied config and the answers that make
+	// commands idempotent survive a restart command. "" uses a temporary
+	// folder removed when Simulate returns.
+	StateDir string
+	Logger   *slog.Logger
 	// Ready is called once every agent listens.
 	Ready func(agents []SimAgent)
 }
@@ -235,6 +240,16 @@ func Simulate(ctx context.Context, o SimulateOptions) error {
 		keys = append(keys, pub)
 	}
 	behaviours := assign(o.Count, weights, o.Seed)
+	if o.StateDir == "" {
+		dir, err := os.MkdirTemp("", "corral-simulate-")
+		if err != nil {
+			return fmt.Errorf("state folder: %w (set --state-dir)", err)
+		}
+		defer os.RemoveAll(dir)
+		o.StateDir = dir
+	} else if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
+	}
 
 	slots := make([]*slot, o.Count)
 	listeners := make([]net.Listener, 0, o.Count)
@@ -292,13 +307,8 @@ func Simulate(ctx context.Context, o SimulateOptions) error {
 
 // runSimAgent runs one simulated agent, rebuilding it after each restart command.
 func runSimAgent(ctx context.Context, s *slot, o SimulateOptions, keys []ed25519.PublicKey, seed uint64) {
-	startPaused := false
-	first := true
 	for ctx.Err() == nil {
 		cfg, sched, paused := behaviourConfig(s.info.Behaviour, o)
-		if first {
-			startPaused = paused
-		}
 		reg := prometheus.NewRegistry()
 		started := time.Now()
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -316,7 +326,8 @@ func runSimAgent(ctx context.Context, s *slot, o SimulateOptions, keys []ed25519
 			Retry:            exporter.RetryPolicy{Attempts: 1},
 			Registry:         reg,
 			Logger:           o.Logger.With("collector", s.info.Name),
-			StartPaused:      startPaused,
+			StartPaused:      paused, // the state file decides once it exists
+			StatePath:        filepath.Join(o.StateDir, s.info.Name+".json"),
 			RestartSupported: true,
 			StopTimeout:      time.Second,
 		}
@@ -333,9 +344,6 @@ func runSimAgent(ctx context.Context, s *slot, o SimulateOptions, keys []ed25519
 		if !errors.Is(err, exporter.ErrRestart) {
 			return
 		}
-		// A restarted agent keeps its paused decision, as a real one does through its state file.
-		startPaused = a.Paused()
-		first = false
 	}
 }
 
