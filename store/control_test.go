@@ -31,14 +31,14 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 		c := Command{ID: "cmd-1", Collector: "pg-1", Command: "pause", Args: json.RawMessage(`{"reason":"maint"}`),
 			State: CommandPending, NextAttemptAt: base, ExpiresAt: base.Add(5 * time.Minute), CreatedAt: base,
 			Baseline: json.RawMessage(`{"start_time":1}`), Actor: alice, Reason: "maint", Org: "acme", Team: "red"}
-		d := &DesiredState{Collector: "pg-1", Paused: true, Reason: "maint", ResumeExpected: base.Add(time.Hour), UpdatedBy: "alice", UpdatedAt: base}
+		d := &DesiredState{Collector: "pg-1", Run: DesiredPaused, Reason: "maint", ResumeExpected: base.Add(time.Hour), UpdatedBy: "alice", UpdatedAt: base}
 		a := AuditEntry{At: base, Actor: alice, Action: "stop", Collector: "pg-1", Org: "acme", Team: "red", Reason: "maint",
 			Params: json.RawMessage(`{"reason":"maint"}`), Result: ResultPending}
 		if err := s.SubmitCommand(ctx, c, a, d); err != nil {
 			t.Fatal(err)
 		}
 		// The same ID again changes nothing at all: no second audit row, no desired state.
-		d2 := &DesiredState{Collector: "pg-1", Paused: false, UpdatedBy: "bob"}
+		d2 := &DesiredState{Collector: "pg-1", Run: DesiredRunning, UpdatedBy: "bob"}
 		if err := s.SubmitCommand(ctx, c, a, d2); !errors.Is(err, ErrExists) {
 			t.Fatalf("duplicate ID: %v, want ErrExists", err)
 		}
@@ -46,7 +46,7 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 			t.Fatalf("%d audit rows after a refused duplicate, want 1", n)
 		}
 		ds, err := s.DesiredStates(ctx)
-		if err != nil || len(ds) != 1 || !ds[0].Paused || ds[0].UpdatedBy != "alice" {
+		if err != nil || len(ds) != 1 || !ds[0].Paused() || ds[0].UpdatedBy != "alice" {
 			t.Fatalf("desired states %+v, %v", ds, err)
 		}
 		got, err := s.Command(ctx, "cmd-1")
@@ -202,7 +202,7 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 		if err := s.SetDesired(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		d.Paused, d.Reason = true, "upgrade"
+		d.Run, d.Reason = DesiredPaused, "upgrade"
 		if err := s.SetDesired(ctx, d); err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 		if !reflect.DeepEqual(got[1], want) {
 			t.Fatalf("got %+v\nwant %+v", got[1], want)
 		}
-		if got[0].Config == nil || got[0].Tags != nil || got[0].Paused {
+		if got[0].Config == nil || got[0].Tags != nil || got[0].Run != "" {
 			t.Fatalf("empty desired state read back as %+v", got[0])
 		}
 	})
@@ -230,7 +230,7 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 			t.Fatal(err)
 		}
 		if err := s.SubmitCommand(ctx, Command{ID: "open-1", Collector: "reg-1", Command: "collect", State: CommandSent, ExpiresAt: base.Add(time.Hour), Actor: alice},
-			AuditEntry{Actor: alice, Action: "collect", Collector: "reg-1", Result: ResultPending}, &DesiredState{Collector: "reg-1", Paused: true}); err != nil {
+			AuditEntry{Actor: alice, Action: "collect", Collector: "reg-1", Result: ResultPending}, &DesiredState{Collector: "reg-1", Run: DesiredPaused}); err != nil {
 			t.Fatal(err)
 		}
 		records, err := s.CountCollectorData(ctx, "reg-1")

@@ -13,9 +13,10 @@ import (
 // compares it with what the scrapes show and steers the agent back.
 type DesiredState struct {
 	Collector string
-	// Paused is whether the collector should be paused; Reason says why and
-	// ResumeExpected when the pause is expected to end (informational).
-	Paused         bool
+	// Run is DesiredPaused, DesiredRunning or "" (no wish: whatever the agent
+	// does stands). Reason says why and ResumeExpected when a pause is expected
+	// to end (informational).
+	Run            string
 	Reason         string
 	ResumeExpected time.Time
 	// Config holds the agent config keys applied through update-config, merged;
@@ -33,6 +34,15 @@ type DesiredState struct {
 	UpdatedAt time.Time
 }
 
+// Desired run states.
+const (
+	DesiredPaused  = "paused"
+	DesiredRunning = "running"
+)
+
+// Paused reports whether the collector should be paused.
+func (d *DesiredState) Paused() bool { return d.Run == DesiredPaused }
+
 // DesiredStore keeps desired states.
 type DesiredStore interface {
 	// DesiredStates returns every desired state, ordered by collector.
@@ -41,7 +51,7 @@ type DesiredStore interface {
 	SetDesired(ctx context.Context, d DesiredState) error
 }
 
-const desiredColumns = `collector, paused, reason, resume_expected, config, config_generation, tags, grp, updated_by, updated_at`
+const desiredColumns = `collector, run_state, reason, resume_expected, config, config_generation, tags, grp, updated_by, updated_at`
 
 // SetDesired inserts or replaces d by collector.
 func (s *Store) SetDesired(ctx context.Context, d DesiredState) error {
@@ -72,10 +82,10 @@ func setDesired(ctx context.Context, q dbtx, d DesiredState) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO desired_state (`+desiredColumns+`)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (collector) DO UPDATE SET
-	paused = excluded.paused, reason = excluded.reason, resume_expected = excluded.resume_expected,
+	run_state = excluded.run_state, reason = excluded.reason, resume_expected = excluded.resume_expected,
 	config = excluded.config, config_generation = excluded.config_generation, tags = excluded.tags,
 	grp = excluded.grp, updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
-		text(d.Collector), b2i(d.Paused), text(d.Reason), millis(d.ResumeExpected), text(string(cfg)), d.ConfigGeneration,
+		text(d.Collector), text(d.Run), text(d.Reason), millis(d.ResumeExpected), text(string(cfg)), d.ConfigGeneration,
 		text(string(tags)), text(d.Group), text(d.UpdatedBy), nowOr(d.UpdatedAt))
 	return err
 }
@@ -88,15 +98,14 @@ func (s *Store) DesiredStates(ctx context.Context) ([]DesiredState, error) {
 func scanDesired(sc scanner) (DesiredState, error) {
 	var (
 		d         DesiredState
-		paused    int64
 		resume    sql.NullInt64
 		cfg, tags string
 		updated   int64
 	)
-	if err := sc.Scan(&d.Collector, &paused, &d.Reason, &resume, &cfg, &d.ConfigGeneration, &tags, &d.Group, &d.UpdatedBy, &updated); err != nil {
+	if err := sc.Scan(&d.Collector, &d.Run, &d.Reason, &resume, &cfg, &d.ConfigGeneration, &tags, &d.Group, &d.UpdatedBy, &updated); err != nil {
 		return DesiredState{}, err
 	}
-	d.Paused, d.ResumeExpected, d.UpdatedAt = paused != 0, fromMillis(resume), time.UnixMilli(updated).UTC()
+	d.ResumeExpected, d.UpdatedAt = fromMillis(resume), time.UnixMilli(updated).UTC()
 	d.Config = map[string]json.RawMessage{}
 	if err := json.Unmarshal([]byte(cfg), &d.Config); err != nil {
 		return DesiredState{}, fmt.Errorf("decode the desired config of %s: %w", d.Collector, err)

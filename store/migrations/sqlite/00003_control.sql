@@ -7,10 +7,11 @@
 -- +goose Up
 
 -- What the operators want of a collector, as opposed to what its scrapes show.
--- A row exists once someone steered the collector through corral.
+-- A row exists once someone steered the collector through corral; run_state is
+-- 'paused', 'running' or '' (no wish: the agent's own state stands).
 CREATE TABLE desired_state (
     collector         TEXT    NOT NULL PRIMARY KEY,
-    paused            INTEGER NOT NULL DEFAULT 0,
+    run_state         TEXT    NOT NULL DEFAULT '',
     reason            TEXT    NOT NULL DEFAULT '',
     resume_expected   INTEGER,
     config            TEXT    NOT NULL DEFAULT '{}',
