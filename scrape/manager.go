@@ -192,7 +192,8 @@ func (m *Manager) Sync(ts []*targets.Target) {
 	m.opts.Metrics.loops.Set(float64(len(m.loops)))
 }
 
-// Stop stops every loop and waits for them.
+// Stop stops every loop, waits for them and closes the idle connections to
+// the targets.
 func (m *Manager) Stop() {
 	m.mu.Lock()
 	ls := make([]*loop, 0, len(m.loops))
@@ -200,9 +201,13 @@ func (m *Manager) Stop() {
 		l.cancel()
 		ls = append(ls, l)
 	}
+	jobs := m.jobs
 	m.mu.Unlock()
 	for _, l := range ls {
 		<-l.done
+	}
+	for _, j := range jobs {
+		j.client.CloseIdleConnections()
 	}
 }
 

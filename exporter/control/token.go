@@ -104,6 +104,15 @@ func NewSigner(key ed25519.PrivateKey) *Signer {
 // KeyID is the id of the signing key, the kid of its tokens.
 func (s *Signer) KeyID() string { return s.kid }
 
+// PublicKey is the signing key's public half in the one-line form agents trust
+// ([FormatPublicKey]); "" for a key of the wrong size.
+func (s *Signer) PublicKey() string {
+	if len(s.key) != ed25519.PrivateKeySize {
+		return ""
+	}
+	return FormatPublicKey(s.key.Public().(ed25519.PublicKey))
+}
+
 // Token signs a token for one request: to the agent named aud, with method and
 // path (e.g. "POST", "/control") and exactly these body bytes.
 func (s *Signer) Token(aud, method, path string, body []byte) (string, error) {
