@@ -69,7 +69,10 @@ func TestEveryCommandConfirmed(t *testing.T) {
 		t.Errorf("config generation %v after one update", g)
 	}
 	waitFor(t, 5*time.Second, func() bool { d, _ := h.d.Desired("sim-1"); return d.ConfigGeneration == 1 },
-		func() string { d, _ := h.d.Desired("sim-1"); return "desired generation " + string(rune('0'+d.ConfigGeneration)) })
+		func() string {
+			d, _ := h.d.Desired("sim-1")
+			return "desired generation " + string(rune('0'+d.ConfigGeneration))
+		})
 
 	c = h.submit(Request{Collector: "sim-1", Command: control.TestConnection})
 	c = h.waitState(c.ID, store.CommandConfirmed, 10*time.Second)
@@ -86,7 +89,10 @@ func TestEveryCommandConfirmed(t *testing.T) {
 		cur, _ := h.d.Command(context.Background(), c.ID)
 		sawProgress = sawProgress || (cur.Progress > 0 && cur.Progress < 1 && cur.State == store.CommandAcknowledged)
 		return cur.State == store.CommandConfirmed
-	}, func() string { cur, _ := h.d.Command(context.Background(), c.ID); return "backfill " + cur.State + " " + cur.Error })
+	}, func() string {
+		cur, _ := h.d.Command(context.Background(), c.ID)
+		return "backfill " + cur.State + " " + cur.Error
+	})
 	if !sawProgress {
 		t.Error("no progress seen while the backfill ran")
 	}
@@ -262,7 +268,10 @@ func TestConfigReconciledAfterLostState(t *testing.T) {
 	h.waitState(c.ID, store.CommandConfirmed, 10*time.Second)
 	r := h.submit(Request{Collector: "cfg-1", Command: control.Restart})
 	h.waitState(r.ID, store.CommandConfirmed, 15*time.Second)
-	waitFor(t, 10*time.Second, func() bool { hh, _ := h.eval.Get("cfg-1"); return hh.Up && hh.Agent.ConfigGeneration == 1 && a.starts.Load() == 2 },
+	waitFor(t, 10*time.Second, func() bool {
+		hh, _ := h.eval.Get("cfg-1")
+		return hh.Up && hh.Agent.ConfigGeneration == 1 && a.starts.Load() == 2
+	},
 		func() string { hh, _ := h.eval.Get("cfg-1"); return "generation " + hh.Agent.State })
 	cs, _, _ := h.st.Commands(context.Background(), store.CommandFilter{Collector: "cfg-1"})
 	if cs[0].Actor.Kind != store.ActorReconciler || cs[0].Command != control.UpdateConfig || string(cs[0].Args) != `{"rate":7}` {

@@ -99,10 +99,10 @@ type Dispatcher struct {
 	// ctx ends with Run's context; deliveries and background writes live in it.
 	ctx     context.Context
 	stopCtx context.CancelFunc
-	loaded chan struct{}   // closed once Run has loaded the store
-	wake   chan struct{}
-	sem    chan struct{}
-	wg     sync.WaitGroup
+	loaded  chan struct{} // closed once Run has loaded the store
+	wake    chan struct{}
+	sem     chan struct{}
+	wg      sync.WaitGroup
 
 	submitMu sync.Mutex // serialises read-modify-write of desired states
 
@@ -633,7 +633,6 @@ func (d *Dispatcher) persistAsync(e *entry) {
 		}
 	})
 }
-
 
 // expire ends a command that ran out of time.
 func (d *Dispatcher) expire(e *entry, now time.Time) {
