@@ -341,3 +341,14 @@ func hasCookie(r *http.Request, name string) bool {
 	_, err := r.Cookie(name)
 	return err == nil
 }
+
+// PrincipalOf loads user userID as a principal with its current role bindings,
+// for work done on its behalf later (a scheduled bulk operation). A user that is
+// gone or disabled is an error.
+func (a *Authenticator) PrincipalOf(ctx context.Context, userID string) (*Principal, error) {
+	p, e := a.principal(ctx, userID)
+	if e != nil {
+		return nil, e
+	}
+	return p, nil
+}
