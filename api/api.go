@@ -1,7 +1,9 @@
-// Package api serves corral's read API under /api/v1: the collectors with their
+// Package api serves corral's API under /api/v1: the collectors with their
 // health, status history and completeness, the scrape targets in the shape of
-// Prometheus's /api/v1/targets, the file_sd files, and an OpenAPI document of it
-// all. Every route is authenticated by [auth.Authenticator.Middleware] and every
+// Prometheus's /api/v1/targets, the file_sd files; the control plane — commands
+// to collectors, on-demand scrapes, registration and unregistration, bulk
+// operations, the audit trail and the server's keys — and an OpenAPI document of
+// it all. Every route is authenticated by [auth.Authenticator.Middleware] and every
 // collector filtered by the caller's scope: a collector outside it answers
 // exactly as one that does not exist.
 package api
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/dispatch"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets/filesd"
@@ -68,6 +71,17 @@ type Options struct {
 	// is bounded by HealthTimeout.
 	HealthClient *http.Client
 	Logger       *slog.Logger
+
+	// The control plane; a nil one makes its routes answer 503 (or empty lists).
+	Commands    Commander
+	CommandList CommandLister
+	Scraper     Scraper
+	Registrar   Registrar
+	Archives    Archives
+	Bulk        BulkRunner
+	Keys        KeyRotator
+	Audit       store.AuditLog // rows of actions done by the API itself (scrape on demand)
+	AuditLog    store.AuditReader
 }
 
 // HealthTimeout bounds the proxied /healthz request of an agent.
@@ -94,6 +108,29 @@ func (a *api) routes() []route {
 		{"GET /api/v1/collectors/{id}/metrics", a.collectorMetrics},
 		{"GET /api/v1/collectors/{id}/history", a.collectorHistory},
 		{"GET /api/v1/collectors/{id}/completeness", a.collectorCompleteness},
+		{"POST /api/v1/collectors/{id}/stop", a.action(dispatch.ActStop)},
+		{"POST /api/v1/collectors/{id}/resume", a.action(dispatch.ActResume)},
+		{"POST /api/v1/collectors/{id}/restart", a.action(dispatch.ActRestart)},
+		{"POST /api/v1/collectors/{id}/collect", a.action(dispatch.ActCollect)},
+		{"POST /api/v1/collectors/{id}/backfill", a.action(dispatch.ActBackfill)},
+		{"POST /api/v1/collectors/{id}/test-connection", a.action(dispatch.ActTestConnection)},
+		{"POST /api/v1/collectors/{id}/update-config", a.action(dispatch.ActUpdateConfig)},
+		{"POST /api/v1/collectors/{id}/rotate-credentials", a.action(dispatch.ActRotateCredentials)},
+		{"POST /api/v1/collectors/{id}/scrape", a.scrapeNow},
+		{"DELETE /api/v1/collectors/{id}", a.unregister},
+		{"POST /api/v1/collectors/register", a.register},
+		{"GET /api/v1/collectors/archived", a.archived},
+		{"POST /api/v1/collectors/re-register", a.reregister},
+		{"POST /api/v1/collectors/bulk-action", a.bulkAction},
+		{"GET /api/v1/bulk-actions", a.bulkActions},
+		{"GET /api/v1/bulk-actions/{bulk}", a.bulkGet},
+		{"POST /api/v1/bulk-actions/{bulk}/cancel", a.bulkCancel},
+		{"GET /api/v1/commands", a.commands},
+		{"GET /api/v1/commands/{cmd}", a.command},
+		{"GET /api/v1/audit", a.audit},
+		{"GET /api/v1/keys", a.keys},
+		{"POST /api/v1/keys/rotate", a.rotateKey},
+		{"POST /api/v1/keys/rotate/complete", a.completeRotation},
 		{"GET /api/v1/targets", a.targets},
 		{"GET /api/v1/sd-files", a.sdFiles},
 		{"GET /api/v1/openapi.json", serveOpenAPI},

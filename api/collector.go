@@ -18,7 +18,7 @@ func (a *api) collector(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	h, ok := a.visible(r, id)
 	if !ok {
-		notFound(w, id)
+		a.notFoundOrGone(w, r, id)
 		return
 	}
 	writeJSON(w, http.StatusOK, a.detail(&h))
@@ -217,6 +217,9 @@ const (
 )
 
 type changeJSON struct {
+	// Kind is status (a change of status) or reconcile (what the reconciler
+	// did; from and to are then the observed and the desired agent state).
+	Kind   string    `json:"kind"`
 	From   string    `json:"from"`
 	To     string    `json:"to"`
 	Reason string    `json:"reason"`
@@ -255,7 +258,7 @@ func (a *api) collectorHistory(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, c := range cs {
-			out.Data = append(out.Data, changeJSON{From: c.From, To: c.To, Reason: c.Reason, At: c.At.UTC()})
+			out.Data = append(out.Data, changeJSON{Kind: c.Kind, From: c.From, To: c.To, Reason: c.Reason, At: c.At.UTC()})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

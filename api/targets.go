@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -26,11 +27,21 @@ type activeTargetJSON struct {
 	Reason    string `json:"reason"`
 }
 
+// droppedTargetJSON is a target discovery lists but corral ignores: its
+// collector is unregistered.
+type droppedTargetJSON struct {
+	DiscoveredLabels map[string]string `json:"discoveredLabels"`
+	ScrapePool       string            `json:"scrapePool"`
+	Collector        string            `json:"collector"`
+	Reason           string            `json:"reason"`
+	ArchiveID        string            `json:"archived_collector_id"`
+}
+
 type targetsJSON struct {
 	Status string `json:"status"`
 	Data   struct {
-		ActiveTargets  []activeTargetJSON `json:"activeTargets"`
-		DroppedTargets []any              `json:"droppedTargets"`
+		ActiveTargets  []activeTargetJSON  `json:"activeTargets"`
+		DroppedTargets []droppedTargetJSON `json:"droppedTargets"`
 	} `json:"data"`
 }
 
@@ -50,7 +61,25 @@ func (a *api) targets(w http.ResponseWriter, r *http.Request) {
 	var out targetsJSON
 	out.Status = "success"
 	out.Data.ActiveTargets = []activeTargetJSON{}
-	out.Data.DroppedTargets = []any{}
+	out.Data.DroppedTargets = []droppedTargetJSON{}
+	if state != "active" && a.o.Archives != nil {
+		for _, d := range a.o.Archives.Dropped() {
+			t := d.Target
+			if !p.CanRead(orgOr(d.Archive.Org, a.o.DefaultOrg), d.Archive.Team) || (pool != "" && t.ScrapeJob != pool) {
+				continue
+			}
+			disc := make(map[string]string, len(t.Labels)+len(t.Meta))
+			for k, v := range t.Meta {
+				disc[k] = v
+			}
+			for k, v := range t.Labels {
+				disc[k] = v
+			}
+			out.Data.DroppedTargets = append(out.Data.DroppedTargets, droppedTargetJSON{DiscoveredLabels: disc, ScrapePool: t.ScrapeJob,
+				Collector: t.Collector, ArchiveID: d.Archive.ID,
+				Reason: fmt.Sprintf("unregistered at %s by %s; ignored until re-registered", d.Archive.ArchivedAt.UTC().Format(time.RFC3339), d.Archive.ArchivedBy)})
+		}
+	}
 	if state == "dropped" {
 		writeJSON(w, http.StatusOK, out)
 		return

@@ -28,6 +28,8 @@ type collectorJSON struct {
 	CPU             *float64          `json:"cpu"`
 	Memory          *float64          `json:"memory_bytes"`
 	Items           *float64          `json:"items_collected"`
+	Tags            []string          `json:"tags"`
+	Group           string            `json:"group"`
 }
 
 // collectorDetailJSON answers GET /collectors/{id}.
@@ -51,6 +53,9 @@ type collectorDetailJSON struct {
 	ConsecutiveFailures int             `json:"consecutive_failures"`
 	Collection          collectionJSON  `json:"collection"`
 	Thresholds          *thresholdsJSON `json:"thresholds"`
+	// Desired is what operators asked for through corral (stop, resume,
+	// update-config, tags); nil when nobody steered the collector yet.
+	Desired *desiredJSON `json:"desired"`
 }
 
 type collectionJSON struct {
@@ -132,6 +137,15 @@ func (a *api) row(h *scrape.Health) collectorJSON {
 		Memory:          numIf(h.Agent.HasRSS, h.Agent.RSS),
 		Items:           numIf(h.Agent.HasItems, h.Agent.Items),
 		Labels:          map[string]string{},
+		Tags:            []string{},
+	}
+	if a.o.Commands != nil {
+		if d, ok := a.o.Commands.Desired(h.Collector); ok {
+			if d.Tags != nil {
+				c.Tags = d.Tags
+			}
+			c.Group = d.Group
+		}
 	}
 	if t := h.Target; t != nil {
 		c.Job, c.Instance, c.Provider = t.Job, t.Instance, t.Provider
@@ -164,6 +178,12 @@ func (a *api) detail(h *scrape.Health) collectorDetailJSON {
 	}
 	if t := h.Target; t != nil {
 		d.URL, d.Source, d.ScrapeJob = redactURL(t.URL), t.Source, t.ScrapeJob
+	}
+	if a.o.Commands != nil {
+		if des, ok := a.o.Commands.Desired(h.Collector); ok {
+			v := viewDesired(des)
+			d.Desired = &v
+		}
 	}
 	if th := h.Thresholds; th != (scrape.Thresholds{}) {
 		d.Thresholds = &thresholdsJSON{

@@ -62,9 +62,9 @@ const (
 	ResultDryRun  = "dry_run"
 )
 
-// AuditScope is part of what a reader may see: the rows of org, or of one team
-// of it when Team is set.
-type AuditScope struct {
+// Scope is part of what a reader may see: the rows of org, or of one team
+// of it when Team is set (audit rows and commands carry their collector's).
+type Scope struct {
 	Org, Team string
 }
 
@@ -75,7 +75,7 @@ type AuditFilter struct {
 	Since, Until              time.Time
 	// All lets every row through; otherwise only the rows within Scopes.
 	All    bool
-	Scopes []AuditScope
+	Scopes []Scope
 	Limit  int // ≤ 0: no limit
 	Offset int
 	// Ascending returns the oldest first; the default is newest first.
@@ -163,15 +163,7 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, int, er
 		where = append(where, "at <= "+arg(f.Until.UnixMilli()))
 	}
 	if !f.All {
-		var or []string
-		for _, sc := range f.Scopes {
-			if sc.Team == "" {
-				or = append(or, "org = "+arg(text(sc.Org)))
-			} else {
-				or = append(or, "(org = "+arg(text(sc.Org))+" AND team = "+arg(text(sc.Team))+")")
-			}
-		}
-		where = append(where, "("+strings.Join(or, " OR ")+")")
+		where = append(where, scopeCond(f.Scopes, arg))
 	}
 	cond := ""
 	if len(where) > 0 {
@@ -213,6 +205,23 @@ func (s *Store) DeleteAudit(ctx context.Context, collector string) (int64, error
 		return 0, fmt.Errorf("delete the audit rows of %q: %w", collector, err)
 	}
 	return n, nil
+}
+
+// scopeCond is the SQL condition of scopes over the columns org and team; arg
+// adds a parameter and returns its placeholder.
+func scopeCond(scopes []Scope, arg func(any) string) string {
+	if len(scopes) == 0 {
+		return "1 = 0"
+	}
+	or := make([]string, 0, len(scopes))
+	for _, sc := range scopes {
+		if sc.Team == "" {
+			or = append(or, "org = "+arg(text(sc.Org)))
+		} else {
+			or = append(or, "(org = "+arg(text(sc.Org))+" AND team = "+arg(text(sc.Team))+")")
+		}
+	}
+	return "(" + strings.Join(or, " OR ") + ")"
 }
 
 // limitOrAll is limit for a LIMIT clause, where ≤ 0 means no limit.

@@ -60,7 +60,12 @@ type Command struct {
 // CommandFilter selects commands. Zero fields match everything.
 type CommandFilter struct {
 	Collector, State, BulkID string
-	Limit, Offset            int // Limit ≤ 0: no limit
+	// Scoped limits the commands to those of collectors within Scopes (none
+	// when Scopes is empty).
+	Scoped bool
+	Scopes []Scope
+	Limit  int // ≤ 0: no limit
+	Offset int
 }
 
 // CommandStore keeps commands.
@@ -184,11 +189,17 @@ func (s *Store) Commands(ctx context.Context, f CommandFilter) ([]Command, int, 
 		where []string
 		args  []any
 	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
 	for _, c := range []struct{ col, v string }{{"collector", f.Collector}, {"state", f.State}, {"bulk_id", f.BulkID}} {
 		if c.v != "" {
-			args = append(args, text(c.v))
-			where = append(where, fmt.Sprintf("%s = $%d", c.col, len(args)))
+			where = append(where, c.col+" = "+arg(text(c.v)))
 		}
+	}
+	if f.Scoped {
+		where = append(where, scopeCond(f.Scopes, arg))
 	}
 	cond := ""
 	if len(where) > 0 {

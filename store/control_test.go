@@ -167,9 +167,9 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 			{"actor", AuditFilter{All: true, Actor: "alice"}, []string{"g1", "r1"}, 2},
 			{"result", AuditFilter{All: true, Result: ResultOK}, []string{"b1", "r1"}, 2},
 			{"since until", AuditFilter{All: true, Since: base.Add(time.Minute), Until: base.Add(2 * time.Minute)}, []string{"r1", "b1"}, 2},
-			{"org scope", AuditFilter{Scopes: []AuditScope{{Org: "acme"}}}, []string{"r1", "b1", "r1"}, 3},
-			{"team scope", AuditFilter{Scopes: []AuditScope{{Org: "acme", Team: "red"}, {Org: "globex"}}}, []string{"g1", "r1", "r1"}, 3},
-			{"team scope and action", AuditFilter{Scopes: []AuditScope{{Org: "acme", Team: "blue"}}, Action: "stop"}, nil, 0},
+			{"org scope", AuditFilter{Scopes: []Scope{{Org: "acme"}}}, []string{"r1", "b1", "r1"}, 3},
+			{"team scope", AuditFilter{Scopes: []Scope{{Org: "acme", Team: "red"}, {Org: "globex"}}}, []string{"g1", "r1", "r1"}, 3},
+			{"team scope and action", AuditFilter{Scopes: []Scope{{Org: "acme", Team: "blue"}}, Action: "stop"}, nil, 0},
 		} {
 			got, total, err := s.Audit(ctx, tc.f)
 			if err != nil {
@@ -456,4 +456,33 @@ func ids(cs []Command) []string {
 		out[i] = c.ID
 	}
 	return out
+}
+
+func TestCommandScopes(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := openStore(t, b.url(t))
+			ctx := context.Background()
+			for i, sc := range []Scope{{"acme", "red"}, {"acme", "blue"}, {"globex", ""}} {
+				c := Command{ID: fmt.Sprintf("c%d", i), Collector: sc.Org + "-" + sc.Team, Command: "collect", State: CommandPending,
+					ExpiresAt: time.Now().Add(time.Hour), Org: sc.Org, Team: sc.Team, Actor: Actor{Kind: ActorUser, Name: "a"}}
+				if err := s.SubmitCommand(ctx, c, AuditEntry{Action: "collect", Actor: c.Actor}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tc := range []struct {
+				f    CommandFilter
+				want int
+			}{
+				{CommandFilter{}, 3},
+				{CommandFilter{Scoped: true}, 0},
+				{CommandFilter{Scoped: true, Scopes: []Scope{{Org: "acme"}}}, 2},
+				{CommandFilter{Scoped: true, Scopes: []Scope{{Org: "acme", Team: "blue"}, {Org: "globex"}}}, 2},
+			} {
+				if _, total, err := s.Commands(ctx, tc.f); err != nil || total != tc.want {
+					t.Errorf("%+v: %d, %v; want %d", tc.f, total, err, tc.want)
+				}
+			}
+		})
+	}
 }

@@ -18,6 +18,18 @@ import (
 var version = "dev"
 
 type cli struct {
+	Serve serveCmd `cmd:"" default:"withargs" help:"Run the server (the default command)."`
+	Keys  struct {
+		Show keysShowCmd `cmd:"" help:"Print the public key agents must trust (control.trusted_keys), making the key on first use."`
+	} `cmd:"" help:"The server's Ed25519 key that signs control requests."`
+}
+
+type keysShowCmd struct {
+	ConfigFile string `name:"config.file" placeholder:"FILE" help:"corral.yml, for its storage.url."`
+	StorageURL string `name:"storage.url" placeholder:"URL" help:"Store: sqlite:PATH or postgres://…; overrides the config (default sqlite:data/corral.db)."`
+}
+
+type serveCmd struct {
 	ConfigFile    string `name:"config.file" placeholder:"FILE" help:"corral.yml; without one corral starts with an empty fleet on the embedded store (collectors registered through the API are still scraped)."`
 	ConfigCheck   bool   `name:"config.check" help:"Load and check the config file, print a summary and exit (0 valid, 2 invalid)."`
 	ListenAddress string `name:"web.listen-address" default:":9480" help:"Address of the HTTP server (/metrics, /federate, /-/healthy, /-/ready, /-/reload)."`
@@ -28,10 +40,14 @@ type cli struct {
 }
 
 func main() {
-	var c cli
-	kong.Parse(&c, kong.Name("corral"),
-		kong.Description("corral discovers data collectors (static, file_sd, registry), scrapes their /metrics, derives status, freshness and completeness, and publishes them on /metrics and /federate."),
+	var cl cli
+	kctx := kong.Parse(&cl, kong.Name("corral"),
+		kong.Description("corral discovers data collectors (static, file_sd, registry), scrapes their /metrics, derives status, freshness and completeness, publishes them on /metrics and /federate, and steers the agents with signed commands."),
 		kong.UsageOnError())
+	if kctx.Command() == "keys show" {
+		os.Exit(showKeys(cl.Keys.Show.ConfigFile, cl.Keys.Show.StorageURL, os.Stdout, os.Stderr))
+	}
+	c := cl.Serve
 	if c.Version {
 		fmt.Println("corral", version)
 		return

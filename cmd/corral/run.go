@@ -23,12 +23,14 @@ import (
 
 	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/dispatch"
 	"github.com/corral-dev/corral/api/events"
 	"github.com/corral-dev/corral/configs"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets"
 	"github.com/corral-dev/corral/targets/filesd"
+	"github.com/corral-dev/corral/targets/lifecycle"
 )
 
 // Options of one server run; the tests start the server with them in-process.
@@ -100,11 +102,17 @@ type server struct {
 	sdMetrics *filesd.Metrics
 	auth      *auth.Authenticator
 	hub       *events.Hub
+	dispatch  *dispatch.Dispatcher
+	bulk      *dispatch.Bulk
+	life      *lifecycle.Lifecycle
 
 	mu           sync.Mutex
 	cfg          *configs.Config
 	filesd       []*filesd.Discovery
 	registryPoke chan struct{}
+	tokens       map[string]string // scrape tokens of registered collectors, by collector
+	discovered   []*targets.Target // the last target set discovery sent
+	resync       chan struct{}     // the unregistered set changed: filter the targets again
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -123,7 +131,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.StorageURL != "" {
 		cfg.Storage.URL = o.StorageURL
 	}
-	s := &server{opts: o, log: o.Logger, cfg: cfg, reg: prometheus.NewRegistry(), registryPoke: make(chan struct{}, 1), ready: make(chan struct{})}
+	s := &server{opts: o, log: o.Logger, cfg: cfg, reg: prometheus.NewRegistry(), registryPoke: make(chan struct{}, 1), ready: make(chan struct{}),
+		tokens: map[string]string{}, resync: make(chan struct{}, 1)}
 	s.reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful."})
 	s.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_config_last_reload_success_timestamp_seconds", Help: "Timestamp of the last successful configuration reload."})
@@ -154,13 +163,17 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	s.hub = events.NewHub(events.Options{Logger: o.Logger, Registerer: s.reg})
-	s.eval = scrape.NewEvaluator(recorder{w: s.writer, hub: s.hub, tenancy: cfg.Tenancy})
+	s.eval = scrape.NewEvaluator(recorder{w: s.writer, hub: s.hub, tenancy: cfg.Tenancy, observe: func(h *scrape.Health) { s.dispatch.Observe(h) }})
+	if err := s.control(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.scraper = scrape.NewManager(ctx, scrape.Options{
 		Logger: o.Logger, Evaluator: s.eval, Metrics: scrape.NewMetrics(s.reg),
 		TargetThresholds: targetThresholds(o.Logger),
 		Restore:          func(id string) *scrape.Restored { return restored[id] },
+		Token:            s.scrapeToken,
 	})
 	s.discovery = targets.NewManager(o.Logger, s.reg)
 	s.sdMetrics = filesd.NewMetrics(s.reg)
@@ -176,17 +189,32 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { _ = s.discovery.Run(ctx) })
 	wg.Go(func() { _ = s.hub.Run(ctx) })
 	wg.Go(func() {
+		if err := s.dispatch.Run(ctx); err != nil {
+			o.Logger.Error("the command dispatcher stopped", "err", err)
+		}
+	})
+	wg.Go(func() { _ = s.bulk.Run(ctx) })
+	wg.Go(func() { s.life.RunPurge(ctx, time.Hour) })
+	wg.Go(func() {
 		first := true
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case ts := <-s.discovery.Updates():
-				s.scraper.Sync(ts)
+				s.mu.Lock()
+				s.discovered = ts
+				s.mu.Unlock()
+				s.scraper.Sync(s.life.Filter(ts))
 				if first {
 					first = false
 					close(s.ready)
 				}
+			case <-s.resync:
+				s.mu.Lock()
+				ts := s.discovered
+				s.mu.Unlock()
+				s.scraper.Sync(s.life.Filter(ts))
 			}
 		}
 	})
@@ -351,6 +379,15 @@ func (s *server) registeredGroups(ctx context.Context) ([]targets.Group, error) 
 		return nil, err
 	}
 	out := make([]targets.Group, 0, len(rs))
+	tokens := make(map[string]string, len(rs))
+	defer func() {
+		s.mu.Lock()
+		s.tokens = tokens
+		s.mu.Unlock()
+	}()
+	s.mu.Lock()
+	tenancy := s.cfg.Tenancy
+	s.mu.Unlock()
 	for _, r := range rs {
 		u, err := url.Parse(r.URL)
 		if err != nil || u.Host == "" {
@@ -363,10 +400,18 @@ func (s *server) registeredGroups(ctx context.Context) ([]targets.Group, error) 
 		}
 		labels[targets.LabelCollector] = r.Name
 		if r.Org != "" {
-			labels["org"] = r.Org
+			labels[tenancy.OrgLabel] = r.Org
 		}
 		if r.Team != "" {
-			labels["team"] = r.Team
+			labels[tenancy.TeamLabel] = r.Team
+		}
+		for k, v := range r.Thresholds {
+			if l, ok := configs.TargetLabels[k]; ok {
+				labels[l] = v
+			}
+		}
+		if r.Token != "" {
+			tokens[r.Name] = r.Token
 		}
 		labels[targets.LabelScheme] = u.Scheme
 		if u.Path != "" && u.Path != "/" {
@@ -375,6 +420,16 @@ func (s *server) registeredGroups(ctx context.Context) ([]targets.Group, error) 
 		out = append(out, targets.Group{Targets: []string{u.Host}, Labels: labels, Source: "registry:" + r.ID})
 	}
 	return out, nil
+}
+
+// scrapeToken is a registered collector's own token for its agent.
+func (s *server) scrapeToken(t *targets.Target) string {
+	if t.Provider != targets.KindRegistry {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens[t.Collector]
 }
 
 // targetThresholds applies a target's __corral_*__ labels over its job's thresholds.
@@ -402,12 +457,14 @@ func targetThresholds(log *slog.Logger) func(t *targets.Target, th scrape.Thresh
 	}
 }
 
-// recorder hands the evaluator's changes to the store's batching writer and its
-// evaluations to the real-time hub.
+// recorder hands the evaluator's changes to the store's batching writer, its
+// evaluations to the real-time hub and to the command dispatcher (which
+// confirms commands and reconciles desired state from them).
 type recorder struct {
 	w       *store.Writer
 	hub     *events.Hub
 	tenancy configs.TenancyConfig // fixed at start: a reload does not move collectors between orgs
+	observe func(h *scrape.Health)
 }
 
 // Observed publishes a heartbeat per good scrape and the status events.
@@ -415,6 +472,7 @@ func (r recorder) Observed(h scrape.Health, change *scrape.StatusChange) {
 	if h.Target == nil {
 		return
 	}
+	r.observe(&h)
 	base := events.Event{Collector: h.Collector, Org: h.Target.Labels[r.tenancy.OrgLabel], Team: h.Target.Labels[r.tenancy.TeamLabel],
 		Status: h.Status, Job: h.Target.Job, Labels: h.Target.Labels}
 	if base.Org == "" {
@@ -510,6 +568,8 @@ func (s *server) routes() http.Handler {
 		Fleet: s.eval, History: s.store, Buckets: s.store, Latest: s.scraper, Auth: s.auth,
 		SDFiles: s.sdFiles, Logger: s.log,
 		OrgLabel: s.cfg.Tenancy.OrgLabel, TeamLabel: s.cfg.Tenancy.TeamLabel, DefaultOrg: s.cfg.Tenancy.DefaultOrg,
+		Commands: s.dispatch, CommandList: s.store, Scraper: s.scraper, Registrar: s.life, Archives: s.life,
+		Bulk: s.bulk, Keys: s.dispatch, Audit: s.store, AuditLog: s.store,
 	}))
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.reload(); err != nil {

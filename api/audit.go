@@ -1,0 +1,148 @@
+package api
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/store"
+)
+
+// MaxAuditExport bounds the rows one export writes.
+const MaxAuditExport = 100000
+
+type auditJSON struct {
+	ID         int64           `json:"id"`
+	At         time.Time       `json:"at"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	Actor      store.Actor     `json:"actor"`
+	Remote     string          `json:"remote,omitempty"`
+	Action     string          `json:"action"`
+	Collector  string          `json:"collector,omitempty"`
+	Org        string          `json:"org,omitempty"`
+	Team       string          `json:"team,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Params     json.RawMessage `json:"params"`
+	Result     string          `json:"result"`
+	Error      string          `json:"error,omitempty"`
+	CommandID  string          `json:"command_id,omitempty"`
+	BulkID     string          `json:"bulk_id,omitempty"`
+}
+
+func viewAudit(e store.AuditEntry) auditJSON {
+	p := e.Params
+	if len(p) == 0 {
+		p = json.RawMessage("{}")
+	}
+	return auditJSON{ID: e.ID, At: e.At.UTC(), FinishedAt: ts(e.FinishedAt), Actor: e.Actor, Remote: e.Remote, Action: e.Action,
+		Collector: e.Collector, Org: e.Org, Team: e.Team, Reason: e.Reason, Params: p, Result: e.Result, Error: e.Error,
+		CommandID: e.CommandID, BulkID: e.BulkID}
+}
+
+// audit serves GET /api/v1/audit: who did what to which collector, newest first,
+// in the caller's scope (team_lead and above); format=csv or json exports every
+// matching row as a file.
+func (a *api) audit(w http.ResponseWriter, r *http.Request) {
+	p, _ := auth.FromContext(r.Context())
+	all, scopes := scopesOf(p, true)
+	if !all && len(scopes) == 0 {
+		writeError(w, http.StatusForbidden, codeForbidden, "the audit trail is for team_lead and above", nil)
+		return
+	}
+	qs := r.URL.Query()
+	f := store.AuditFilter{All: all, Scopes: scopes, Collector: qs.Get("collector"), Action: qs.Get("action"),
+		Result: qs.Get("result"), Actor: qs.Get("actor")}
+	for _, tp := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := qs.Get(tp.name); v != "" {
+			t, err := parseTime(v)
+			if err != nil {
+				badParam(w, tp.name, err.Error())
+				return
+			}
+			*tp.dst = t
+		}
+	}
+	format := qs.Get("format")
+	switch format {
+	case "", "csv", "json":
+	default:
+		badParam(w, "format", "want csv or json (an export), or none for a page")
+		return
+	}
+	if a.o.AuditLog == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"data": []auditJSON{}, "total": 0})
+		return
+	}
+	if format != "" {
+		f.Limit = MaxAuditExport
+		rows, total, err := a.o.AuditLog.Audit(r.Context(), f)
+		if err != nil {
+			a.internal(w, "read the audit trail", err)
+			return
+		}
+		name := fmt.Sprintf("corral-audit-%s.%s", time.Now().UTC().Format("20060102T150405Z"), format)
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		w.Header().Set("X-Total-Count", strconv.Itoa(total))
+		w.Header().Set("Cache-Control", "no-store")
+		if format == "json" {
+			out := make([]auditJSON, len(rows))
+			for i, e := range rows {
+				out[i] = viewAudit(e)
+			}
+			writeJSON(w, http.StatusOK, out)
+			return
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		cw := csv.NewWriter(w)
+		_ = cw.Write([]string{"id", "at", "finished_at", "actor_kind", "actor", "remote", "action", "collector", "org", "team",
+			"reason", "params", "result", "error", "command_id", "bulk_id"})
+		for _, e := range rows {
+			fin := ""
+			if !e.FinishedAt.IsZero() {
+				fin = e.FinishedAt.UTC().Format(time.RFC3339Nano)
+			}
+			if err := cw.Write([]string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339Nano), fin, e.Actor.Kind,
+				e.Actor.Name, e.Remote, e.Action, e.Collector, e.Org, e.Team, csvSafe(e.Reason), string(viewAudit(e).Params), e.Result,
+				csvSafe(e.Error), e.CommandID, e.BulkID}); err != nil {
+				return // the client went away
+			}
+		}
+		cw.Flush()
+		return
+	}
+	var ok bool
+	if f.Limit, f.Offset, ok = pageParams(w, r, 100, 1000); !ok {
+		return
+	}
+	rows, total, err := a.o.AuditLog.Audit(r.Context(), f)
+	if err != nil {
+		a.internal(w, "read the audit trail", err)
+		return
+	}
+	out := struct {
+		Data   []auditJSON `json:"data"`
+		Total  int         `json:"total"`
+		Limit  int         `json:"limit"`
+		Offset int         `json:"offset"`
+	}{Data: make([]auditJSON, len(rows)), Total: total, Limit: f.Limit, Offset: f.Offset}
+	for i, e := range rows {
+		out.Data[i] = viewAudit(e)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// csvSafe keeps a spreadsheet from running a cell as a formula (CSV injection):
+// text starting with = + - @ gets a leading apostrophe.
+func csvSafe(s string) string {
+	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') {
+		return "'" + s
+	}
+	return s
+}

@@ -1,0 +1,469 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/dispatch"
+	"github.com/corral-dev/corral/scrape"
+	"github.com/corral-dev/corral/store"
+)
+
+// Commander carries out actions on collectors and follows their commands;
+// *dispatch.Dispatcher is one.
+type Commander interface {
+	Act(ctx context.Context, r dispatch.ActRequest) (dispatch.ActResult, error)
+	Wait(ctx context.Context, id string, done func(store.Command) bool) (store.Command, error)
+	Command(ctx context.Context, id string) (store.Command, error)
+	Desired(collector string) (store.DesiredState, bool)
+}
+
+// Scraper scrapes a collector at once; *scrape.Manager is one.
+type Scraper interface {
+	ScrapeNow(ctx context.Context, id string) (*scrape.Result, error)
+}
+
+var (
+	_ Commander = (*dispatch.Dispatcher)(nil)
+	_ Scraper   = (*scrape.Manager)(nil)
+)
+
+// Error codes of the control routes.
+const (
+	codeConflict      = "conflict"
+	codeCommandFailed = "command_failed"
+	codeUnregistered  = "unregistered"
+	codeUnavailable   = "unavailable"
+)
+
+// maxBody bounds a request body of the control routes.
+const maxBody = 1 << 20
+
+// actor is who makes the request, for the audit trail.
+func actorOf(r *http.Request) (store.Actor, string) {
+	p, _ := auth.FromContext(r.Context())
+	kind := store.ActorUser
+	if p.Via == auth.ViaToken {
+		kind = store.ActorToken
+	}
+	remote, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		remote = r.RemoteAddr
+	}
+	return store.Actor{Kind: kind, Name: p.Username, UserID: p.UserID}, remote
+}
+
+// readBody reads a JSON request body (an empty one is {}).
+func readBody(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, codeBadRequest, fmt.Sprintf("request body over %d bytes", maxBody), nil)
+		return nil, false
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return json.RawMessage("{}"), true
+	}
+	if !json.Valid(b) {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "the request body is not valid JSON", nil)
+		return nil, false
+	}
+	return b, true
+}
+
+// actable finds collector id for an action: 404 when the caller may not see
+// it, 410 when it is unregistered, 403 when the caller may see but not act.
+func (a *api) actable(w http.ResponseWriter, r *http.Request, id string) (scrape.Health, bool) {
+	p, _ := auth.FromContext(r.Context())
+	h, ok := a.visible(r, id)
+	if !ok {
+		a.notFoundOrGone(w, r, id)
+		return h, false
+	}
+	if org, team := a.scopeOf(&h); !p.CanAct(org, team) {
+		writeError(w, http.StatusForbidden, codeForbidden, "your role may read this collector but not act on it (team_lead or above is needed)", nil)
+		return h, false
+	}
+	return h, true
+}
+
+// notFoundOrGone answers for a collector that is not scraped: 410 with its
+// archive for one unregistered in the caller's scope, else 404.
+func (a *api) notFoundOrGone(w http.ResponseWriter, r *http.Request, id string) {
+	if a.o.Archives != nil {
+		if arc, ok := a.o.Archives.Unregistered(id); ok {
+			p, _ := auth.FromContext(r.Context())
+			if p.CanRead(orgOr(arc.Org, a.o.DefaultOrg), arc.Team) {
+				writeError(w, http.StatusGone, codeUnregistered,
+					fmt.Sprintf("collector %s is unregistered (since %s, by %s); re-register it with POST /api/v1/collectors/re-register", id,
+						arc.ArchivedAt.UTC().Format(time.RFC3339), arc.ArchivedBy),
+					map[string]any{"archived_collector_id": arc.ID, "provider": arc.Provider})
+				return
+			}
+		}
+	}
+	notFound(w, id)
+}
+
+func orgOr(org, def string) string {
+	if org == "" {
+		return def
+	}
+	return org
+}
+
+// commandResponse answers an action.
+type commandResponse struct {
+	Success bool                  `json:"success"`
+	Message string                `json:"message"`
+	Command *dispatch.CommandJSON `json:"command,omitempty"`
+	Desired *desiredJSON          `json:"desired,omitempty"`
+}
+
+// waitFor parses wait= (none, ack, confirmed) and timeout=.
+func waitFor(w http.ResponseWriter, r *http.Request) (string, time.Duration, bool) {
+	qs := r.URL.Query()
+	mode := qs.Get("wait")
+	timeout := 10 * time.Second
+	switch mode {
+	case "", "ack":
+		mode = "ack"
+	case "confirmed":
+		timeout = 30 * time.Second
+	case "none":
+	default:
+		badParam(w, "wait", "want none, ack (the default) or confirmed")
+		return "", 0, false
+	}
+	if v := qs.Get("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 2*time.Minute {
+			badParam(w, "timeout", `want a duration up to 2m, such as "20s"`)
+			return "", 0, false
+		}
+		timeout = d
+	}
+	return mode, timeout, true
+}
+
+// action serves POST /api/v1/collectors/{id}/{action}.
+func (a *api) action(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if _, ok := a.actable(w, r, id); !ok {
+			return
+		}
+		mode, timeout, ok := waitFor(w, r)
+		if !ok {
+			return
+		}
+		params, ok := readBody(w, r)
+		if !ok {
+			return
+		}
+		if a.o.Commands == nil {
+			writeError(w, http.StatusServiceUnavailable, codeUnavailable, "control is not available on this server", nil)
+			return
+		}
+		actor, remote := actorOf(r)
+		res, err := a.o.Commands.Act(r.Context(), dispatch.ActRequest{Collector: id, Action: name, Params: params, Actor: actor, Remote: remote})
+		if err != nil {
+			a.actError(w, err)
+			return
+		}
+		a.answerAct(w, r, res, mode, timeout)
+	}
+}
+
+// actError answers an error of Act.
+func (a *api) actError(w http.ResponseWriter, err error) {
+	var inv *dispatch.InvalidParams
+	switch {
+	case errors.As(err, &inv):
+		details := map[string]any{}
+		if inv.Field != "" {
+			details["field"] = inv.Field
+		}
+		writeError(w, http.StatusBadRequest, codeBadRequest, inv.Error(), details)
+	case errors.Is(err, dispatch.ErrNotScraped), errors.Is(err, dispatch.ErrNotAgent):
+		writeError(w, http.StatusConflict, codeConflict, err.Error(), nil)
+	case errors.Is(err, dispatch.ErrNotStarted):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error(), nil)
+	default:
+		a.internal(w, "carry out an action", err)
+	}
+}
+
+// answerAct waits as asked and answers: 200 acknowledged or confirmed (or
+// applied by the server), 202 still on its way, 409 failed, 504 expired.
+func (a *api) answerAct(w http.ResponseWriter, r *http.Request, res dispatch.ActResult, mode string, timeout time.Duration) {
+	out := commandResponse{}
+	if res.Desired != nil {
+		d := viewDesired(*res.Desired)
+		out.Desired = &d
+	}
+	if res.Command == nil {
+		out.Success, out.Message = true, "applied by the server (nothing to send to the agent)"
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	c := *res.Command
+	if mode != "none" {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		c, _ = a.o.Commands.Wait(ctx, c.ID, func(c store.Command) bool {
+			if mode == "ack" {
+				return c.State != store.CommandPending && c.State != store.CommandSent
+			}
+			return store.CommandFinal(c.State)
+		})
+		cancel()
+	}
+	v := dispatch.View(c)
+	out.Command = &v
+	status := http.StatusOK
+	switch c.State {
+	case store.CommandConfirmed:
+		out.Success, out.Message = true, fmt.Sprintf("%s confirmed: a scrape shows the effect", c.Command)
+	case store.CommandAcknowledged:
+		out.Success, out.Message = true, fmt.Sprintf("%s acknowledged by the agent; the next scrapes confirm it (GET /api/v1/commands/%s)", c.Command, c.ID)
+	case store.CommandFailed:
+		writeError(w, http.StatusConflict, codeCommandFailed, c.Error, map[string]any{"command": v})
+		return
+	case store.CommandExpired:
+		writeError(w, http.StatusGatewayTimeout, "command_expired", c.Error, map[string]any{"command": v})
+		return
+	default:
+		status = http.StatusAccepted
+		out.Success = true
+		out.Message = fmt.Sprintf("%s queued; not acknowledged yet", c.Command)
+		if c.Error != "" {
+			out.Message += " (retrying: " + c.Error + ")"
+		}
+		out.Message += fmt.Sprintf("; follow it with GET /api/v1/commands/%s", c.ID)
+	}
+	writeJSON(w, status, out)
+}
+
+// desiredJSON is a collector's desired state.
+type desiredJSON struct {
+	RunState         string                     `json:"run_state,omitempty"`
+	Reason           string                     `json:"reason,omitempty"`
+	ResumeExpected   *time.Time                 `json:"resume_expected,omitempty"`
+	Config           map[string]json.RawMessage `json:"config,omitempty"`
+	ConfigGeneration int64                      `json:"config_generation,omitempty"`
+	Tags             []string                   `json:"tags"`
+	Group            string                     `json:"group,omitempty"`
+	UpdatedBy        string                     `json:"updated_by"`
+	UpdatedAt        time.Time                  `json:"updated_at"`
+}
+
+func viewDesired(d store.DesiredState) desiredJSON {
+	v := desiredJSON{RunState: d.Run, Reason: d.Reason, ResumeExpected: ts(d.ResumeExpected), ConfigGeneration: d.ConfigGeneration,
+		Tags: d.Tags, Group: d.Group, UpdatedBy: d.UpdatedBy, UpdatedAt: d.UpdatedAt.UTC()}
+	if len(d.Config) > 0 {
+		v.Config = d.Config
+	}
+	if v.Tags == nil {
+		v.Tags = []string{}
+	}
+	return v
+}
+
+// scrapeNow serves POST /api/v1/collectors/{id}/scrape: the server scrapes the
+// collector now, outside its schedule, and answers with the result.
+func (a *api) scrapeNow(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := a.actable(w, r, id); !ok {
+		return
+	}
+	if a.o.Scraper == nil {
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "scraping on demand is not available on this server", nil)
+		return
+	}
+	res, err := a.o.Scraper.ScrapeNow(r.Context(), id)
+	if errors.Is(err, scrape.ErrUnknownCollector) {
+		notFound(w, id)
+		return
+	}
+	if err != nil {
+		a.internal(w, "scrape on demand", err)
+		return
+	}
+	h, _ := a.o.Fleet.Get(id)
+	out := struct {
+		Collector      string    `json:"collector"`
+		Up             bool      `json:"up"`
+		ScrapedAt      time.Time `json:"scraped_at"`
+		Duration       float64   `json:"duration_seconds"`
+		Samples        int       `json:"samples"`
+		Bytes          int       `json:"bytes"`
+		Error          string    `json:"error,omitempty"`
+		Reason         string    `json:"reason,omitempty"`
+		AgentState     string    `json:"agent_state,omitempty"`
+		Status         string    `json:"status"`
+		StatusReason   string    `json:"status_reason"`
+		ConfigGen      *float64  `json:"config_generation,omitempty"`
+		ItemsCollected *float64  `json:"items_collected,omitempty"`
+	}{Collector: id, Up: res.Err == nil, ScrapedAt: res.Start.UTC(), Duration: res.Duration.Seconds(), Samples: res.Samples,
+		Bytes: res.Bytes, Reason: res.Reason, Status: h.Status, StatusReason: h.Reason}
+	if res.Err != nil {
+		out.Error = res.Err.Error()
+	} else {
+		out.AgentState = res.Agent.State
+		out.ConfigGen = numIf(res.Agent.HasGeneration, res.Agent.ConfigGeneration)
+		out.ItemsCollected = numIf(res.Agent.HasItems, res.Agent.Items)
+	}
+	if a.o.Audit != nil {
+		actor, remote := actorOf(r)
+		org, team := a.scopeOf(&h)
+		result := store.ResultOK
+		if res.Err != nil {
+			result = store.ResultFailed
+		}
+		now := time.Now()
+		if _, err := a.o.Audit.AppendAudit(r.Context(), store.AuditEntry{At: res.Start, FinishedAt: now, Actor: actor, Remote: remote,
+			Action: "scrape", Collector: id, Org: org, Team: team, Result: result, Error: out.Error}); err != nil {
+			a.o.Logger.Warn("audit row of a scrape not written", "collector", id, "err", err)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// commandVisible reports whether the caller may read command c.
+func (a *api) commandVisible(r *http.Request, c store.Command) bool {
+	p, _ := auth.FromContext(r.Context())
+	return p.CanRead(orgOr(c.Org, a.o.DefaultOrg), c.Team)
+}
+
+// command serves GET /api/v1/commands/{cmd}.
+func (a *api) command(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("cmd")
+	if a.o.Commands == nil {
+		writeError(w, http.StatusNotFound, codeNotFound, "command not found", nil)
+		return
+	}
+	c, err := a.o.Commands.Command(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !a.commandVisible(r, c)) {
+		writeError(w, http.StatusNotFound, codeNotFound, "command not found", nil)
+		return
+	}
+	if err != nil {
+		a.internal(w, "read a command", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dispatch.View(c))
+}
+
+// CommandLister lists commands; *store.Store is one.
+type CommandLister interface {
+	Commands(ctx context.Context, f store.CommandFilter) ([]store.Command, int, error)
+}
+
+// commands serves GET /api/v1/commands?collector=&state=&limit=&offset=.
+func (a *api) commands(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	f := store.CommandFilter{Collector: qs.Get("collector"), State: qs.Get("state"), BulkID: qs.Get("bulk_id"), Limit: 50}
+	switch f.State {
+	case "", store.CommandPending, store.CommandSent, store.CommandAcknowledged, store.CommandConfirmed, store.CommandFailed, store.CommandExpired:
+	default:
+		badParam(w, "state", "want pending, sent, acknowledged, confirmed, failed or expired")
+		return
+	}
+	var ok bool
+	if f.Limit, f.Offset, ok = pageParams(w, r, 50, 1000); !ok {
+		return
+	}
+	out := struct {
+		Data   []dispatch.CommandJSON `json:"data"`
+		Total  int                    `json:"total"`
+		Limit  int                    `json:"limit"`
+		Offset int                    `json:"offset"`
+	}{Data: []dispatch.CommandJSON{}, Limit: f.Limit, Offset: f.Offset}
+	if f.Collector != "" {
+		_, seen := a.visible(r, f.Collector)
+		if _, gone := a.archiveVisible(r, f.Collector); !seen && !gone {
+			notFound(w, f.Collector)
+			return
+		}
+	}
+	p, _ := auth.FromContext(r.Context())
+	all, scopes := scopesOf(p, false)
+	f.Scoped, f.Scopes = !all, scopes
+	if a.o.CommandList != nil {
+		cs, total, err := a.o.CommandList.Commands(r.Context(), f)
+		if err != nil {
+			a.internal(w, "list commands", err)
+			return
+		}
+		for _, c := range cs {
+			out.Data = append(out.Data, dispatch.View(c))
+		}
+		out.Total = total
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// scopesOf returns where p may read (act false) or act: everywhere, or in these
+// org and team scopes.
+func scopesOf(p *auth.Principal, act bool) (all bool, out []store.Scope) {
+	if p == nil {
+		return false, nil
+	}
+	for _, b := range p.Bindings {
+		switch {
+		case b.Role == auth.SuperAdmin:
+			return true, nil
+		case b.Role == auth.Viewer && act:
+		case b.Role == auth.OrgAdmin:
+			out = append(out, store.Scope{Org: b.Org})
+		default:
+			out = append(out, store.Scope{Org: b.Org, Team: b.Team})
+		}
+	}
+	return false, out
+}
+
+// archiveVisible returns the archive of an unregistered collector in scope.
+func (a *api) archiveVisible(r *http.Request, id string) (store.ArchivedCollector, bool) {
+	if a.o.Archives == nil {
+		return store.ArchivedCollector{}, false
+	}
+	arc, ok := a.o.Archives.Unregistered(id)
+	if !ok {
+		return arc, false
+	}
+	p, _ := auth.FromContext(r.Context())
+	return arc, p.CanRead(orgOr(arc.Org, a.o.DefaultOrg), arc.Team)
+}
+
+// pageParams parses limit and offset.
+func pageParams(w http.ResponseWriter, r *http.Request, def, most int) (limit, offset int, ok bool) {
+	qs := r.URL.Query()
+	limit = def
+	if v := qs.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > most {
+			badParam(w, "limit", fmt.Sprintf("%q: want a number from 1 to %d", v, most))
+			return 0, 0, false
+		}
+		limit = n
+	}
+	if v := qs.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			badParam(w, "offset", fmt.Sprintf("%q: want a number from 0", v))
+			return 0, 0, false
+		}
+		offset = n
+	}
+	return limit, offset, true
+}

@@ -1,0 +1,266 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/store"
+	"github.com/corral-dev/corral/targets/lifecycle"
+)
+
+// Registrar registers collectors and brings archived ones back;
+// *lifecycle.Lifecycle is one.
+type Registrar interface {
+	Register(ctx context.Context, r lifecycle.RegisterRequest, actor store.Actor, remote string) (lifecycle.Registration, error)
+	Unregister(ctx context.Context, r lifecycle.UnregisterRequest, actor store.Actor, remote string) (store.ArchivedCollector, error)
+	Reregister(ctx context.Context, r lifecycle.ReregisterRequest, actor store.Actor, remote string) (lifecycle.Registration, store.ArchivedCollector, error)
+}
+
+// Archives reads the unregistered collectors; *lifecycle.Lifecycle is one.
+type Archives interface {
+	Archived(ctx context.Context) ([]store.ArchivedCollector, error)
+	Archive(ctx context.Context, id string) (store.ArchivedCollector, error)
+	Unregistered(collector string) (store.ArchivedCollector, bool)
+	Dropped() []lifecycle.Dropped
+}
+
+var (
+	_ Registrar = (*lifecycle.Lifecycle)(nil)
+	_ Archives  = (*lifecycle.Lifecycle)(nil)
+)
+
+// decodeStrict decodes body into v; unknown fields are a 400 naming the field.
+func decodeStrict(w http.ResponseWriter, body []byte, v any) bool {
+	if err := strictJSON(body, v); err != nil {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "invalid request body: "+err.Error(), nil)
+		return false
+	}
+	return true
+}
+
+// lifecycleError answers an error of the lifecycle.
+func (a *api) lifecycleError(w http.ResponseWriter, what string, err error) {
+	var bad *lifecycle.BadRequest
+	var conflict *lifecycle.Conflict
+	switch {
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, codeBadRequest, bad.Error(), map[string]any{"field": bad.Field})
+	case errors.As(err, &conflict):
+		writeError(w, http.StatusConflict, codeConflict, conflict.Msg, nil)
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, codeNotFound, "not found", nil)
+	default:
+		a.internal(w, what, err)
+	}
+}
+
+// register serves POST /api/v1/collectors/register.
+func (a *api) register(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var req lifecycle.RegisterRequest
+	if !decodeStrict(w, body, &req) {
+		return
+	}
+	p, _ := auth.FromContext(r.Context())
+	if !p.CanAct(orgOr(req.Org, a.o.DefaultOrg), req.Team) {
+		writeError(w, http.StatusForbidden, codeForbidden,
+			fmt.Sprintf("you may not register collectors in org %q team %q (team_lead or above there is needed)", orgOr(req.Org, a.o.DefaultOrg), req.Team), nil)
+		return
+	}
+	if a.o.Registrar == nil {
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "registration is not available on this server", nil)
+		return
+	}
+	actor, remote := actorOf(r)
+	reg, err := a.o.Registrar.Register(r.Context(), req, actor, remote)
+	if err != nil {
+		a.lifecycleError(w, "register a collector", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		Success bool   `json:"success"`
+		Message string `json:"message"`
+		lifecycle.Registration
+	}{true, "registered; the scrape token is shown once: put agent_config on the agent", reg})
+}
+
+type archiveJSON struct {
+	ID              string            `json:"id"`
+	Collector       string            `json:"collector"`
+	Name            string            `json:"name"`
+	Provider        string            `json:"provider"`
+	Source          string            `json:"source,omitempty"`
+	URL             string            `json:"url,omitempty"`
+	Labels          map[string]string `json:"labels"`
+	Org             string            `json:"org"`
+	Team            string            `json:"team,omitempty"`
+	Reason          string            `json:"reason"`
+	ArchivedBy      string            `json:"archived_by"`
+	ArchivedAt      time.Time         `json:"archived_at"`
+	MetricsArchived bool              `json:"metrics_archived"`
+	MetricsCount    int64             `json:"metrics_count"`
+	RetainUntil     *time.Time        `json:"retain_until,omitempty"`
+	PurgedAt        *time.Time        `json:"purged_at,omitempty"`
+	DeleteAudit     bool              `json:"delete_audit,omitempty"`
+	// StillDiscovered: discovery lists it, and corral ignores it until it is
+	// re-registered.
+	StillDiscovered bool       `json:"still_discovered"`
+	ReregisteredAt  *time.Time `json:"reregistered_at,omitempty"`
+}
+
+func (a *api) viewArchive(arc store.ArchivedCollector, discovered map[string]bool) archiveJSON {
+	v := archiveJSON{ID: arc.ID, Collector: arc.Collector, Name: arc.Collector, Provider: arc.Provider, Source: arc.Source,
+		URL: redactURL(arc.URL), Labels: arc.Labels, Org: orgOr(arc.Org, a.o.DefaultOrg), Team: arc.Team, Reason: arc.Reason,
+		ArchivedBy: arc.ArchivedBy, ArchivedAt: arc.ArchivedAt.UTC(), MetricsArchived: arc.MetricsArchived, MetricsCount: arc.Records,
+		RetainUntil: ts(arc.RetainUntil), PurgedAt: ts(arc.PurgedAt), DeleteAudit: arc.DeleteAudit,
+		StillDiscovered: discovered[arc.Collector], ReregisteredAt: ts(arc.ReregisteredAt)}
+	if v.Labels == nil {
+		v.Labels = map[string]string{}
+	}
+	return v
+}
+
+// unregister serves DELETE /api/v1/collectors/{id}.
+func (a *api) unregister(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := a.actable(w, r, id); !ok {
+		return
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var req lifecycle.UnregisterRequest
+	if !decodeStrict(w, body, &req) {
+		return
+	}
+	req.Collector = id
+	if a.o.Registrar == nil {
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "unregistration is not available on this server", nil)
+		return
+	}
+	actor, remote := actorOf(r)
+	arc, err := a.o.Registrar.Unregister(r.Context(), req, actor, remote)
+	if errors.Is(err, store.ErrNotFound) {
+		notFound(w, id)
+		return
+	}
+	if err != nil {
+		a.lifecycleError(w, "unregister a collector", err)
+		return
+	}
+	msg := fmt.Sprintf("unregistered; %d records archived until %s", arc.Records, arc.RetainUntil.UTC().Format(time.RFC3339))
+	if !arc.MetricsArchived {
+		msg = fmt.Sprintf("unregistered; %d records deleted", arc.Records)
+	}
+	if arc.Provider != "registry" {
+		msg += fmt.Sprintf("; %s still lists it: corral ignores it until it is re-registered", arc.Provider)
+	}
+	count := int64(0)
+	if arc.MetricsArchived {
+		count = arc.Records
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success       bool        `json:"success"`
+		Message       string      `json:"message"`
+		ArchivedCount int64       `json:"archived_metrics_count"`
+		Archive       archiveJSON `json:"archive"`
+	}{true, msg, count, a.viewArchive(arc, nil)})
+}
+
+// archived serves GET /api/v1/collectors/archived: the unregistered collectors
+// in the caller's scope, newest first.
+func (a *api) archived(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Data []archiveJSON `json:"data"`
+	}{Data: []archiveJSON{}}
+	if a.o.Archives == nil {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	list, err := a.o.Archives.Archived(r.Context())
+	if err != nil {
+		a.internal(w, "list archived collectors", err)
+		return
+	}
+	discovered := map[string]bool{}
+	for _, d := range a.o.Archives.Dropped() {
+		discovered[d.Target.Collector] = true
+	}
+	p, _ := auth.FromContext(r.Context())
+	for _, arc := range list {
+		if p.CanRead(orgOr(arc.Org, a.o.DefaultOrg), arc.Team) {
+			out.Data = append(out.Data, a.viewArchive(arc, discovered))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// reregister serves POST /api/v1/collectors/re-register.
+func (a *api) reregister(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var req lifecycle.ReregisterRequest
+	if !decodeStrict(w, body, &req) {
+		return
+	}
+	if req.ArchiveID == "" {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "archived_collector_id: required (the id from GET /api/v1/collectors/archived)",
+			map[string]any{"field": "archived_collector_id"})
+		return
+	}
+	if a.o.Archives == nil || a.o.Registrar == nil {
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "re-registration is not available on this server", nil)
+		return
+	}
+	arc, err := a.o.Archives.Archive(r.Context(), req.ArchiveID)
+	p, _ := auth.FromContext(r.Context())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !p.CanRead(orgOr(arc.Org, a.o.DefaultOrg), arc.Team)) {
+		writeError(w, http.StatusNotFound, codeNotFound, "archived collector not found", nil)
+		return
+	}
+	if err != nil {
+		a.internal(w, "read an archive", err)
+		return
+	}
+	if !p.CanAct(orgOr(arc.Org, a.o.DefaultOrg), arc.Team) {
+		writeError(w, http.StatusForbidden, codeForbidden, "your role may read this collector but not re-register it", nil)
+		return
+	}
+	actor, remote := actorOf(r)
+	reg, back, err := a.o.Registrar.Reregister(r.Context(), req, actor, remote)
+	if err != nil {
+		a.lifecycleError(w, "re-register a collector", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Success      bool                   `json:"success"`
+		Message      string                 `json:"message"`
+		Registration lifecycle.Registration `json:"registration"`
+		Archive      archiveJSON            `json:"archive"`
+	}{true, "re-registered; it is scraped again from the next discovery update", reg, a.viewArchive(back, nil)})
+}
+
+// strictJSON decodes one JSON object into v; unknown fields are errors.
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
