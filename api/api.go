@@ -1,7 +1,7 @@
 // Package api serves corral's read API under /api/v1: the collectors with their
-// health, status history and completeness, the scrape targets in the shape of
-// Prometheus's /api/v1/targets, the file_sd files, and an OpenAPI document of it
-// all. Every route is authenticated by [auth.Authenticator.Middleware] and every
+// health, status history, completeness and pulled agent logs, the scrape targets
+// in the shape of Prometheus's /api/v1/targets, the file_sd files, and an OpenAPI
+// document of it all. Every route is authenticated by [auth.Authenticator.Middleware] and every
 // collector filtered by the caller's scope: a collector outside it answers
 // exactly as one that does not exist.
 package api
@@ -49,7 +49,7 @@ var (
 )
 
 // Options configure the API. Auth and Fleet are required; a nil History,
-// Buckets, Latest or SDFiles makes its routes answer with empty data.
+// Buckets, Latest, SDFiles or Logs makes its routes answer with empty data.
 type Options struct {
 	Fleet   FleetReader
 	History HistoryReader
@@ -58,7 +58,9 @@ type Options struct {
 	// SDFiles lists the file_sd files of every file_sd config (the
 	// Discovery.Status of each, concatenated).
 	SDFiles func() []filesd.FileStatus
-	Auth    *auth.Authenticator
+	// Logs reads the agents' pulled logs; nil answers with none.
+	Logs LogReader
+	Auth *auth.Authenticator
 	// OrgLabel and TeamLabel are the target labels a collector's org and team
 	// come from; defaults "org" and "team". DefaultOrg is the org of a collector
 	// without the org label; default "default".
@@ -94,6 +96,7 @@ func (a *api) routes() []route {
 		{"GET /api/v1/collectors/{id}/metrics", a.collectorMetrics},
 		{"GET /api/v1/collectors/{id}/history", a.collectorHistory},
 		{"GET /api/v1/collectors/{id}/completeness", a.collectorCompleteness},
+		{"GET /api/v1/collectors/{id}/logs", a.collectorLogs},
 		{"GET /api/v1/targets", a.targets},
 		{"GET /api/v1/sd-files", a.sdFiles},
 		{"GET /api/v1/openapi.json", serveOpenAPI},
