@@ -3,6 +3,8 @@ package events
 import (
 	"slices"
 	"testing"
+
+	"github.com/coder/websocket"
 )
 
 // TestLogEventsOptIn: log events reach only the subscriptions that name their
@@ -49,12 +51,7 @@ func TestLogEventsOptIn(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := s.dial(t, tc.scope)
-			for _, msg := range tc.send {
-				send(t, c, msg)
-				if m := next(t, c); m.Type != "subscribed" && m.Type != "unsubscribed" {
-					t.Fatalf("%s: %+v", msg, m)
-				}
-			}
+			subscribe(t, c, tc.send...)
 			for _, e := range published {
 				h.Publish(e)
 			}
@@ -66,5 +63,16 @@ func TestLogEventsOptIn(t *testing.T) {
 				t.Errorf("received %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// subscribe sends each (un)subscribe message and waits for its acknowledgement.
+func subscribe(t *testing.T, c *websocket.Conn, msgs ...string) {
+	t.Helper()
+	for _, msg := range msgs {
+		send(t, c, msg)
+		if m := next(t, c); m.Type != "subscribed" && m.Type != "unsubscribed" {
+			t.Fatalf("%s: %+v", msg, m)
+		}
 	}
 }

@@ -1,21 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,15 +45,11 @@ func newLogServer(t *testing.T) *logServer {
 	if err := st.CreateOrg(ctx, store.Org{ID: "default"}); err != nil {
 		t.Fatal(err)
 	}
-	u, err := st.CreateUser(ctx, store.User{Username: "admin", PasswordHash: "unused"}, store.RoleBinding{Role: store.RoleSuperAdmin})
+	hash, err := auth.HashPassword("pw-for-tests")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	secret := auth.TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-	sum := sha256.Sum256([]byte(secret))
-	if _, err := st.CreateToken(ctx, store.APIToken{UserID: u.ID, Name: "test", SecretSHA256: hex.EncodeToString(sum[:])}); err != nil {
+	if _, err := st.CreateUser(ctx, store.User{Username: "admin", PasswordHash: hash}, store.RoleBinding{Role: store.RoleSuperAdmin}); err != nil {
 		t.Fatal(err)
 	}
 	eval := scrape.NewEvaluator(nil)
@@ -77,8 +70,9 @@ func newLogServer(t *testing.T) *logServer {
 	mux.Handle("/api/v1/", api.New(api.Options{Fleet: eval, Logs: st, Auth: a}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() { stopHub(); <-hubDone; srv.Close() })
+	// corralctl login makes the token the other commands use.
 	cfg := filepath.Join(t.TempDir(), "corralctl.json")
-	if err := saveCtlConfig(cfg, ctlConfig{Server: srv.URL, Token: secret}); err != nil {
+	if err := login(ctx, loginCmd{Server: srv.URL, Username: "admin", PasswordStdin: true, ExpiresInDays: 1}, cfg, strings.NewReader("pw-for-tests\n")); err != nil {
 		t.Fatal(err)
 	}
 	return &logServer{st: st, hub: hub, cfg: cfg, t0: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -104,19 +98,6 @@ func (s *logServer) add(t *testing.T, id, level, msg string, live bool) store.Lo
 func (s *logServer) publish(r store.LogRecord) {
 	s.hub.Publish(events.Event{Type: events.TypeLog, Collector: r.Collector, Org: "default", Time: r.Time, Data: api.LogView(&r)})
 }
-
-// syncBuffer is an output written by one goroutine and read by another.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
 
 func TestLogsCommand(t *testing.T) {
 	s := newLogServer(t)
@@ -184,16 +165,34 @@ func TestLogsFollow(t *testing.T) {
 	last := s.add(t, "pg-1", "WARN", "stored 2", false)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	// The command writes into a pipe; its lines are read here as they come.
+	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- logs(ctx, logsCmd{ID: "pg-1", Limit: 10, Level: "info", Output: "text", Follow: true}, s.cfg, &out)
+		done <- logs(ctx, logsCmd{ID: "pg-1", Limit: 10, Level: "info", Output: "text", Follow: true}, s.cfg, pw)
+		pw.Close()
 	}()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var printed []string
 	waitOut := func(want string) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), want); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q in\n%s", want, out.String())
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case l := <-lines:
+				printed = append(printed, l)
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %q in\n%s", want, strings.Join(printed, "\n"))
 			}
 		}
 	}
@@ -207,16 +206,19 @@ func TestLogsFollow(t *testing.T) {
 	s.add(t, "pg-1", "INFO", "live 2", true)
 	waitOut("live 2")
 	cancel()
+	for l := range lines { // whatever came after live 2, until the command ends
+		printed = append(printed, l)
+	}
 	if err := <-done; err != nil {
 		t.Fatalf("after Ctrl-C: %v", err)
 	}
 	var msgs []string
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+	for _, l := range printed {
 		f := strings.Fields(l)
 		msgs = append(msgs, f[2]+" "+f[3])
 	}
 	if got, want := strings.Join(msgs, ", "), "stored 1, stored 2, live 1, live 2"; got != want {
-		t.Errorf("printed %s, want %s:\n%s", got, want, out.String())
+		t.Errorf("printed %s, want %s:\n%s", got, want, strings.Join(printed, "\n"))
 	}
 }
 
