@@ -193,7 +193,7 @@ func (a *api) exportLogs(w http.ResponseWriter, r *http.Request, q store.LogQuer
 	}
 	bw := bufio.NewWriterSize(w, 32<<10)
 	var each func(*store.LogRecord) error
-	finish := func() error { return nil }
+	var finish func() error
 	if format == "csv" {
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 		cw := csv.NewWriter(bw)

@@ -417,9 +417,9 @@ func TestLogPullRestoredCursor(t *testing.T) {
 			m, _ := logHarness(t, sink, func(o *Options) { o.LogCursors = map[string]LogCursor{"a": tc.from(la)} })
 			m.Sync([]*targets.Target{target(t, "a", la.srv.URL+"/metrics")})
 			want := numbered(tc.first, 11-tc.first)
-			got := waitRecords(t, sink, len(want))
+			waitRecords(t, sink, len(want))
 			time.Sleep(100 * time.Millisecond) // several more pulls: nothing else comes
-			if got = sink.messages(); !equalStrings(got, want) {
+			if got := sink.messages(); !equalStrings(got, want) {
 				t.Errorf("records %v, want %v", got, want)
 			}
 		})

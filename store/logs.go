@@ -87,7 +87,8 @@ type LogReader interface {
 	// many match in all.
 	Logs(ctx context.Context, q LogQuery) ([]LogRecord, int64, error)
 	// EachLog calls fn with every record matching q, in q's order, as the
-	// database returns them; an error of fn stops it and is returned.
+	// database returns them; an error of fn stops it and is returned. The
+	// record is reused between calls: fn copies what it keeps.
 	EachLog(ctx context.Context, q LogQuery, fn func(*LogRecord) error) error
 	// CountLogs returns how many records of collector are stored.
 	CountLogs(ctx context.Context, collector string) (int64, error)
