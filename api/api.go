@@ -1,5 +1,5 @@
 // Package api serves corral's API under /api/v1: the collectors with their
-// health, status history and completeness, the scrape targets in the shape of
+// health, status history, completeness and pulled agent logs, the scrape targets in the shape of
 // Prometheus's /api/v1/targets, the file_sd files; the control plane — commands
 // to collectors, on-demand scrapes, registration and unregistration, bulk
 // operations, the audit trail and the server's keys — and an OpenAPI document of
@@ -52,7 +52,7 @@ var (
 )
 
 // Options configure the API. Auth and Fleet are required; a nil History,
-// Buckets, Latest or SDFiles makes its routes answer with empty data.
+// Buckets, Latest, SDFiles or Logs makes its routes answer with empty data.
 type Options struct {
 	Fleet   FleetReader
 	History HistoryReader
@@ -61,7 +61,9 @@ type Options struct {
 	// SDFiles lists the file_sd files of every file_sd config (the
 	// Discovery.Status of each, concatenated).
 	SDFiles func() []filesd.FileStatus
-	Auth    *auth.Authenticator
+	// Logs reads the agents' pulled logs; nil answers with none.
+	Logs LogReader
+	Auth *auth.Authenticator
 	// OrgLabel and TeamLabel are the target labels a collector's org and team
 	// come from; defaults "org" and "team". DefaultOrg is the org of a collector
 	// without the org label; default "default".
@@ -108,6 +110,7 @@ func (a *api) routes() []route {
 		{"GET /api/v1/collectors/{id}/metrics", a.collectorMetrics},
 		{"GET /api/v1/collectors/{id}/history", a.collectorHistory},
 		{"GET /api/v1/collectors/{id}/completeness", a.collectorCompleteness},
+		{"GET /api/v1/collectors/{id}/logs", a.collectorLogs},
 		{"POST /api/v1/collectors/{id}/stop", a.action(dispatch.ActStop)},
 		{"POST /api/v1/collectors/{id}/resume", a.action(dispatch.ActResume)},
 		{"POST /api/v1/collectors/{id}/restart", a.action(dispatch.ActRestart)},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/scrape"
+	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets"
 	"github.com/corral-dev/corral/targets/filesd"
 )
@@ -62,8 +63,14 @@ func liveFixture(t *testing.T) (http.Handler, map[string]string) {
 			t.Fatal(err)
 		}
 	}
+	for _, c := range collectors {
+		rs := []store.LogRecord{{Stream: "s", Cursor: 1, Time: t0, Level: "INFO", Message: "log of " + c.id}}
+		if _, err := st.AppendLogs(ctx, store.LogCursor{Collector: c.id, Stream: "s", Cursor: 1}, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h := New(Options{
-		Fleet: eval, History: st, Buckets: st, Latest: m, Auth: auth.New(st, auth.Options{}),
+		Fleet: eval, History: st, Buckets: st, Latest: m, Logs: st, Auth: auth.New(st, auth.Options{}),
 		SDFiles: func() []filesd.FileStatus {
 			return []filesd.FileStatus{{Path: "/etc/corral/pg.yml", Targets: 4, LastGoodRead: t0}}
 		},
@@ -71,7 +78,7 @@ func liveFixture(t *testing.T) (http.Handler, map[string]string) {
 	return h, tokens
 }
 
-var collectorRoutes = []string{"", "/status", "/health", "/metrics", "/history", "/completeness"}
+var collectorRoutes = []string{"", "/status", "/health", "/metrics", "/history", "/completeness", "/logs", "/logs?format=csv"}
 
 // TestRBACMatrix asks every route as every role of every collector, and checks
 // the status codes and that no collector outside the caller's scope appears in

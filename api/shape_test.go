@@ -51,7 +51,7 @@ func fixedFixture(t testing.TB) (http.Handler, map[string]string, *store.Store) 
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return New(Options{Fleet: eval, History: st, Buckets: st, Auth: auth.New(st, auth.Options{})}), tokens, st
+	return New(Options{Fleet: eval, History: st, Buckets: st, Logs: st, Auth: auth.New(st, auth.Options{})}), tokens, st
 }
 
 // golden compares body, indented, with testdata/name; -update rewrites it.

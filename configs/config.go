@@ -1,7 +1,7 @@
 // Package configs loads corral.yml, the server's configuration. It has the shape a
 // Prometheus user knows: global, scrape_configs with static_configs and
-// file_sd_configs and per-job HTTP client settings, plus corral's thresholds and
-// storage. The folder also holds example files that load as they are.
+// file_sd_configs and per-job HTTP client settings, plus corral's thresholds,
+// storage, tenancy and logs. The folder also holds example files that load as they are.
 package configs
 
 import (
@@ -30,6 +30,7 @@ type Config struct {
 	ScrapeConfigs []*ScrapeConfig `yaml:"scrape_configs"`
 	Storage       StorageConfig   `yaml:"storage"`
 	Tenancy       TenancyConfig   `yaml:"tenancy"`
+	Logs          LogsConfig      `yaml:"logs"`
 
 	// Dir is the folder of the file; relative paths resolve from it.
 	Dir string `yaml:"-"`
@@ -227,6 +228,9 @@ func (c *Config) finish(dir string) error {
 	}
 	if !targets.ValidLabelName(c.Tenancy.OrgLabel) || !targets.ValidLabelName(c.Tenancy.TeamLabel) {
 		return fmt.Errorf("tenancy: org_label %q and team_label %q must be label names", c.Tenancy.OrgLabel, c.Tenancy.TeamLabel)
+	}
+	if err := c.Logs.finish(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, sc := range c.ScrapeConfigs {

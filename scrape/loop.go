@@ -43,6 +43,7 @@ type loop struct {
 	pool     *sync.Pool // of *Snapshot
 	key      string     // what makes a loop the same across a Sync
 	labels   string     // the target's labels, open (see openLabels)
+	logs     *puller    // poked after each good scrape; nil: logs are not pulled
 
 	latest atomic.Pointer[Snapshot]
 	mu     sync.Mutex // one scrape at a time (scheduled or on demand)
@@ -80,6 +81,9 @@ func (l *loop) run(ctx context.Context) {
 			return
 		}
 		l.eval.Observe(r)
+		if r.Err == nil && l.logs != nil {
+			l.logs.poke(ctx, l)
+		}
 		scheduled = scheduled.Add(l.interval)
 		now := time.Now()
 		for !scheduled.After(now) {

@@ -52,6 +52,18 @@ type Options struct {
 	// bearer token of the job's HTTP client settings. A changed token restarts
 	// the target's loop.
 	Token func(t *targets.Target) string
+
+	// LogSink receives the records pulled from the agents' /logs after their
+	// scrapes (see LogSink); nil: logs are not pulled.
+	LogSink LogSink
+	// LogPullInterval is the least time between two pulls of one target's logs
+	// (default: its scrape interval, at least 10s).
+	LogPullInterval time.Duration
+	// LogPullConcurrency bounds the pulls in flight over all targets (default 4).
+	LogPullConcurrency int
+	// LogCursors are where the pulls go on from, by collector: what the store
+	// remembers when the server starts.
+	LogCursors map[string]LogCursor
 }
 
 // ErrUnknownCollector is returned for a collector the manager does not scrape.
@@ -62,6 +74,7 @@ var ErrUnknownCollector = errors.New("unknown collector")
 type Manager struct {
 	opts   Options
 	ctx    context.Context
+	logs   *puller   // nil without a LogSink
 	pool   sync.Pool // of *Snapshot
 	gzPool sync.Pool // of *gzip.Reader
 
@@ -78,6 +91,9 @@ func NewManager(ctx context.Context, opts Options) *Manager {
 	}
 	m := &Manager{opts: opts, ctx: ctx, jobs: map[string]*job{}, loops: map[string]*loop{}}
 	m.pool.New = func() any { return &Snapshot{} }
+	if opts.LogSink != nil {
+		m.logs = newPuller(opts)
+	}
 	return m
 }
 
@@ -165,7 +181,7 @@ func (m *Manager) Sync(ts []*targets.Target) {
 		l := &loop{
 			target: t, job: j, interval: interval, timeout: timeout, key: key, labels: openLabels(t),
 			fetch: fetcher{client: j.client, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, noGzip: j.cfg.DisableCompression, gzipReaders: &m.gzPool, token: token},
-			eval:  m.opts.Evaluator, metrics: m.opts.Metrics, pool: &m.pool,
+			eval:  m.opts.Evaluator, metrics: m.opts.Metrics, pool: &m.pool, logs: m.logs,
 			done: make(chan struct{}),
 		}
 		if old, ok := m.loops[t.Collector]; ok {
@@ -189,6 +205,9 @@ func (m *Manager) Sync(ts []*targets.Target) {
 		l.cancel()
 	}
 	m.opts.Evaluator.Forget(keep)
+	if m.logs != nil {
+		m.logs.forget(keep)
+	}
 	m.opts.Metrics.loops.Set(float64(len(m.loops)))
 }
 
@@ -206,9 +225,22 @@ func (m *Manager) Stop() {
 	for _, l := range ls {
 		<-l.done
 	}
+	if m.logs != nil {
+		m.logs.wg.Wait() // the loops are gone: no pull starts any more
+	}
 	for _, j := range jobs {
 		j.client.CloseIdleConnections()
 	}
+}
+
+// LogPull returns what the log puller knows of a collector: its cursor and the
+// result and error of its last pull. False when logs are not pulled or the
+// collector was never pulled.
+func (m *Manager) LogPull(id string) (LogPullStatus, bool) {
+	if m.logs == nil {
+		return LogPullStatus{}, false
+	}
+	return m.logs.status(id)
 }
 
 // ScrapeNow scrapes one collector at once, outside its schedule, and accounts the

@@ -16,7 +16,7 @@ const rowsPerStatement = 500
 // bulkStatements are the multi-row statements of full batches, built once per
 // Store; a shorter last batch builds its own.
 type bulkStatements struct {
-	collectors, statusChanges, buckets string
+	collectors, statusChanges, buckets, logs string
 }
 
 func newBulkStatements(dialect string) bulkStatements {
@@ -24,6 +24,7 @@ func newBulkStatements(dialect string) bulkStatements {
 		collectors:    upsertCollectorsSQL(rowsPerStatement, dialect),
 		statusChanges: insertStatusChangesSQL(rowsPerStatement, dialect),
 		buckets:       upsertBucketsSQL(rowsPerStatement, dialect),
+		logs:          insertLogsSQL(rowsPerStatement, dialect),
 	}
 }
 
@@ -32,6 +33,14 @@ func newBulkStatements(dialect string) bulkStatements {
 // for fewer rows in the given dialect, and row fills the arguments of row i into
 // args (len cols).
 func (s *Store) execBatched(ctx context.Context, tx *sql.Tx, n, cols int, full string, build func(rows int, dialect string) string, row func(i int, args []any) error) error {
+	_, err := s.execBatchedN(ctx, tx, n, cols, full, build, row)
+	return err
+}
+
+// execBatchedN is execBatched returning the number of rows the statements
+// changed (an INSERT … ON CONFLICT DO NOTHING counts only the new rows).
+func (s *Store) execBatchedN(ctx context.Context, tx *sql.Tx, n, cols int, full string, build func(rows int, dialect string) string, row func(i int, args []any) error) (int64, error) {
+	var changed int64
 	args := make([]any, min(n, rowsPerStatement)*cols)
 	for start := 0; start < n; start += rowsPerStatement {
 		end := min(start+rowsPerStatement, n)
@@ -39,18 +48,20 @@ func (s *Store) execBatched(ctx context.Context, tx *sql.Tx, n, cols int, full s
 		a := args[:rows*cols]
 		for i := range rows {
 			if err := row(start+i, a[i*cols:(i+1)*cols]); err != nil {
-				return err
+				return changed, err
 			}
 		}
 		q := full
 		if rows != rowsPerStatement {
 			q = build(rows, s.dialect)
 		}
-		if _, err := tx.ExecContext(ctx, q, a...); err != nil {
-			return err
+		k, err := affected(tx.ExecContext(ctx, q, a...))
+		if err != nil {
+			return changed, err
 		}
+		changed += k
 	}
-	return nil
+	return changed, nil
 }
 
 // inTx runs fn in one transaction, committed when fn returns nil.

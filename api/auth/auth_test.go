@@ -31,10 +31,12 @@ var backends = []struct {
 
 // forBackends runs test once per backend, in parallel.
 func forBackends(t *testing.T, test func(t *testing.T, e *env)) {
+	// Checked once both parallel subtests are done: checked in each, one would
+	// count the other's goroutines as its own leaks.
+	checkLeaks(t)
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			checkLeaks(t)
 			test(t, newEnv(t, b.url(t), Options{}))
 		})
 	}

@@ -27,6 +27,12 @@
 // Within one subscription the fields are ANDed and an absent or empty field matches
 // everything; a client receives an event when any of its subscriptions matches it,
 // and every event in its scope while it has none (the state of a new connection).
+//
+// Log events ([TypeLog], one per agent log record) are opt-in: they come only
+// through a subscription whose "types" names them, such as
+// {"action":"subscribe","collectors":["pg-1"],"types":["collector:log"]}. A client
+// without subscriptions, or whose subscriptions have no "types", is not sent them,
+// so a dashboard that wants status changes is not flooded with log lines.
 // "status" and "job" match [Event.Status] and [Event.Job], or the "status" and "job"
 // labels when those fields are empty; "labels" match [Event.Labels] exactly, with ""
 // matching an absent label as in Prometheus.
@@ -63,10 +69,16 @@ const (
 	TypeRegistered    = "collector:registered"
 	TypeUnregistered  = "collector:unregistered"
 	TypeCommandUpdate = "command:updated"
+	// TypeLog is one log record pulled from an agent; opt-in (see the package doc).
+	TypeLog = "collector:log"
 )
 
+// optIn reports whether events of type t reach only the subscriptions that
+// name t in their types.
+func optIn(t string) bool { return t == TypeLog }
+
 var knownTypes = []string{TypeConnected, TypeDisconnected, TypeHeartbeat, TypeMetrics, TypeError,
-	TypeStatusChanged, TypeRestarted, TypeStopped, TypeResumed, TypeRegistered, TypeUnregistered, TypeCommandUpdate}
+	TypeStatusChanged, TypeRestarted, TypeStopped, TypeResumed, TypeRegistered, TypeUnregistered, TypeCommandUpdate, TypeLog}
 
 // Event is one real-time event. Org and Team scope it; Status, Job and Labels are
 // what subscription filters match. None of those is sent to clients.

@@ -217,6 +217,9 @@ func newClient(scope Scope, size int) *client {
 
 func (c *client) wants(e *Event) bool {
 	s := c.subs.Load()
+	if optIn(e.Type) {
+		return s != nil && s.matchNamed(e)
+	}
 	return s == nil || s.match(e)
 }
 

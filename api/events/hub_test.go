@@ -331,12 +331,7 @@ func TestSubscriptions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := s.dial(t, "org=*")
-			for _, msg := range tc.send {
-				send(t, c, msg)
-				if m := next(t, c); m.Type != "subscribed" && m.Type != "unsubscribed" {
-					t.Fatalf("%s: %+v", msg, m)
-				}
-			}
+			subscribe(t, c, tc.send...)
 			for _, e := range published {
 				h.Publish(e)
 			}

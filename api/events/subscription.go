@@ -144,6 +144,17 @@ func (ss *subscriptions) match(e *Event) bool {
 	return false
 }
 
+// matchNamed is match restricted to the subscriptions that list types: those
+// that asked for e's type by name.
+func (ss *subscriptions) matchNamed(e *Event) bool {
+	for _, s := range ss.list {
+		if s.types != nil && s.match(e) {
+			return true
+		}
+	}
+	return false
+}
+
 // subscriber applies one client's requests. Only the client's reader goroutine
 // uses it; Publish sees the result through client.subs.
 type subscriber struct {

@@ -169,12 +169,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s.scraper = scrape.NewManager(ctx, scrape.Options{
+	scrapeOpts := scrape.Options{
 		Logger: o.Logger, Evaluator: s.eval, Metrics: scrape.NewMetrics(s.reg),
 		TargetThresholds: targetThresholds(o.Logger),
 		Restore:          func(id string) *scrape.Restored { return restored[id] },
 		Token:            s.scrapeToken,
-	})
+	}
+	// Agent logs (logs.go): pulled after good scrapes, from the stored cursors.
+	if err := s.pullLogs(ctx, &scrapeOpts); err != nil {
+		return err
+	}
+	s.scraper = scrape.NewManager(ctx, scrapeOpts)
 	s.discovery = targets.NewManager(o.Logger, s.reg)
 	s.sdMetrics = filesd.NewMetrics(s.reg)
 	if err := s.apply(cfg); err != nil {
@@ -188,6 +193,7 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { _ = s.writer.Run(writerCtx) })
 	wg.Go(func() { _ = s.discovery.Run(ctx) })
 	wg.Go(func() { _ = s.hub.Run(ctx) })
+	wg.Go(func() { s.purgeLogs(ctx, cfg.Logs) }) // logs.go: retention, at start and hourly
 	wg.Go(func() {
 		if err := s.dispatch.Run(ctx); err != nil {
 			o.Logger.Error("the command dispatcher stopped", "err", err)
@@ -355,6 +361,8 @@ func (s *server) reload() error {
 			err = fmt.Errorf("storage.url cannot change on reload (restart corral to move the store)")
 		case cfg.Tenancy != old.Tenancy:
 			err = fmt.Errorf("tenancy cannot change on reload (restart corral to move collectors between orgs)")
+		case !cfg.Logs.Equal(old.Logs):
+			err = fmt.Errorf("logs cannot change on reload (restart corral to apply the logs section)")
 		}
 	}
 	if err == nil {
@@ -565,7 +573,7 @@ func (s *server) routes() http.Handler {
 		return p, ok
 	})))
 	mux.Handle("/api/v1/", api.New(api.Options{
-		Fleet: s.eval, History: s.store, Buckets: s.store, Latest: s.scraper, Auth: s.auth,
+		Fleet: s.eval, History: s.store, Buckets: s.store, Latest: s.scraper, Logs: s.store, Auth: s.auth,
 		SDFiles: s.sdFiles, Logger: s.log,
 		OrgLabel: s.cfg.Tenancy.OrgLabel, TeamLabel: s.cfg.Tenancy.TeamLabel, DefaultOrg: s.cfg.Tenancy.DefaultOrg,
 		Commands: s.dispatch, CommandList: s.store, Scraper: s.scraper, Registrar: s.life, Archives: s.life,

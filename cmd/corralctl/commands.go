@@ -333,17 +333,11 @@ func watch(ctx context.Context, o watchCmd, cfgFlag string, out io.Writer) error
 	if err != nil {
 		return err
 	}
-	wsURL := "ws" + strings.TrimPrefix(c.base, "http") + "/api/v1/ws"
-	hdr := http.Header{"Authorization": {"Bearer " + c.token}}
-	conn, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: hdr})
+	conn, err := c.dialEvents(ctx)
 	if err != nil {
-		if resp != nil && (resp.StatusCode == 401 || resp.StatusCode == 403) {
-			return &apiError{Status: resp.StatusCode, Message: "the server refused the token; run corralctl login again", Code: "unauthenticated"}
-		}
-		return fmt.Errorf("connect to %s: %w", wsURL, err)
+		return err
 	}
 	defer conn.Close(websocket.StatusNormalClosure, "")
-	conn.SetReadLimit(1 << 20)
 	if len(o.Collector) > 0 || len(o.Type) > 0 || len(o.Status) > 0 {
 		sub, _ := json.Marshal(map[string]any{"action": "subscribe", "collectors": o.Collector, "types": o.Type,
 			"filter": map[string]any{"status": o.Status}})
@@ -361,4 +355,19 @@ func watch(ctx context.Context, o watchCmd, cfgFlag string, out io.Writer) error
 		}
 		fmt.Fprintln(out, string(msg))
 	}
+}
+
+// dialEvents opens the server's real-time WebSocket with the client's token.
+func (c *client) dialEvents(ctx context.Context) (*websocket.Conn, error) {
+	wsURL := "ws" + strings.TrimPrefix(c.base, "http") + "/api/v1/ws"
+	hdr := http.Header{"Authorization": {"Bearer " + c.token}}
+	conn, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: hdr})
+	if err != nil {
+		if resp != nil && (resp.StatusCode == 401 || resp.StatusCode == 403) {
+			return nil, &apiError{Status: resp.StatusCode, Message: "the server refused the token; run corralctl login again", Code: "unauthenticated"}
+		}
+		return nil, fmt.Errorf("connect to %s: %w", wsURL, err)
+	}
+	conn.SetReadLimit(1 << 20)
+	return conn, nil
 }

@@ -1,5 +1,6 @@
-// Command corralctl is corral's admin CLI: keys, direct signed commands to agents,
-// and offline checks.
+// Command corralctl is corral's admin CLI: the collectors, their history and
+// agent logs, real-time events, keys, direct signed commands to agents, and
+// offline checks.
 package main
 
 import (
@@ -25,6 +26,7 @@ type cli struct {
 	Get      getCmd      `cmd:"" help:"List resources."`
 	Describe describeCmd `cmd:"" help:"Show one resource in full."`
 	History  historyCmd  `cmd:"" help:"Show a collector's status history."`
+	Logs     logsCmd     `cmd:"" help:"Print a collector's agent logs, oldest first; -f follows new ones (the WebSocket) until Ctrl-C."`
 	Watch    watchCmd    `cmd:"" help:"Print real-time events (the WebSocket) as JSON lines until Ctrl-C."`
 	Check    checkCmd    `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
 	Keys     keysCmd     `cmd:"" help:"Manage Ed25519 control keys."`
@@ -122,6 +124,8 @@ func main() {
 		err = describeCollector(ctx, c.Describe.Collector.ID, c.Describe.Collector.Output, c.Config, os.Stdout)
 	case "history <id>":
 		err = history(ctx, c.History, c.Config, os.Stdout)
+	case "logs <id>":
+		err = logs(ctx, c.Logs, c.Config, os.Stdout)
 	case "watch":
 		err = watch(ctx, c.Watch, c.Config, os.Stdout)
 	case "check sd <files>":
