@@ -43,19 +43,27 @@ type ArchivedCollector struct {
 // Active reports whether the collector is still unregistered.
 func (a *ArchivedCollector) Active() bool { return a.ReregisteredAt.IsZero() }
 
-// collectorData are the tables holding a collector's data, with the column that
-// names the collector; unregistering without archiving and the retention purge
-// delete from them.
-var collectorData = []struct{ table, column string }{
-	{"status_changes", "collector"},
-	{"buckets", "collector"},
-	{"collectors", "id"},
+// dataTable is a table holding rows of one collector, named in column; rows
+// count the data archived (a cursor is bookkeeping, not data).
+type dataTable struct {
+	table, column string
+	rows          bool
+}
+
+// collectorData are the tables holding a collector's data; unregistering
+// without archiving and the retention purge delete from them.
+var collectorData = []dataTable{
+	{"status_changes", "collector", true},
+	{"buckets", "collector", true},
+	{"collector_logs", "collector", true},
+	{"log_cursors", "collector", false},
+	{"collectors", "id", true},
 }
 
 // auditData are the tables of a collector's trail: kept unless DeleteAudit.
-var auditData = []struct{ table, column string }{
-	{"audit_log", "collector"},
-	{"commands", "collector"},
+var auditData = []dataTable{
+	{"audit_log", "collector", true},
+	{"commands", "collector", true},
 }
 
 const archivedColumns = `id, collector, provider, source, url, labels, org, team, reason, archived_by, archived_at,
@@ -65,6 +73,9 @@ const archivedColumns = `id, collector, provider, source, url, labels, org, team
 func (s *Store) CountCollectorData(ctx context.Context, collector string) (int64, error) {
 	var total int64
 	for _, d := range collectorData {
+		if !d.rows {
+			continue
+		}
 		var n int64
 		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+d.table+` WHERE `+d.column+` = $1`, text(collector)).Scan(&n); err != nil {
 			return 0, fmt.Errorf("count the %s rows of %q: %w", d.table, collector, err)
@@ -77,7 +88,7 @@ func (s *Store) CountCollectorData(ctx context.Context, collector string) (int64
 func deleteCollectorData(ctx context.Context, q dbtx, collector string, withAudit bool) error {
 	tables := collectorData
 	if withAudit {
-		tables = append(append([]struct{ table, column string }{}, collectorData...), auditData...)
+		tables = append(append([]dataTable{}, collectorData...), auditData...)
 	}
 	for _, d := range tables {
 		if _, err := q.ExecContext(ctx, `DELETE FROM `+d.table+` WHERE `+d.column+` = $1`, text(collector)); err != nil {

@@ -234,8 +234,8 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 			t.Fatal(err)
 		}
 		records, err := s.CountCollectorData(ctx, "reg-1")
-		if err != nil || records != 4 { // 2 status changes, 1 bucket, 1 collector row
-			t.Fatalf("CountCollectorData = %d, %v; want 4", records, err)
+		if err != nil || records != 5 { // 2 status changes, 1 bucket, 1 log record, 1 collector row
+			t.Fatalf("CountCollectorData = %d, %v; want 5", records, err)
 		}
 		a := ArchivedCollector{ID: "arc-1", Collector: "reg-1", Provider: "registry", URL: "http://h:1/metrics", Labels: map[string]string{"env": "prod"},
 			Org: "acme", Reason: "decommissioned", ArchivedBy: "alice", ArchivedAt: base, MetricsArchived: true, RetainUntil: base.Add(90 * 24 * time.Hour), Records: records}
@@ -255,8 +255,8 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 		if c.State != CommandFailed || c.Error == "" || c.FinishedAt.IsZero() {
 			t.Fatalf("open command after unregister: %+v", c)
 		}
-		if n, _ := s.CountCollectorData(ctx, "reg-1"); n != 4 {
-			t.Fatalf("archived data: %d rows, want 4 kept", n)
+		if n, _ := s.CountCollectorData(ctx, "reg-1"); n != 5 {
+			t.Fatalf("archived data: %d rows, want 5 kept", n)
 		}
 		list, err := s.ArchivedCollectors(ctx, false)
 		if err != nil || len(list) != 1 {
@@ -325,7 +325,10 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 		if n, _ := s.CountCollectorData(ctx, "fs-1"); n != 0 {
 			t.Fatalf("%d data rows after unregister & delete", n)
 		}
-		if n, _ := s.CountCollectorData(ctx, "other"); n != 4 {
+		if cs, _ := s.LogCursors(ctx); len(cs) != 1 || cs[0].Collector != "other" {
+			t.Fatalf("log cursors after delete: %+v", cs)
+		}
+		if n, _ := s.CountCollectorData(ctx, "other"); n != 5 {
 			t.Fatalf("another collector's data touched: %d rows", n)
 		}
 		if rows, total, _ := s.Audit(ctx, AuditFilter{All: true, Collector: "fs-1"}); total != 2 {
@@ -446,6 +449,10 @@ func seedCollector(t *testing.T, s *Store, id string, at time.Time) {
 		t.Fatal(err)
 	}
 	if err := s.UpsertCollectors(ctx, []CollectorState{{ID: id, Job: "j", Status: "paused"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendLogs(ctx, LogCursor{Collector: id, Stream: "s1", Cursor: 1},
+		[]LogRecord{{Stream: "s1", Cursor: 1, Time: at, Level: "INFO", Message: "collected"}}); err != nil {
 		t.Fatal(err)
 	}
 }
