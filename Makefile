@@ -33,18 +33,23 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # The server on its embedded store, scraping a demo fleet of simulated agents with
-# distinct behaviours (controllable with the demo key). Ctrl-C stops both.
+# distinct behaviours. The agents trust the server's control key (made in the store
+# on first start, printed by corral keys show) and the demo key of corralctl control.
+# Ctrl-C stops both.
 run: build
 	@mkdir -p $(DATA)/demo $(DATA)/sd
 	@[ -f $(DATA)/demo/control.key ] || $(BIN)/corralctl keys generate --out $(DATA)/demo/control
 	@[ -f $(DATA)/demo/admin.password ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > $(DATA)/demo/admin.password)
+	@$(BIN)/corral keys show --config.file configs/demo.yml > $(DATA)/demo/server.pub 2>/dev/null
 	@$(BIN)/corral-agent simulate --count $(DEMO_COUNT) --mix '$(DEMO_MIX)' --log.level error \
-		--sd-file $(DATA)/sd/demo.yml --trusted-key-file $(DATA)/demo/control.pub --print-urls & \
+		--sd-file $(DATA)/sd/demo.yml --trusted-key-file $(DATA)/demo/server.pub --trusted-key-file $(DATA)/demo/control.pub --print-urls & \
 	sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
 	echo "corral: http://localhost:9480/metrics  (fleet status: curl -s localhost:9480/metrics | grep 'corral_collector_status.*} 1')"; \
 	echo "API: log in as admin with the password in $(DATA)/demo/admin.password:"; \
 	echo "  curl -s -c /tmp/corral.cookies -H 'Content-Type: application/json' -d '{\"username\":\"admin\",\"password\":\"'\$$(cat $(DATA)/demo/admin.password)'\"}' localhost:9480/api/v1/login"; \
 	echo "  curl -s -b /tmp/corral.cookies 'localhost:9480/api/v1/collectors?sort=status'"; \
+	echo "Steer: bin/corralctl login --server http://localhost:9480 --username admin --password-stdin < $(DATA)/demo/admin.password"; \
+	echo "  bin/corralctl stop sim-0001 --reason demo --wait confirmed; bin/corralctl resume sim-0001; bin/corralctl audit"; \
 	CORRAL_ADMIN_PASSWORD="$$(cat $(DATA)/demo/admin.password)" $(BIN)/corral --config.file configs/demo.yml
 
 # Micro-benchmarks, then the fleet benchmark without and with gzip (FLEET agents,

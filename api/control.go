@@ -233,6 +233,9 @@ func (a *api) answerAct(w http.ResponseWriter, r *http.Request, res dispatch.Act
 	switch c.State {
 	case store.CommandConfirmed:
 		out.Success, out.Message = true, fmt.Sprintf("%s confirmed: a scrape shows the effect", c.Command)
+		if c.FinishedAt.Equal(c.AckedAt) {
+			out.Message = fmt.Sprintf("%s done: no scrape shows its effect, so the agent's answer confirms it", c.Command)
+		}
 	case store.CommandAcknowledged:
 		out.Success, out.Message = true, fmt.Sprintf("%s acknowledged by the agent; the next scrapes confirm it (GET /api/v1/commands/%s)", c.Command, c.ID)
 	case store.CommandFailed:

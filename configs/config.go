@@ -31,6 +31,7 @@ type Config struct {
 	Storage       StorageConfig   `yaml:"storage"`
 	Tenancy       TenancyConfig   `yaml:"tenancy"`
 	Logs          LogsConfig      `yaml:"logs"`
+	Control       ControlConfig   `yaml:"control"`
 
 	// Dir is the folder of the file; relative paths resolve from it.
 	Dir string `yaml:"-"`
@@ -228,6 +229,9 @@ func (c *Config) finish(dir string) error {
 	}
 	if !targets.ValidLabelName(c.Tenancy.OrgLabel) || !targets.ValidLabelName(c.Tenancy.TeamLabel) {
 		return fmt.Errorf("tenancy: org_label %q and team_label %q must be label names", c.Tenancy.OrgLabel, c.Tenancy.TeamLabel)
+	}
+	if err := c.Control.finish(); err != nil {
+		return err
 	}
 	if err := c.Logs.finish(); err != nil {
 		return err

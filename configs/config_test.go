@@ -137,3 +137,25 @@ func TestExampleSDFileLoads(t *testing.T) {
 		t.Errorf("%+v", groups)
 	}
 }
+
+func TestControlSection(t *testing.T) {
+	c, err := Parse([]byte("control:\n  command_expiry: 2m\n"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Control.CommandExpiry != model.Duration(2*time.Minute) || c.Control.RetryMaxBackoff != model.Duration(DefaultRetryMaxBackoff) ||
+		c.Control.ArchiveRetentionDays != DefaultArchiveRetentionDays {
+		t.Errorf("control section %+v", c.Control)
+	}
+	for _, bad := range []string{
+		"control:\n  command_expiry: 0s500ms\n",
+		"control:\n  command_expiry: 48h\n",
+		"control:\n  command_expiry: 10s\n  retry_max_backoff: 1m\n",
+		"control:\n  archive_retention_days: -3\n",
+		"control:\n  expiry: 1m\n",
+	} {
+		if _, err := Parse([]byte(bad), "."); err == nil || !strings.Contains(err.Error(), "control") && !strings.Contains(err.Error(), "expiry") {
+			t.Errorf("%q: %v, want an error naming the field", bad, err)
+		}
+	}
+}

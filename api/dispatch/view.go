@@ -34,8 +34,8 @@ type CommandJSON struct {
 func View(c store.Command) CommandJSON {
 	v := CommandJSON{ID: c.ID, Collector: c.Collector, Command: c.Command, State: c.State, Attempts: c.Attempts,
 		Error: c.Error, Result: c.Result, Reason: c.Reason, Actor: c.Actor, BulkID: c.BulkID,
-		CreatedAt: c.CreatedAt.UTC(), SentAt: opt(c.SentAt), AcknowledgeAt: opt(c.AckedAt), FinishedAt: opt(c.FinishedAt),
-		ExpiresAt: c.ExpiresAt.UTC()}
+		CreatedAt: ms(c.CreatedAt), SentAt: opt(c.SentAt), AcknowledgeAt: opt(c.AckedAt), FinishedAt: opt(c.FinishedAt),
+		ExpiresAt: ms(c.ExpiresAt)}
 	if len(c.Args) > 0 && string(c.Args) != "{}" {
 		v.Args = c.Args
 	}
@@ -49,11 +49,13 @@ func View(c store.Command) CommandJSON {
 	return v
 }
 
+// opt is t as the store gives it back (UTC milliseconds), nil when zero, so a
+// live command and a stored one render alike.
 func opt(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
-	u := t.UTC()
+	u := ms(t)
 	return &u
 }
 

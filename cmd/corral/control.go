@@ -31,7 +31,9 @@ func (s *server) control(ctx context.Context) error {
 		}
 		return org, h.Target.Labels[tenancy.TeamLabel]
 	}
+	ctl := s.cfg.Control
 	s.dispatch = dispatch.New(dispatch.Options{Store: s.store, Fleet: s.eval, Events: s.hub, Scope: scope,
+		Expiry: time.Duration(ctl.CommandExpiry), MaxBackoff: time.Duration(ctl.RetryMaxBackoff),
 		Logger: s.log.With("component", "dispatch"), Registerer: s.reg})
 	s.life = lifecycle.New(lifecycle.Options{
 		Store: s.store,
@@ -58,7 +60,8 @@ func (s *server) control(ctx context.Context) error {
 			s.hub.Publish(events.Event{Type: typ, Collector: collector, Org: org, Team: team, Data: data})
 		},
 		OrgLabel: tenancy.OrgLabel, TeamLabel: tenancy.TeamLabel, DefaultOrg: tenancy.DefaultOrg,
-		Logger: s.log.With("component", "lifecycle"),
+		Retention: time.Duration(ctl.ArchiveRetentionDays) * 24 * time.Hour,
+		Logger:    s.log.With("component", "lifecycle"),
 	})
 	if err := s.life.Load(ctx); err != nil {
 		return err
@@ -67,7 +70,9 @@ func (s *server) control(ctx context.Context) error {
 		Principal: func(ctx context.Context, userID string) (dispatch.Scope, error) {
 			return s.auth.PrincipalOf(ctx, userID)
 		},
-		Logger: s.log.With("component", "bulk")})
+		// Answer while the commands of unreachable agents are still being retried.
+		AckWait: min(10*time.Second, time.Duration(ctl.CommandExpiry)/2),
+		Logger:  s.log.With("component", "bulk")})
 	return nil
 }
 

@@ -363,6 +363,8 @@ func (s *server) reload() error {
 			err = fmt.Errorf("tenancy cannot change on reload (restart corral to move collectors between orgs)")
 		case !cfg.Logs.Equal(old.Logs):
 			err = fmt.Errorf("logs cannot change on reload (restart corral to apply the logs section)")
+		case cfg.Control != old.Control:
+			err = fmt.Errorf("control cannot change on reload (restart corral to apply the control section)")
 		}
 	}
 	if err == nil {
