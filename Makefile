@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime 30s ./targets/filesd
 	$(GO) test -run '^$$' -fuzz FuzzParseSelector -fuzztime 30s ./scrape
 	$(GO) test -run '^$$' -fuzz FuzzDecodeLogPage -fuzztime 30s ./scrape
+	$(GO) test -run '^$$' -fuzz FuzzActionParams -fuzztime 30s ./api/dispatch
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -fuzzminimizetime 5s ./scrape/expo
 	$(GO) test -run '^$$' -fuzz '^FuzzAgainstExpfmt$$' -fuzztime 60s -fuzzminimizetime 5s ./scrape/expo
 

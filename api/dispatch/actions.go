@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/corral-dev/corral/exporter/control"
 	"github.com/corral-dev/corral/store"
@@ -107,6 +108,11 @@ func Check(action string, params json.RawMessage, kind string) error {
 func makePlan(action string, params json.RawMessage, kind string, now time.Time) (plan, error) {
 	if len(params) == 0 || string(params) == "null" {
 		params = json.RawMessage("{}")
+	}
+	if !utf8.Valid(params) {
+		// Raw values of collector keys go to the agent as they are, and its
+		// parser refuses invalid UTF-8 (found by FuzzActionParams).
+		return plan{}, invalid("", "the body is not valid UTF-8")
 	}
 	p := plan{command: commandOf[action], params: Redact(params)}
 	switch action {
