@@ -52,11 +52,14 @@ run: build
 	echo "  bin/corralctl stop sim-0001 --reason demo --wait confirmed; bin/corralctl resume sim-0001; bin/corralctl audit"; \
 	CORRAL_ADMIN_PASSWORD="$$(cat $(DATA)/demo/admin.password)" $(BIN)/corral --config.file configs/demo.yml
 
-# Micro-benchmarks, then the fleet benchmark without and with gzip (FLEET agents,
-# loopback only, ~4 minutes each).
+# Micro-benchmarks, the command round trip through the real server to a real
+# agent, then the fleet benchmark without and with gzip (FLEET agents, loopback
+# only, ~4 minutes each).
 FLEET ?= 1000
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./scrape/... ./store/... ./api/...
+	$(GO) test -run '^$$' -bench CommandRoundTrip -benchtime 1000x ./cmd/corral
+	$(GO) test -run '^$$' -bench StopConfirmed -benchtime 50x ./cmd/corral
 	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --no-gzip
 	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET)
 

@@ -30,7 +30,7 @@ import (
 
 // fleet is a real server steering real simulated agents, on a real store.
 type fleet struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	cfg     string
 	storage string
@@ -42,7 +42,7 @@ type fleet struct {
 }
 
 // freePort returns a port to base a fleet of n on.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,7 +58,7 @@ func freePort(t *testing.T) int {
 
 // newFleet prepares the store (users, tokens, the server key), starts n
 // simulated agents trusting the server's key, and starts the server.
-func newFleet(t *testing.T, storage string, n int, extraConfig string) *fleet {
+func newFleet(t testing.TB, storage string, n int, extraConfig string) *fleet {
 	t.Helper()
 	f := &fleet{t: t, dir: t.TempDir(), storage: storage, tokens: map[string]string{}}
 	ctx := context.Background()

@@ -57,7 +57,7 @@ type running struct {
 	reload chan struct{}
 }
 
-func startServer(t *testing.T, cfgPath, storage string) *running {
+func startServer(t testing.TB, cfgPath, storage string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
@@ -87,7 +87,7 @@ func (r *running) stop() {
 	}
 }
 
-func get(t *testing.T, url string) (int, string) {
+func get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -131,7 +131,7 @@ func grep(s, prefix, suffix string) string {
 	return strings.Join(out, "\n")
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
