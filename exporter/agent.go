@@ -76,6 +76,10 @@ type Options struct {
 	StartPaused bool
 	// RestartSupported enables the restart command; Run then returns ErrRestart.
 	RestartSupported bool
+	// TokenGrace is how long the previous /metrics token stays valid after
+	// rotate_credentials set a new one (default 10m), so the server can switch
+	// without a failed scrape.
+	TokenGrace time.Duration
 }
 
 type lastCollection struct {
@@ -123,6 +127,8 @@ type Agent struct {
 	expectedItems    float64
 	expectedInterval time.Duration
 	tokenHash        []byte
+	prevTokenHash    []byte    // the token before the last rotation …
+	prevTokenUntil   time.Time // … accepted until then
 	lastItem         time.Time
 	last             lastCollection
 	lastError        string
@@ -157,6 +163,9 @@ func New(c Collector, opts Options) (*Agent, error) {
 	}
 	if opts.ErrorAfter <= 0 {
 		opts.ErrorAfter = 1
+	}
+	if opts.TokenGrace <= 0 {
+		opts.TokenGrace = 10 * time.Minute
 	}
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = 10 * time.Second
@@ -225,6 +234,12 @@ func New(c Collector, opts Options) (*Agent, error) {
 		if a.tokenHash, err = parseTokenHash(a.st.MetricsTokenSHA256); err != nil {
 			return nil, fmt.Errorf("state file: %w", err)
 		}
+	}
+	if a.st.PrevTokenSHA256 != "" && time.Now().Before(a.st.PrevTokenUntil) {
+		if a.prevTokenHash, err = parseTokenHash(a.st.PrevTokenSHA256); err != nil {
+			return nil, fmt.Errorf("state file: %w", err)
+		}
+		a.prevTokenUntil = a.st.PrevTokenUntil
 	}
 	if len(a.st.ConfigPatch) > 0 {
 		if err := a.applyPatch(context.Background(), a.st.ConfigPatch); err != nil {

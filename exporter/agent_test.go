@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -719,5 +720,44 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTokenRotationGrace: after rotate_credentials sets a new /metrics token,
+// the old one works for the grace period and not after; the grace survives a
+// restart through the state file.
+func TestTokenRotationGrace(t *testing.T) {
+	oldSum := sha256.Sum256([]byte("old-token"))
+	state := filepath.Join(t.TempDir(), "agent.state.json")
+	f := newFixture(t, synthetic.New(synthetic.Config{}, 1), func(o *exporter.Options) {
+		o.MetricsTokenSHA256 = hex.EncodeToString(oldSum[:])
+		o.TokenGrace = 300 * time.Millisecond
+		o.StatePath = state
+	})
+	status := func(tok string) int {
+		req, _ := http.NewRequest("GET", f.srv.URL+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	newSum := sha256.Sum256([]byte("new-token"))
+	resp, _ := f.send(t, control.RotateCredentials, map[string]any{"metrics_token_sha256": hex.EncodeToString(newSum[:])})
+	if !resp.OK || !strings.Contains(fmt.Sprint(resp.Result), "previous_token_valid_until") {
+		t.Fatalf("rotate: %+v", resp)
+	}
+	if status("new-token") != 200 || status("old-token") != 200 || status("other") != 401 {
+		t.Errorf("during the grace: new %d, old %d, other %d", status("new-token"), status("old-token"), status("other"))
+	}
+	b, _ := os.ReadFile(state)
+	if !strings.Contains(string(b), "prev_token_until") {
+		t.Errorf("grace not in the state file: %s", b)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if status("old-token") != 401 || status("new-token") != 200 {
+		t.Errorf("after the grace: old %d, new %d", status("old-token"), status("new-token"))
 	}
 }

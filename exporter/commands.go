@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -453,7 +455,15 @@ func (a *Agent) rotateCredentials(ctx context.Context, raw json.RawMessage) (any
 	a.verifier.SetKeys(keys...)
 	a.mu.Lock()
 	a.st.AddedKeys, a.st.RemovedKeys = added, removed
+	var prevUntil time.Time
 	if tokenHash != nil {
+		// The old token stays good for a grace period: the server switches to
+		// the new one after this answer, and a scrape in between must not fail.
+		if a.tokenHash != nil && subtle.ConstantTimeCompare(a.tokenHash, tokenHash) != 1 {
+			prevUntil = time.Now().Add(a.opts.TokenGrace)
+			a.prevTokenHash, a.prevTokenUntil = a.tokenHash, prevUntil
+			a.st.PrevTokenSHA256, a.st.PrevTokenUntil = hex.EncodeToString(a.tokenHash), prevUntil
+		}
 		a.tokenHash = tokenHash
 		a.st.MetricsTokenSHA256 = args.MetricsTokenSHA256
 	}
@@ -464,7 +474,11 @@ func (a *Agent) rotateCredentials(ctx context.Context, raw json.RawMessage) (any
 	for i, k := range keys {
 		ids[i] = control.KeyID(k)
 	}
-	return map[string]any{"trusted_keys": ids, "metrics_token_rotated": tokenHash != nil, "collector_credentials_reloaded": reloaded}, nil
+	out := map[string]any{"trusted_keys": ids, "metrics_token_rotated": tokenHash != nil, "collector_credentials_reloaded": reloaded}
+	if !prevUntil.IsZero() {
+		out["previous_token_valid_until"] = prevUntil.UTC()
+	}
+	return out, nil
 }
 
 // normalizeKeys writes every key in one form, so the same key given as PEM once and

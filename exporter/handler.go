@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -54,12 +55,16 @@ func (a *Agent) serveIndex(w http.ResponseWriter, _ *http.Request) {
 func (a *Agent) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
-		want := a.tokenHash
+		want, prev := a.tokenHash, a.prevTokenHash
+		if prev != nil && !time.Now().Before(a.prevTokenUntil) {
+			prev = nil
+		}
 		a.mu.Unlock()
 		if want != nil {
 			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-			if !ok || subtle.ConstantTimeCompare(sum[:], want) != 1 {
+			good := subtle.ConstantTimeCompare(sum[:], want) == 1 || prev != nil && subtle.ConstantTimeCompare(sum[:], prev) == 1
+			if !ok || !good {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="corral-agent"`)
 				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid bearer token is required"})
 				return

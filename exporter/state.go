@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/corral-dev/corral/exporter/control"
 )
@@ -22,6 +23,8 @@ type persistedState struct {
 	AddedKeys          []string                   `json:"added_keys,omitempty"`
 	RemovedKeys        []string                   `json:"removed_keys,omitempty"`
 	MetricsTokenSHA256 string                     `json:"metrics_token_sha256,omitempty"`
+	PrevTokenSHA256    string                     `json:"prev_token_sha256,omitempty"`
+	PrevTokenUntil     time.Time                  `json:"prev_token_until,omitzero"`
 	LastItemTimestamp  float64                    `json:"last_item_timestamp,omitempty"`
 	RecentCommands     []control.Response         `json:"recent_commands,omitempty"`
 }
