@@ -16,6 +16,7 @@ import (
 	"github.com/corral-dev/corral/api/dispatch"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
+	"github.com/corral-dev/corral/targets/lifecycle"
 )
 
 // Commander carries out actions on collectors and follows their commands;
@@ -186,7 +187,10 @@ func (a *api) action(name string) http.HandlerFunc {
 // actError answers an error of Act.
 func (a *api) actError(w http.ResponseWriter, err error) {
 	var inv *dispatch.InvalidParams
+	var bad *lifecycle.BadRequest
 	switch {
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, codeBadRequest, bad.Error(), map[string]any{"field": bad.Field})
 	case errors.As(err, &inv):
 		details := map[string]any{}
 		if inv.Field != "" {

@@ -493,3 +493,41 @@ func TestCommandScopes(t *testing.T) {
 		})
 	}
 }
+
+func TestNextToken(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := openStore(t, b.url(t))
+			ctx := context.Background()
+			if err := s.Register(ctx, RegisteredCollector{ID: "r1", Name: "r1", URL: "http://h:1/metrics", Token: "t1", TokenSHA256: "s1"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetNextToken(ctx, "nope", "t2"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("unknown: %v", err)
+			}
+			if err := s.SetNextToken(ctx, "r1", "t2"); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := s.PromoteNextToken(ctx, "r1", "t-other", "x"); ok || err != nil {
+				t.Errorf("promote of another token: %v %v", ok, err)
+			}
+			if ok, err := s.PromoteNextToken(ctx, "r1", "t2", "s2"); !ok || err != nil {
+				t.Fatalf("promote: %v %v", ok, err)
+			}
+			r, _ := s.Registered(ctx, "r1")
+			if r.Token != "t2" || r.TokenSHA256 != "s2" || r.NextToken != "" {
+				t.Errorf("after promotion: %+v", r)
+			}
+			if ok, _ := s.PromoteNextToken(ctx, "r1", "t2", "s2"); ok {
+				t.Error("promoted twice")
+			}
+			s.SetNextToken(ctx, "r1", "t3")
+			if err := s.DropNextToken(ctx, "r1", "t3"); err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := s.Registered(ctx, "r1"); r.NextToken != "" || r.Token != "t2" {
+				t.Errorf("after drop: %+v", r)
+			}
+		})
+	}
+}

@@ -24,6 +24,9 @@ type RegisteredCollector struct {
 	Token string
 	// TokenSHA256 is the hex SHA-256 of Token, its fingerprint.
 	TokenSHA256 string
+	// NextToken is a token being rolled out (rotate-credentials): it replaces
+	// Token once the agent acknowledged it; "" when none is.
+	NextToken string
 	// CreatedAt is when it was registered; Register uses the current time when it
 	// is zero.
 	CreatedAt time.Time
@@ -51,7 +54,7 @@ type RegistryWriter interface {
 	Archive(ctx context.Context, id string, at time.Time) error
 }
 
-const registeredColumns = `id, name, url, labels, org, team, thresholds, token_sha256, created_at, archived_at, scrape_token`
+const registeredColumns = `id, name, url, labels, org, team, thresholds, token_sha256, created_at, archived_at, scrape_token, next_token`
 
 // Register adds r, active (r.ArchivedAt is ignored). Registering the ID of an
 // archived collector registers it again: its row is replaced and no longer
@@ -80,11 +83,12 @@ func register(ctx context.Context, q dbtx, r RegisteredCollector) error {
 		created = r.CreatedAt.UnixMilli()
 	}
 	res, err := q.ExecContext(ctx, `INSERT INTO registered_collectors (`+registeredColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, '')
 ON CONFLICT (id) DO UPDATE SET
 	name = excluded.name, url = excluded.url, labels = excluded.labels, org = excluded.org,
 	team = excluded.team, thresholds = excluded.thresholds, token_sha256 = excluded.token_sha256,
-	created_at = excluded.created_at, archived_at = NULL, scrape_token = excluded.scrape_token
+	created_at = excluded.created_at, archived_at = NULL, scrape_token = excluded.scrape_token, next_token = ''
+
 WHERE registered_collectors.archived_at IS NOT NULL`,
 		text(r.ID), text(r.Name), text(r.URL), text(labels), text(r.Org), text(r.Team), text(thresholds),
 		text(r.TokenSHA256), created, text(r.Token))
@@ -171,7 +175,7 @@ func scanRegistered(sc scanner) (RegisteredCollector, error) {
 		created            int64
 		archived           sql.NullInt64
 	)
-	if err := sc.Scan(&r.ID, &r.Name, &r.URL, &labels, &r.Org, &r.Team, &thresholds, &r.TokenSHA256, &created, &archived, &r.Token); err != nil {
+	if err := sc.Scan(&r.ID, &r.Name, &r.URL, &labels, &r.Org, &r.Team, &thresholds, &r.TokenSHA256, &created, &archived, &r.Token, &r.NextToken); err != nil {
 		return RegisteredCollector{}, err
 	}
 	var err error
@@ -201,6 +205,41 @@ func (s *Store) RegisterAudited(ctx context.Context, r RegisteredCollector, audi
 	})
 	if err != nil {
 		return fmt.Errorf("register collector %q: %w", r.ID, err)
+	}
+	return nil
+}
+
+// SetNextToken records the token being rolled out to collector id (active
+// registry rows only); an unknown or archived id is an error wrapping ErrNotFound.
+func (s *Store) SetNextToken(ctx context.Context, id, token string) error {
+	n, err := affected(s.db.ExecContext(ctx, `UPDATE registered_collectors SET next_token = $2 WHERE id = $1 AND archived_at IS NULL`,
+		text(id), text(token)))
+	if err != nil {
+		return fmt.Errorf("set the next token of %q: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("registered collector %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// PromoteNextToken makes the next token of collector id its token, if the next
+// token is still token (another rotation may have replaced it); it reports
+// whether it did. sha256 is the token's fingerprint.
+func (s *Store) PromoteNextToken(ctx context.Context, id, token, sha256 string) (bool, error) {
+	n, err := affected(s.db.ExecContext(ctx, `UPDATE registered_collectors SET scrape_token = next_token, token_sha256 = $3, next_token = ''
+WHERE id = $1 AND next_token = $2 AND next_token <> ''`, text(id), text(token), text(sha256)))
+	if err != nil {
+		return false, fmt.Errorf("promote the next token of %q: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// DropNextToken forgets the next token of collector id if it is still token.
+func (s *Store) DropNextToken(ctx context.Context, id, token string) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE registered_collectors SET next_token = '' WHERE id = $1 AND next_token = $2`,
+		text(id), text(token)); err != nil {
+		return fmt.Errorf("drop the next token of %q: %w", id, err)
 	}
 	return nil
 }

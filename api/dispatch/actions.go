@@ -88,6 +88,8 @@ type plan struct {
 	desired func(*store.DesiredState)
 	// serverOnly: only the desired state changes (tags, group).
 	serverOnly bool
+	// scrapeToken: rotate the registered collector's scrape token too.
+	scrapeToken bool
 }
 
 const maxReason = 1000
@@ -142,12 +144,21 @@ func makePlan(action string, params json.RawMessage, kind string, now time.Time)
 		}
 		p.reason = a.Reason
 		p.desired = func(d *store.DesiredState) { d.Run, d.Reason, d.ResumeExpected = store.DesiredRunning, "", time.Time{} }
-	case ActRestart, ActCollect, ActTestConnection, ActRotateCredentials:
+	case ActRestart, ActCollect, ActTestConnection:
 		var a common
 		if err := strict(params, &a); err != nil {
 			return p, err
 		}
 		p.reason = a.Reason
+	case ActRotateCredentials:
+		var a struct {
+			common
+			ScrapeToken bool `json:"scrape_token"`
+		}
+		if err := strict(params, &a); err != nil {
+			return p, err
+		}
+		p.reason, p.scrapeToken = a.Reason, a.ScrapeToken
 	case ActBackfill:
 		var a struct {
 			common
@@ -418,9 +429,24 @@ func (d *Dispatcher) Act(ctx context.Context, r ActRequest) (ActResult, error) {
 		}
 		return ActResult{Desired: &des}, nil
 	}
+	if p.scrapeToken {
+		if d.o.Tokens == nil || h.Target == nil || h.Target.Provider != "registry" {
+			return ActResult{}, invalid("scrape_token", "only collectors registered through the API have a corral scrape token")
+		}
+		sha, err := d.o.Tokens.NextToken(ctx, r.Collector)
+		if err != nil {
+			return ActResult{}, err
+		}
+		p.args = jsonOf(map[string]string{"metrics_token_sha256": sha})
+	}
 	c, err := d.Submit(ctx, Request{ID: r.ID, Collector: r.Collector, Command: p.command, Args: p.args, Reason: p.reason,
 		Actor: r.Actor, Remote: r.Remote, Action: r.Action, Params: p.params, BulkID: r.BulkID, Desired: p.desired})
 	if err != nil {
+		if p.scrapeToken {
+			if sha := tokenOf(store.Command{Command: p.command, Args: p.args}); sha != "" {
+				_ = d.o.Tokens.TokenAbandoned(context.WithoutCancel(ctx), r.Collector, sha)
+			}
+		}
 		return ActResult{}, err
 	}
 	res := ActResult{Command: &c}

@@ -187,6 +187,15 @@ func (d *Dispatcher) acknowledge(e *entry, resp control.Response) {
 		return
 	}
 	d.m.ackTime.Observe(now.Sub(c.CreatedAt).Seconds())
+	if sha := tokenOf(c); sha != "" && d.o.Tokens != nil {
+		// The agent has the new token (and keeps the old one for a grace
+		// period): the server scrapes with the new one from now on.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 10*time.Second)
+		if err := d.o.Tokens.TokenAcknowledged(ctx, c.Collector, sha); err != nil {
+			d.log.Warn("switching to the new scrape token failed; the agent accepts the old one for its grace period", "collector", c.Collector, "err", err)
+		}
+		cancel()
+	}
 	if final {
 		d.finished(e, c)
 	} else {

@@ -74,6 +74,21 @@ type Options struct {
 	ReconcileEvery time.Duration
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
+	// Tokens rotates the scrape tokens of registered collectors
+	// (rotate-credentials with scrape_token); nil: no such rotation.
+	Tokens TokenRotator
+}
+
+// TokenRotator keeps a registered collector's scrape token while a new one is
+// rolled out; *lifecycle.Lifecycle is one.
+type TokenRotator interface {
+	// NextToken makes and keeps a new token for collector and returns its hex
+	// SHA-256 for the agent.
+	NextToken(ctx context.Context, collector string) (string, error)
+	// TokenAcknowledged switches to the token of that SHA-256: the agent has it.
+	TokenAcknowledged(ctx context.Context, collector, sha256 string) error
+	// TokenAbandoned forgets it: the agent never got it.
+	TokenAbandoned(ctx context.Context, collector, sha256 string) error
 }
 
 // Errors of Submit, to be checked with errors.Is.
@@ -666,12 +681,31 @@ func (d *Dispatcher) finished(e *entry, c store.Command) {
 	}
 	d.publishCommand(c)
 	d.poke() // the next command of the collector may go now
+	if sha := tokenOf(c); sha != "" && c.State != store.CommandConfirmed && d.o.Tokens != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 10*time.Second)
+		if err := d.o.Tokens.TokenAbandoned(ctx, c.Collector, sha); err != nil {
+			d.log.Warn("forgetting a scrape token the agent never got failed", "collector", c.Collector, "err", err)
+		}
+		cancel()
+	}
 	if isRotation(c.BulkID) {
 		d.checkRotation()
 	}
 	if c.State != store.CommandConfirmed {
 		d.log.Info("command did not succeed", "collector", c.Collector, "command", c.Command, "id", c.ID, "state", c.State, "reason", c.Error)
 	}
+}
+
+// tokenOf is the scrape token SHA-256 a rotate_credentials command rolls out, or "".
+func tokenOf(c store.Command) string {
+	if c.Command != control.RotateCredentials {
+		return ""
+	}
+	var a struct {
+		SHA string `json:"metrics_token_sha256"`
+	}
+	_ = json.Unmarshal(c.Args, &a)
+	return a.SHA
 }
 
 func newCommandID() string {

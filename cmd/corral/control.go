@@ -32,9 +32,8 @@ func (s *server) control(ctx context.Context) error {
 		return org, h.Target.Labels[tenancy.TeamLabel]
 	}
 	ctl := s.cfg.Control
-	s.dispatch = dispatch.New(dispatch.Options{Store: s.store, Fleet: s.eval, Events: s.hub, Scope: scope,
-		Expiry: time.Duration(ctl.CommandExpiry), MaxBackoff: time.Duration(ctl.RetryMaxBackoff),
-		Logger: s.log.With("component", "dispatch"), Registerer: s.reg})
+	// The lifecycle and the dispatcher need each other: the lifecycle drops an
+	// unregistered collector's commands, the dispatcher rotates scrape tokens.
 	s.life = lifecycle.New(lifecycle.Options{
 		Store: s.store,
 		Lookup: func(id string) (lifecycle.Current, bool) {
@@ -46,7 +45,7 @@ func (s *server) control(ctx context.Context) error {
 			return lifecycle.Current{Target: h.Target, Org: org, Team: team}, true
 		},
 		RegistryJobs: s.registryJobs,
-		PublicKey:    s.dispatch.PublicKey,
+		PublicKey:    func() string { return s.dispatch.PublicKey() },
 		Changed: func() {
 			for _, c := range []chan struct{}{s.registryPoke, s.resync} {
 				select {
@@ -55,7 +54,7 @@ func (s *server) control(ctx context.Context) error {
 				}
 			}
 		},
-		Unregistered: s.dispatch.Forget,
+		Unregistered: func(id string) { s.dispatch.Forget(id) },
 		Event: func(typ, collector, org, team string, data any) {
 			s.hub.Publish(events.Event{Type: typ, Collector: collector, Org: org, Team: team, Data: data})
 		},
@@ -63,8 +62,14 @@ func (s *server) control(ctx context.Context) error {
 		Retention: time.Duration(ctl.ArchiveRetentionDays) * 24 * time.Hour,
 		Logger:    s.log.With("component", "lifecycle"),
 	})
+	s.dispatch = dispatch.New(dispatch.Options{Store: s.store, Fleet: s.eval, Events: s.hub, Scope: scope,
+		Expiry: time.Duration(ctl.CommandExpiry), MaxBackoff: time.Duration(ctl.RetryMaxBackoff),
+		Tokens: s.life, Logger: s.log.With("component", "dispatch"), Registerer: s.reg})
 	if err := s.life.Load(ctx); err != nil {
 		return err
+	}
+	if err := s.life.RecoverTokens(ctx); err != nil {
+		return fmt.Errorf("finish scrape token rotations: %w", err)
 	}
 	s.bulk = dispatch.NewBulk(dispatch.BulkOptions{Dispatcher: s.dispatch, Store: s.store, Lifecycle: s.life,
 		Principal: func(ctx context.Context, userID string) (dispatch.Scope, error) {

@@ -523,6 +523,38 @@ func TestRegisterThroughTheAPI(t *testing.T) {
 	if code := f.call("lead-a", "POST", "/api/v1/collectors/pg-eu-1/stop?wait=confirmed", nil, &ans); code != 200 {
 		t.Fatalf("stop the registered collector: %d %+v", code, ans)
 	}
+	// Its scrape token rotated: the agent gets the new token's hash, the server
+	// switches on the acknowledgement, and no scrape fails on the way.
+	if code := f.call("lead-a", "POST", "/api/v1/collectors/pg-eu-1/resume?wait=confirmed", nil, &ans); code != 200 {
+		t.Fatalf("resume: %d %+v", code, ans)
+	}
+	if code := f.call("lead-a", "POST", "/api/v1/collectors/pg-eu-1/rotate-credentials?wait=confirmed", map[string]any{"scrape_token": true}, &ans); code != 200 ||
+		!strings.Contains(string(ans.Command.Result), "previous_token_valid_until") {
+		t.Fatalf("rotate the scrape token: %d %+v", code, ans)
+	}
+	st, err := store.Open(context.Background(), f.storage, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rc store.RegisteredCollector
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		rc, _ = st.Registered(context.Background(), "pg-eu-1")
+		if rc.Token != reg.Token && rc.NextToken == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not switch to the new token: %+v", rc)
+		}
+	}
+	st.Close()
+	failures := f.detail("pg-eu-1")["consecutive_failures"]
+	time.Sleep(time.Second)
+	if d := f.detail("pg-eu-1"); d["up"] != true || d["consecutive_failures"] != failures || d["last_error_reason"] == "http_401" {
+		t.Errorf("after the token rotation: %v", d)
+	}
+	if code := f.call("super", "POST", "/api/v1/collectors/"+f.agents[0].Name+"/rotate-credentials", map[string]any{"scrape_token": true}, &e); code != 400 {
+		t.Errorf("scrape token of a file_sd collector: %d %v", code, e)
+	}
 	// Unregistered, its token no longer works: re-registered with a new one.
 	var un struct {
 		Archive struct{ ID string } `json:"archive"`

@@ -46,6 +46,10 @@ type Store interface {
 	CountCollectorData(ctx context.Context, collector string) (int64, error)
 	PurgeExpiredArchives(ctx context.Context, now time.Time) ([]store.ArchivedCollector, error)
 	AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error)
+	SetNextToken(ctx context.Context, id, token string) error
+	PromoteNextToken(ctx context.Context, id, token, sha256 string) (bool, error)
+	DropNextToken(ctx context.Context, id, token string) error
+	Commands(ctx context.Context, f store.CommandFilter) ([]store.Command, int, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -618,4 +622,96 @@ func (l *Lifecycle) Purge(ctx context.Context, now time.Time) ([]store.ArchivedC
 		l.mu.Unlock()
 	}
 	return done, err
+}
+
+// NextToken makes a new scrape token for a registered collector and keeps it
+// beside the current one until the agent acknowledged it; it returns the
+// token's hex SHA-256 for the agent.
+func (l *Lifecycle) NextToken(ctx context.Context, collector string) (string, error) {
+	r, err := l.o.Store.Registered(ctx, collector)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && r.ArchivedAt != nil) {
+		return "", bad("scrape_token", "%s is not registered through the API: it has no corral scrape token", collector)
+	}
+	if err != nil {
+		return "", err
+	}
+	token, sum := newToken()
+	if err := l.o.Store.SetNextToken(ctx, collector, token); err != nil {
+		return "", err
+	}
+	return sum, nil
+}
+
+func tokenSum(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// TokenAcknowledged switches to the next token: the agent has acknowledged its
+// SHA-256 (and accepts the old token for a grace period meanwhile).
+func (l *Lifecycle) TokenAcknowledged(ctx context.Context, collector, sum string) error {
+	r, err := l.o.Store.Registered(ctx, collector)
+	if err != nil {
+		return err
+	}
+	if r.NextToken == "" || tokenSum(r.NextToken) != sum {
+		return nil // switched already, or replaced by a newer rotation
+	}
+	ok, err := l.o.Store.PromoteNextToken(ctx, collector, r.NextToken, sum)
+	if err != nil {
+		return err
+	}
+	if ok {
+		l.log.Info("scrape token rotated", "collector", collector, "token_sha256", sum[:12])
+		l.o.Changed()
+	}
+	return nil
+}
+
+// TokenAbandoned forgets a next token the agent never acknowledged.
+func (l *Lifecycle) TokenAbandoned(ctx context.Context, collector, sum string) error {
+	r, err := l.o.Store.Registered(ctx, collector)
+	if err != nil || r.NextToken == "" || tokenSum(r.NextToken) != sum {
+		return err
+	}
+	return l.o.Store.DropNextToken(ctx, collector, r.NextToken)
+}
+
+// RecoverTokens finishes token rotations a stopped server left half done: a
+// next token whose command was confirmed becomes the token, one whose command
+// failed or expired is dropped; one still open is left to its command.
+func (l *Lifecycle) RecoverTokens(ctx context.Context) error {
+	rs, err := l.o.Store.ListRegistered(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.NextToken == "" {
+			continue
+		}
+		sum := tokenSum(r.NextToken)
+		cs, _, err := l.o.Store.Commands(ctx, store.CommandFilter{Collector: r.ID})
+		if err != nil {
+			return err
+		}
+		for _, c := range cs { // newest first
+			var a struct {
+				SHA string `json:"metrics_token_sha256"`
+			}
+			if json.Unmarshal(c.Args, &a) != nil || a.SHA != sum {
+				continue
+			}
+			switch c.State {
+			case store.CommandConfirmed, store.CommandAcknowledged:
+				err = l.TokenAcknowledged(ctx, r.ID, sum)
+			case store.CommandFailed, store.CommandExpired:
+				err = l.TokenAbandoned(ctx, r.ID, sum)
+			}
+			if err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return nil
 }

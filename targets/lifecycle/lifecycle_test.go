@@ -194,3 +194,50 @@ func TestUnregisterFilterPurge(t *testing.T) {
 		t.Error("still filtered after re-registration")
 	}
 }
+
+// TestScrapeTokenRotation: a next token is kept beside the current one, switched
+// to on the agent's acknowledgement, dropped when the agent never got it, and a
+// rotation a stopped server left half done is finished from its command.
+func TestScrapeTokenRotation(t *testing.T) {
+	f := newFixture(t, "registry")
+	ctx := context.Background()
+	reg, err := f.l.Register(ctx, RegisterRequest{Name: "r1", URL: "http://h:1"}, alice, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.NextToken(ctx, "nope"); err == nil {
+		t.Error("a next token for an unregistered name")
+	}
+	sum, err := f.l.NextToken(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.l.TokenAbandoned(ctx, "r1", sum); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.st.Registered(ctx, "r1"); r.Token != reg.Token || r.NextToken != "" {
+		t.Fatalf("after abandoning: %+v", r)
+	}
+	sum, _ = f.l.NextToken(ctx, "r1")
+	changed := f.changed
+	if err := f.l.TokenAcknowledged(ctx, "r1", sum); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := f.st.Registered(ctx, "r1")
+	if r.Token == reg.Token || r.TokenSHA256 != sum || f.changed != changed+1 {
+		t.Fatalf("after acknowledging: %+v (changed %d)", r, f.changed)
+	}
+	// Half done: the command was confirmed, the switch did not happen.
+	sum, _ = f.l.NextToken(ctx, "r1")
+	c := store.Command{ID: "c1", Collector: "r1", Command: "rotate_credentials", Args: []byte(`{"metrics_token_sha256":"` + sum + `"}`),
+		State: store.CommandConfirmed, ExpiresAt: time.Now().Add(time.Minute), Actor: alice}
+	if err := f.st.SubmitCommand(ctx, c, store.AuditEntry{Action: "rotate-credentials", Actor: alice}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.l.RecoverTokens(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.st.Registered(ctx, "r1"); r.TokenSHA256 != sum || r.NextToken != "" {
+		t.Errorf("after recovery: %+v", r)
+	}
+}

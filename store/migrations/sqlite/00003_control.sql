@@ -138,11 +138,15 @@ CREATE UNIQUE INDEX server_keys_one_per_state ON server_keys (state) WHERE state
 -- The scrape token of a registered collector: corral presents it to the agent's
 -- /metrics and /logs, so it is kept (token_sha256 stays its fingerprint).
 ALTER TABLE registered_collectors ADD COLUMN scrape_token TEXT NOT NULL DEFAULT '';
+-- A scrape token being rolled out by rotate-credentials: it replaces scrape_token
+-- once the agent acknowledged it.
+ALTER TABLE registered_collectors ADD COLUMN next_token TEXT NOT NULL DEFAULT '';
 -- History rows are status changes ('status') or what the reconciler did ('reconcile').
 ALTER TABLE status_changes ADD COLUMN kind TEXT NOT NULL DEFAULT 'status';
 
 -- +goose Down
 ALTER TABLE status_changes DROP COLUMN kind;
+ALTER TABLE registered_collectors DROP COLUMN next_token;
 ALTER TABLE registered_collectors DROP COLUMN scrape_token;
 DROP TABLE server_keys;
 DROP TABLE bulk_operations;
