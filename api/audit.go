@@ -87,10 +87,7 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 			a.internal(w, "read the audit trail", err)
 			return
 		}
-		name := fmt.Sprintf("corral-audit-%s.%s", time.Now().UTC().Format("20060102T150405Z"), format)
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		w.Header().Set("X-Total-Count", strconv.Itoa(total))
-		w.Header().Set("Cache-Control", "no-store")
+		exportHeaders(w, fmt.Sprintf("corral-audit-%s.%s", time.Now().UTC().Format("20060102T150405Z"), format), int64(total))
 		if format == "json" {
 			out := make([]auditJSON, len(rows))
 			for i, e := range rows {
@@ -109,8 +106,8 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 				fin = e.FinishedAt.UTC().Format(time.RFC3339Nano)
 			}
 			if err := cw.Write([]string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339Nano), fin, e.Actor.Kind,
-				e.Actor.Name, e.Remote, e.Action, e.Collector, e.Org, e.Team, csvSafe(e.Reason), string(viewAudit(e).Params), e.Result,
-				csvSafe(e.Error), e.CommandID, e.BulkID}); err != nil {
+				e.Actor.Name, e.Remote, e.Action, e.Collector, e.Org, e.Team, noFormula(e.Reason), string(viewAudit(e).Params), e.Result,
+				noFormula(e.Error), e.CommandID, e.BulkID}); err != nil {
 				return // the client went away
 			}
 		}
@@ -136,13 +133,4 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 		out.Data[i] = viewAudit(e)
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// csvSafe keeps a spreadsheet from running a cell as a formula (CSV injection):
-// text starting with = + - @ gets a leading apostrophe.
-func csvSafe(s string) string {
-	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') {
-		return "'" + s
-	}
-	return s
 }

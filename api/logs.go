@@ -177,17 +177,7 @@ func (a *api) exportLogs(w http.ResponseWriter, r *http.Request, q store.LogQuer
 		}
 	}
 	q.Limit = MaxLogExport
-	h := w.Header()
-	name := strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || strings.ContainsRune(`"\/;`, r) {
-			return '_'
-		}
-		return r
-	}, q.Collector) + "-logs." + format
-	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Total-Count", strconv.FormatInt(total, 10))
+	h := exportHeaders(w, q.Collector+"-logs."+format, total)
 	if total > MaxLogExport {
 		h.Set("X-Corral-Export-Truncated", fmt.Sprintf("the first %d of %d; narrow since/until or level", MaxLogExport, total))
 	}
@@ -236,6 +226,23 @@ func (a *api) exportLogs(w http.ResponseWriter, r *http.Request, q store.LogQuer
 		// leaves the CSV or JSON visibly incomplete, and to say why here.
 		a.o.Logger.Warn("log export cut short", "collector", q.Collector, "format", format, "err", err)
 	}
+}
+
+// exportHeaders sets the headers of a download named name (made safe for the
+// header) of total matching rows, and returns the header map.
+func exportHeaders(w http.ResponseWriter, name string, total int64) http.Header {
+	h := w.Header()
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || strings.ContainsRune(`"\/;`, r) {
+			return '_'
+		}
+		return r
+	}, name)
+	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Total-Count", strconv.FormatInt(total, 10))
+	return h
 }
 
 // noFormula keeps a spreadsheet from running a cell as a formula (OWASP's

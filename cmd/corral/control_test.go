@@ -203,6 +203,21 @@ func (f *fleet) waitDetail(id string, ok func(map[string]any) bool) map[string]a
 	}
 }
 
+// waitCommand polls GET /commands/{id} until done.
+func (f *fleet) waitCommand(id string, done func(dispatch.CommandJSON) bool) dispatch.CommandJSON {
+	f.t.Helper()
+	var c dispatch.CommandJSON
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		f.call("super", "GET", "/api/v1/commands/"+id, nil, &c)
+		if done(c) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("command %s: %+v", id, c)
+		}
+	}
+}
+
 // TestControlEndToEnd: every command through the API, the signed POST, the
 // agent's effect, and the confirming scrape, on SQLite and PostgreSQL.
 func TestControlEndToEnd(t *testing.T) {
@@ -296,15 +311,7 @@ func controlEndToEnd(t *testing.T, storage string) {
 	if code := f.call("super", "POST", "/api/v1/collectors/ghost/stop?wait=ack&timeout=500ms", nil, &ans); code != 202 || ans.Command.State == store.CommandConfirmed {
 		t.Fatalf("stop of a dead agent: %d %+v", code, ans)
 	}
-	ghostCmd := ans.Command.ID
-	var c dispatch.CommandJSON
-	deadline := time.Now().Add(15 * time.Second)
-	for f.call("super", "GET", "/api/v1/commands/"+ghostCmd, nil, &c); c.State != store.CommandExpired; f.call("super", "GET", "/api/v1/commands/"+ghostCmd, nil, &c) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the ghost's command never expired: %+v", c)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	c := f.waitCommand(ans.Command.ID, func(c dispatch.CommandJSON) bool { return c.State == store.CommandExpired })
 	if c.Attempts < 2 || !strings.Contains(c.Error, "not delivered within 3s") {
 		t.Errorf("expired command: %+v", c)
 	}
@@ -690,13 +697,8 @@ func TestServerKilledMidCommand(t *testing.T) {
 	}
 	f.srv.stop()
 	f.start()
-	var c dispatch.CommandJSON
-	deadline := time.Now().Add(20 * time.Second)
-	for f.call("super", "GET", "/api/v1/commands/"+ans.Command.ID, nil, &c); c.State != store.CommandConfirmed; f.call("super", "GET", "/api/v1/commands/"+ans.Command.ID, nil, &c) {
-		if time.Now().After(deadline) || store.CommandFinal(c.State) {
-			t.Fatalf("restart after the server's restart: %+v", c)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if c := f.waitCommand(ans.Command.ID, func(c dispatch.CommandJSON) bool { return store.CommandFinal(c.State) }); c.State != store.CommandConfirmed {
+		t.Fatalf("restart after the server's restart: %+v", c)
 	}
 	// Confirmed means the start time moved; it must not move again (a re-sent
 	// restart is answered from the agent's memory, not run a second time).
