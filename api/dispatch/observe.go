@@ -139,13 +139,7 @@ func (d *Dispatcher) Observe(h *scrape.Health) {
 	d.mu.Unlock()
 
 	if desiredChanged {
-		d.spawn(func() {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 10*time.Second)
-			defer cancel()
-			if err := d.o.Store.SetDesired(ctx, des); err != nil {
-				d.log.Warn("recording the confirmed config generation failed", "collector", h.Collector, "err", err)
-			}
-		})
+		d.saveDesired(des)
 	}
 	for _, o := range out {
 		if !o.final {
@@ -161,6 +155,18 @@ func (d *Dispatcher) Observe(h *scrape.Health) {
 	for _, x := range acts {
 		d.spawn(func() { d.reconcile(x) })
 	}
+}
+
+// saveDesired writes a desired state in the background. It takes its copy
+// as an argument so that Observe's own one stays on the stack.
+func (d *Dispatcher) saveDesired(des store.DesiredState) {
+	d.spawn(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 10*time.Second)
+		defer cancel()
+		if err := d.o.Store.SetDesired(ctx, des); err != nil {
+			d.log.Warn("recording the confirmed config generation failed", "collector", des.Collector, "err", err)
+		}
+	})
 }
 
 // act is something the reconciler does: a command, with a history row.
