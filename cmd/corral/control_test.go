@@ -721,3 +721,47 @@ func startTime(metrics string) float64 {
 	}
 	return 0
 }
+
+// TestKeyRotationEndToEnd: the server's key rotated through the API reaches
+// every agent; the server switches, and commands signed with the new key work.
+func TestKeyRotationEndToEnd(t *testing.T) {
+	f := newFleet(t, "sqlite:"+filepath.Join(t.TempDir(), "corral.db"), 2, "")
+	var before, after dispatch.Rotation
+	if code := f.call("super", "GET", "/api/v1/keys", nil, &before); code != 200 || before.Active == nil || before.InProgress {
+		t.Fatalf("keys: %d %+v", code, before)
+	}
+	if code := f.call("orgadmin", "POST", "/api/v1/keys/rotate", nil, &after); code != 403 {
+		t.Errorf("an org admin rotates the server key: %d", code)
+	}
+	// Both agents acknowledge the next key (the ghost never showed the corral
+	// contract, so it is no agent to wait for): the server switches by itself.
+	var r dispatch.Rotation
+	if code := f.call("super", "POST", "/api/v1/keys/rotate", nil, &r); code != 202 || r.Next == nil {
+		t.Fatalf("rotate: %d %+v", code, r)
+	}
+	next := r.Next.KID
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		f.call("super", "GET", "/api/v1/keys", nil, &after)
+		if !after.InProgress && after.Active.KID == next {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotation: %+v", after)
+		}
+	}
+	var e map[string]any
+	if code := f.call("super", "POST", "/api/v1/keys/rotate/complete", map[string]any{}, &e); code != 409 {
+		t.Errorf("complete with no rotation: %d %v", code, e)
+	}
+	var audit struct {
+		Total int `json:"total"`
+	}
+	f.call("super", "GET", "/api/v1/audit?action=activate-server-key", nil, &audit)
+	if audit.Total != 1 {
+		t.Errorf("%d activate-server-key rows in the audit trail", audit.Total)
+	}
+	var ans cmdAnswer
+	if code := f.call("super", "POST", "/api/v1/collectors/"+f.agents[1].Name+"/stop?wait=confirmed", nil, &ans); code != 200 {
+		t.Fatalf("stop with the new key: %d %+v", code, ans)
+	}
+}
