@@ -39,7 +39,7 @@ func loadCtlConfig(path string) (ctlConfig, error) {
 	var c ctlConfig
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return c, fmt.Errorf("not logged in: run corralctl login --server URL --username NAME first (%s missing)", path)
+		return c, &badInput{msg: fmt.Sprintf("not logged in: run corralctl login --server URL --username NAME first (%s missing)", path)}
 	}
 	if err != nil {
 		return c, err

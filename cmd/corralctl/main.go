@@ -5,17 +5,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/alecthomas/kong"
-
-	"github.com/corral-dev/corral/exporter/control"
 )
 
 var version = "dev"
@@ -28,10 +24,11 @@ type cli struct {
 	History  historyCmd  `cmd:"" help:"Show a collector's status history."`
 	Logs     logsCmd     `cmd:"" help:"Print a collector's agent logs, oldest first; -f follows new ones (the WebSocket) until Ctrl-C."`
 	Watch    watchCmd    `cmd:"" help:"Print real-time events (the WebSocket) as JSON lines until Ctrl-C."`
-	Check    checkCmd    `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
-	Keys     keysCmd     `cmd:"" help:"Manage Ed25519 control keys."`
-	Control  controlCmd  `cmd:"" help:"Send one signed command straight to an agent's /control (break-glass and demos; the server is the usual sender)."`
-	Version  struct{}    `cmd:"" help:"Print the version."`
+
+	Check   checkCmd   `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
+	Keys    keysCmd    `cmd:"" help:"Manage Ed25519 control keys."`
+	Control controlCmd `cmd:"" help:"Send one signed command straight to an agent's /control (break-glass and demos; the server is the usual sender)."`
+	Version struct{}   `cmd:"" help:"Print the version."`
 }
 
 type loginCmd struct {
@@ -90,56 +87,47 @@ type checkCmd struct {
 	} `cmd:"" help:"Lint an agent's exposition against corral's metric contract."`
 }
 
-type keysCmd struct {
-	Generate keysGenerateCmd `cmd:"" help:"Generate a key pair: PREFIX.key (private, PKCS#8 PEM, mode 0600) and PREFIX.pub (public, for agents' control.trusted_keys)."`
-}
-
-type keysGenerateCmd struct {
-	Out   string `required:"" help:"Path prefix of the two files."`
-	Force bool   `help:"Overwrite existing files."`
-}
-
-type controlCmd struct {
-	URL       string        `required:"" help:"Agent base URL, e.g. http://127.0.0.1:19100."`
-	Collector string        `required:"" help:"The agent's collector name (the token's audience)."`
-	Key       string        `required:"" type:"existingfile" help:"Private key file (PEM) whose public key the agent trusts."`
-	Timeout   time.Duration `default:"30s" help:"Request timeout."`
-	ID        string        `help:"Command id (default: generated). Re-sending an id returns the first answer."`
-	Command   string        `arg:"" enum:"pause,resume,restart,collect,backfill,update_config,test_connection,rotate_credentials" help:"Command: ${enum}."`
-	Args      string        `arg:"" optional:"" help:"Arguments as a JSON object, e.g. '{\"reason\":\"maintenance\"}'."`
-}
-
 func main() {
 	var c cli
-	kctx := kong.Parse(&c, kong.Name("corralctl"), kong.Description("corralctl administers corral."), kong.UsageOnError())
+	kctx := kong.Parse(&c, kong.Name("corralctl"), kong.Description("corralctl administers corral."), kong.UsageOnError(),
+		kong.Exit(func(code int) { // bad flags are bad input, as everywhere in corralctl
+			if code != 0 {
+				code = 2
+			}
+			os.Exit(code)
+		}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	out, cfg := os.Stdout, c.Config
 	var err error
-	switch kctx.Command() {
+	switch cmd := kctx.Command(); cmd {
 	case "login":
-		err = login(ctx, c.Login, c.Config, os.Stdin)
+		err = login(ctx, c.Login, cfg, os.Stdin)
 	case "get collectors":
-		err = getCollectors(ctx, c.Get.Collectors, c.Config, os.Stdout)
+		err = getCollectors(ctx, c.Get.Collectors, cfg, out)
 	case "describe collector <id>":
-		err = describeCollector(ctx, c.Describe.Collector.ID, c.Describe.Collector.Output, c.Config, os.Stdout)
+		err = describeCollector(ctx, c.Describe.Collector.ID, c.Describe.Collector.Output, cfg, out)
 	case "history <id>":
-		err = history(ctx, c.History, c.Config, os.Stdout)
+		err = history(ctx, c.History, cfg, out)
 	case "logs <id>":
-		err = logs(ctx, c.Logs, c.Config, os.Stdout)
+		err = logs(ctx, c.Logs, cfg, out)
 	case "watch":
-		err = watch(ctx, c.Watch, c.Config, os.Stdout)
+		err = watch(ctx, c.Watch, cfg, out)
+
 	case "check sd <files>":
-		err = checkSD(c.Check.SD.Files, os.Stdout)
+		err = checkSD(c.Check.SD.Files, out)
 	case "check config <file>":
-		err = checkConfig(c.Check.Config.File, os.Stdout)
+		err = checkConfig(c.Check.Config.File, out)
 	case "check metrics <url>":
-		err = checkMetrics(ctx, c.Check.Metrics.URL, c.Check.Metrics.Token, os.Stdout)
+		err = checkMetrics(ctx, c.Check.Metrics.URL, c.Check.Metrics.Token, out)
 	case "keys generate":
-		err = generateKeys(c.Keys.Generate)
+		err = generateKeys(c.Keys.Generate, out)
 	case "control <command>", "control <command> <args>":
-		err = sendControl(ctx, c.Control)
+		err = sendControl(ctx, c.Control, out)
 	case "version":
 		fmt.Println("corralctl", version)
+	default:
+		err = fmt.Errorf("corralctl: %s is not wired; this is a bug", cmd)
 	}
 	os.Exit(exitCode(err))
 }
@@ -154,6 +142,10 @@ func exitCode(err error) int {
 		return 1
 	}
 	fmt.Fprintln(os.Stderr, "corralctl:", err)
+	var bad *badInput
+	if errors.As(err, &bad) {
+		return 2
+	}
 	var ae *apiError
 	if errors.As(err, &ae) {
 		switch {
@@ -166,71 +158,4 @@ func exitCode(err error) int {
 		}
 	}
 	return 1
-}
-
-func generateKeys(o keysGenerateCmd) error {
-	pub, priv, err := control.GenerateKey()
-	if err != nil {
-		return err
-	}
-	pem, err := control.MarshalPrivateKeyPEM(priv)
-	if err != nil {
-		return err
-	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if o.Force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	for _, f := range []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{{o.Out + ".key", pem, 0o600}, {o.Out + ".pub", []byte(control.FormatPublicKey(pub) + "\n"), 0o644}} {
-		fh, err := os.OpenFile(f.path, flags, f.mode)
-		if err != nil {
-			return fmt.Errorf("%w (use --force to overwrite)", err)
-		}
-		if _, err := fh.Write(f.data); err != nil {
-			fh.Close()
-			return err
-		}
-		if err := fh.Close(); err != nil {
-			return err
-		}
-	}
-	fmt.Printf("wrote %s.key and %s.pub (key id %s)\n", o.Out, o.Out, control.KeyID(pub))
-	return nil
-}
-
-func sendControl(ctx context.Context, o controlCmd) error {
-	b, err := os.ReadFile(o.Key)
-	if err != nil {
-		return err
-	}
-	priv, err := control.ParsePrivateKeyPEM(b)
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.Key, err)
-	}
-	req := control.Request{ID: o.ID, Command: o.Command}
-	if req.ID == "" {
-		req.ID = fmt.Sprintf("ctl-%d", time.Now().UnixNano())
-	}
-	if o.Args != "" {
-		if !json.Valid([]byte(o.Args)) {
-			return fmt.Errorf("args: not valid JSON: %s", o.Args)
-		}
-		req.Args = json.RawMessage(o.Args)
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	resp, status, err := control.NewSigner(priv).Send(ctx, nil, o.URL, o.Collector, req)
-	if err != nil {
-		return err
-	}
-	out, _ := json.MarshalIndent(resp, "", "  ")
-	fmt.Println(string(out))
-	if status != 200 || !resp.OK {
-		return fmt.Errorf("command %s not ok (HTTP %d)", o.Command, status)
-	}
-	return nil
 }
