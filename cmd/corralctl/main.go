@@ -1,6 +1,7 @@
 // Command corralctl is corral's admin CLI: the collectors, their history and
-// agent logs, real-time events, keys, direct signed commands to agents, and
-// offline checks.
+// agent logs, real-time events, the control plane (actions, commands,
+// registration, bulk operations, the audit trail, key rotation), direct
+// signed commands to agents, and offline checks.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
@@ -24,6 +26,18 @@ type cli struct {
 	History  historyCmd  `cmd:"" help:"Show a collector's status history."`
 	Logs     logsCmd     `cmd:"" help:"Print a collector's agent logs, oldest first; -f follows new ones (the WebSocket) until Ctrl-C."`
 	Watch    watchCmd    `cmd:"" help:"Print real-time events (the WebSocket) as JSON lines until Ctrl-C."`
+
+	Stop              stopCmd         `cmd:"" group:"Control" help:"Pause a collector: the agent stops collecting, and the server keeps it paused (re-sending pause if the agent comes back running) until resume."`
+	Resume            actionFlags     `cmd:"" group:"Control" help:"Resume a paused collector; the server's desired state becomes running."`
+	Restart           actionFlags     `cmd:"" group:"Control" help:"Restart the agent process; confirmed once a scrape shows a newer process start time."`
+	Collect           actionFlags     `cmd:"" group:"Control" help:"Collect now, outside the schedule; confirmed once a scrape shows a newer collection."`
+	Backfill          backfillCmd     `cmd:"" group:"Control" help:"Collect a past range again, in the background on the agent; the command shows its progress (corralctl command ID --watch) and is confirmed when it is complete."`
+	TestConnection    actionFlags     `cmd:"" name:"test-connection" group:"Control" help:"Have the agent test the connection to its source; the answer carries the result."`
+	UpdateConfig      updateConfigCmd `cmd:"" name:"update-config" group:"Control" help:"Change a collector's config: interval, query limit and collector keys go to the agent (confirmed by its config generation); tags and group stay with the server."`
+	RotateCredentials actionFlags     `cmd:"" name:"rotate-credentials" group:"Control" help:"Have the agent read its source credentials again (e.g. after a password change)."`
+	Scrape            scrapeCmd       `cmd:"" group:"Control" help:"Have the server scrape a collector now, outside its schedule, and print the result (up, duration, samples, agent state, error); a failed scrape is exit 1."`
+	Command           commandCmd      `cmd:"" group:"Control" help:"Show one command: state, attempts, error, a backfill's progress; --watch follows it to its end."`
+	Commands          commandsCmd     `cmd:"" group:"Control" help:"List commands, newest first."`
 
 	Check   checkCmd   `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
 	Keys    keysCmd    `cmd:"" help:"Manage Ed25519 control keys."`
@@ -90,6 +104,7 @@ type checkCmd struct {
 func main() {
 	var c cli
 	kctx := kong.Parse(&c, kong.Name("corralctl"), kong.Description("corralctl administers corral."), kong.UsageOnError(),
+		kong.Vars{"time_help": timeHelp},
 		kong.Exit(func(code int) { // bad flags are bad input, as everywhere in corralctl
 			if code != 0 {
 				code = 2
@@ -113,6 +128,29 @@ func main() {
 		err = logs(ctx, c.Logs, cfg, out)
 	case "watch":
 		err = watch(ctx, c.Watch, cfg, out)
+
+	case "stop <id>":
+		err = act(ctx, "stop", c.Stop.actionFlags, c.Stop.params, cfg, out)
+	case "resume <id>":
+		err = act(ctx, "resume", c.Resume, nil, cfg, out)
+	case "restart <id>":
+		err = act(ctx, "restart", c.Restart, nil, cfg, out)
+	case "collect <id>":
+		err = act(ctx, "collect", c.Collect, nil, cfg, out)
+	case "backfill <id>":
+		err = act(ctx, "backfill", c.Backfill.actionFlags, c.Backfill.params, cfg, out)
+	case "test-connection <id>":
+		err = act(ctx, "test-connection", c.TestConnection, nil, cfg, out)
+	case "update-config <id>":
+		err = act(ctx, "update-config", c.UpdateConfig.actionFlags, c.UpdateConfig.params, cfg, out)
+	case "rotate-credentials <id>":
+		err = act(ctx, "rotate-credentials", c.RotateCredentials, nil, cfg, out)
+	case "scrape <id>":
+		err = scrapeNow(ctx, c.Scrape, cfg, out)
+	case "command <id>":
+		err = command(ctx, c.Command, cfg, out, time.Second)
+	case "commands":
+		err = commands(ctx, c.Commands, cfg, out)
 
 	case "check sd <files>":
 		err = checkSD(c.Check.SD.Files, out)

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The fields of the control plane's answers that corralctl shows (-o json
+// prints the answers as they come; api/openapi.json is the contract). They
+// are declared here rather than imported from api/dispatch or
+// targets/lifecycle for the reason logRecord is: those packages link the
+// server's store and database drivers.
+
+// actor is who did something (store.Actor).
+type actor struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+// commandJSON is one command to one agent (dispatch.CommandJSON).
+type commandJSON struct {
+	ID            string          `json:"id"`
+	Collector     string          `json:"collector"`
+	Command       string          `json:"command"`
+	Args          json.RawMessage `json:"args,omitempty"`
+	State         string          `json:"state"`
+	Attempts      int             `json:"attempts"`
+	Error         string          `json:"error,omitempty"`
+	Result        json.RawMessage `json:"result,omitempty"`
+	Progress      *float64        `json:"progress,omitempty"`
+	Reason        string          `json:"reason,omitempty"`
+	Actor         actor           `json:"actor"`
+	BulkID        string          `json:"bulk_id,omitempty"`
+	CreatedAt     time.Time       `json:"created_at"`
+	SentAt        *time.Time      `json:"sent_at,omitempty"`
+	AcknowledgeAt *time.Time      `json:"acknowledged_at,omitempty"`
+	FinishedAt    *time.Time      `json:"finished_at,omitempty"`
+	NextAttemptAt *time.Time      `json:"next_attempt_at,omitempty"`
+	ExpiresAt     time.Time       `json:"expires_at"`
+}
+
+// final reports whether the command has ended (store.CommandFinal).
+func (c commandJSON) final() bool {
+	return c.State == "confirmed" || c.State == "failed" || c.State == "expired"
+}
+
+// actResponse answers an action on a collector: the command it sent, if
+// any, and the desired state it changed.
+type actResponse struct {
+	Command *commandJSON `json:"command"`
+	Desired *struct {
+		Tags  []string `json:"tags"`
+		Group string   `json:"group"`
+	} `json:"desired"`
+}
+
+// scrapeJSON answers POST /collectors/{id}/scrape.
+type scrapeJSON struct {
+	Collector    string  `json:"collector"`
+	Up           bool    `json:"up"`
+	Duration     float64 `json:"duration_seconds"`
+	Samples      int     `json:"samples"`
+	Error        string  `json:"error"`
+	Reason       string  `json:"reason"`
+	AgentState   string  `json:"agent_state"`
+	Status       string  `json:"status"`
+	StatusReason string  `json:"status_reason"`
+}
