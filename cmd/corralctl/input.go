@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
+
+	"github.com/mattn/go-isatty"
 )
 
 // badInput is a flag or argument corralctl refuses before any request: exit 2.
@@ -72,4 +77,28 @@ func parseJSONPairs(flag string, kvs []string) (map[string]json.RawMessage, erro
 		out[k] = json.RawMessage(v)
 	}
 	return out, nil
+}
+
+// isTerminal reports whether f is a terminal, where a person can answer a
+// question (not /dev/null, a character device too).
+func isTerminal(f *os.File) bool {
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}
+
+// confirm asks a yes/no question on a terminal. tty is nil when stdin is not
+// a terminal: then only --yes goes ahead.
+func confirm(tty io.Reader, prompt io.Writer, question string) (bool, error) {
+	if tty == nil {
+		return false, &badInput{msg: "stdin is not a terminal, so nobody can confirm: pass --yes"}
+	}
+	fmt.Fprintf(prompt, "%s [y/N] ", question)
+	line, err := bufio.NewReader(tty).ReadString('\n')
+	if err != nil && line == "" {
+		return false, fmt.Errorf("read the answer: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -38,6 +39,11 @@ type cli struct {
 	Scrape            scrapeCmd       `cmd:"" group:"Control" help:"Have the server scrape a collector now, outside its schedule, and print the result (up, duration, samples, agent state, error); a failed scrape is exit 1."`
 	Command           commandCmd      `cmd:"" group:"Control" help:"Show one command: state, attempts, error, a backfill's progress; --watch follows it to its end."`
 	Commands          commandsCmd     `cmd:"" group:"Control" help:"List commands, newest first."`
+
+	Register   registerCmd   `cmd:"" group:"Lifecycle" help:"Register a collector with the server's registry: it is scraped by every scrape config with registry: true, with a scrape token of its own. Prints the token once and the agent config the server made."`
+	Unregister unregisterCmd `cmd:"" group:"Lifecycle" help:"Unregister a collector: corral stops scraping it (a file_sd or static one is ignored while its file still lists it) and archives its data for a retention period, or deletes it with --delete. Asks first on a terminal."`
+	Archived   archivedCmd   `cmd:"" group:"Lifecycle" help:"List the unregistered collectors, newest first."`
+	Reregister reregisterCmd `cmd:"" group:"Lifecycle" help:"Bring an unregistered collector back from its archive, with its history unless --fresh, and (registered ones) a new scrape token unless --keep-token."`
 
 	Check   checkCmd   `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
 	Keys    keysCmd    `cmd:"" help:"Manage Ed25519 control keys."`
@@ -152,6 +158,19 @@ func main() {
 	case "commands":
 		err = commands(ctx, c.Commands, cfg, out)
 
+	case "register <name>":
+		err = register(ctx, c.Register, cfg, out)
+	case "unregister <id>":
+		var tty io.Reader // only a person at a terminal can confirm
+		if isTerminal(os.Stdin) {
+			tty = os.Stdin
+		}
+		err = unregister(ctx, c.Unregister, cfg, tty, os.Stderr, out)
+	case "archived":
+		err = archived(ctx, c.Archived, cfg, out)
+	case "reregister <archive-id>":
+		err = reregister(ctx, c.Reregister, cfg, out)
+
 	case "check sd <files>":
 		err = checkSD(c.Check.SD.Files, out)
 	case "check config <file>":
@@ -171,7 +190,7 @@ func main() {
 }
 
 // exitCode: 0 ok; 1 a check or command that failed; 2 bad input or not logged in;
-// 3 not found; 4 not allowed (401/403).
+// 3 not found (or unregistered: 410); 4 not allowed (401/403).
 func exitCode(err error) int {
 	if err == nil {
 		return 0
@@ -187,7 +206,7 @@ func exitCode(err error) int {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		switch {
-		case ae.Status == 404:
+		case ae.Status == 404 || ae.Status == 410:
 			return 3
 		case ae.Status == 401 || ae.Status == 403:
 			return 4

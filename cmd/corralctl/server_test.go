@@ -39,8 +39,9 @@ type builtBin struct {
 }
 
 var (
-	binDir    string
-	corralBin builtBin
+	binDir     string
+	corralBin  builtBin
+	corralctlB builtBin
 )
 
 func (b *builtBin) get(t *testing.T, pkg string) string {
@@ -294,4 +295,27 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// corralctl runs the built corralctl with stdin from /dev/null (not a
+// terminal) and returns its output and exit code.
+func corralctl(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(corralctlB.get(t, "github.com/corral-dev/corral/cmd/corralctl"), args...)
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	var o, e bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, &o, &e
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
 }

@@ -66,3 +66,30 @@ type scrapeJSON struct {
 	Status       string  `json:"status"`
 	StatusReason string  `json:"status_reason"`
 }
+
+// registration is a registered collector (lifecycle.Registration); Token and
+// AgentConfig come only in the answer that made the token.
+type registration struct {
+	ID          string `json:"id"`
+	URL         string `json:"url"`
+	Org         string `json:"org"`
+	Team        string `json:"team"`
+	Token       string `json:"scrape_token"`
+	AgentConfig string `json:"agent_config"`
+	Note        string `json:"note"`
+}
+
+// archive is an unregistered collector (api's archiveJSON).
+type archive struct {
+	ID              string     `json:"id"`
+	Collector       string     `json:"collector"`
+	Provider        string     `json:"provider"`
+	Reason          string     `json:"reason"`
+	ArchivedBy      string     `json:"archived_by"`
+	ArchivedAt      time.Time  `json:"archived_at"`
+	MetricsArchived bool       `json:"metrics_archived"`
+	MetricsCount    int64      `json:"metrics_count"`
+	RetainUntil     *time.Time `json:"retain_until"`
+	PurgedAt        *time.Time `json:"purged_at"`
+	StillDiscovered bool       `json:"still_discovered"`
+}
