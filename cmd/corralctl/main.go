@@ -45,6 +45,8 @@ type cli struct {
 	Archived   archivedCmd   `cmd:"" group:"Lifecycle" help:"List the unregistered collectors, newest first."`
 	Reregister reregisterCmd `cmd:"" group:"Lifecycle" help:"Bring an unregistered collector back from its archive, with its history unless --fresh, and (registered ones) a new scrape token unless --keep-token."`
 
+	Bulk bulkCmd `cmd:"" group:"Control" help:"One action on many collectors, chosen by --ids or --selector: now, as a --dry-run, or scheduled with --at; and the operations made so far."`
+
 	Check   checkCmd   `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
 	Keys    keysCmd    `cmd:"" help:"Manage Ed25519 control keys."`
 	Control controlCmd `cmd:"" help:"Send one signed command straight to an agent's /control (break-glass and demos; the server is the usual sender)."`
@@ -170,6 +172,19 @@ func main() {
 		err = archived(ctx, c.Archived, cfg, out)
 	case "reregister <archive-id>":
 		err = reregister(ctx, c.Reregister, cfg, out)
+
+	case "bulk list":
+		err = bulkList(ctx, c.Bulk.List, cfg, out)
+	case "bulk show <id>":
+		err = bulkShow(ctx, c.Bulk.Show, cfg, out)
+	case "bulk cancel <id>":
+		err = bulkCancel(ctx, c.Bulk.Cancel, cfg, out)
+	case "bulk stop", "bulk resume", "bulk restart", "bulk collect", "bulk update-config", "bulk update-tags", "bulk update-group", "bulk unregister":
+		b := c.Bulk
+		action := kctx.Selected().Name
+		flags := map[string]bulkActionCmd{"stop": b.Stop, "resume": b.Resume, "restart": b.Restart, "collect": b.Collect,
+			"update-config": b.UpdateConfig, "update-tags": b.UpdateTags, "update-group": b.UpdateGroup, "unregister": b.Unregister}[action]
+		err = bulkAction(ctx, action, flags, cfg, out)
 
 	case "check sd <files>":
 		err = checkSD(c.Check.SD.Files, out)

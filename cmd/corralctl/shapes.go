@@ -93,3 +93,44 @@ type archive struct {
 	PurgedAt        *time.Time `json:"purged_at"`
 	StillDiscovered bool       `json:"still_discovered"`
 }
+
+// bulkRequest is POST /collectors/bulk-action (dispatch.BulkRequest).
+type bulkRequest struct {
+	Action       string          `json:"action"`
+	CollectorIDs []string        `json:"collector_ids,omitempty"`
+	Selector     string          `json:"selector,omitempty"`
+	Status       []string        `json:"status,omitempty"`
+	Params       json.RawMessage `json:"params,omitempty"`
+	Reason       string          `json:"reason,omitempty"`
+	DryRun       bool            `json:"dry_run,omitempty"`
+	ScheduleAt   *time.Time      `json:"schedule_at,omitempty"`
+}
+
+// bulkResult is a bulk operation with its items (dispatch.BulkResult).
+type bulkResult struct {
+	ID         string     `json:"id"`
+	Action     string     `json:"action"`
+	State      string     `json:"state"`
+	DryRun     bool       `json:"dry_run"`
+	ScheduleAt *time.Time `json:"schedule_at"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at"`
+	CreatedBy  string     `json:"created_by"`
+	Total      int        `json:"total"`
+	Succeeded  int        `json:"succeeded"`
+	Failed     int        `json:"failed"`
+	Pending    int        `json:"pending"`
+	Results    []struct {
+		Collector string `json:"collector_id"`
+		Status    string `json:"status"` // ok, failed, pending or (dry run) would
+		CommandID string `json:"command_id"`
+		State     string `json:"state"`
+		Message   string `json:"message"`
+		Error     string `json:"error"`
+	} `json:"results"`
+	Error   string `json:"error"`
+	Request *struct {
+		CollectorIDs []string `json:"collector_ids"`
+		Selector     string   `json:"selector"`
+	} `json:"request"`
+}
