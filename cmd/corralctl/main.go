@@ -45,7 +45,8 @@ type cli struct {
 	Archived   archivedCmd   `cmd:"" group:"Lifecycle" help:"List the unregistered collectors, newest first."`
 	Reregister reregisterCmd `cmd:"" group:"Lifecycle" help:"Bring an unregistered collector back from its archive, with its history unless --fresh, and (registered ones) a new scrape token unless --keep-token."`
 
-	Bulk bulkCmd `cmd:"" group:"Control" help:"One action on many collectors, chosen by --ids or --selector: now, as a --dry-run, or scheduled with --at; and the operations made so far."`
+	Bulk  bulkCmd  `cmd:"" group:"Control" help:"One action on many collectors, chosen by --ids or --selector: now, as a --dry-run, or scheduled with --at; and the operations made so far."`
+	Audit auditCmd `cmd:"" group:"Control" help:"Print the audit trail: who did what to which collector, newest first (team_lead and above, in their scope)."`
 
 	Check   checkCmd   `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
 	Keys    keysCmd    `cmd:"" help:"Manage Ed25519 control keys."`
@@ -185,6 +186,8 @@ func main() {
 		flags := map[string]bulkActionCmd{"stop": b.Stop, "resume": b.Resume, "restart": b.Restart, "collect": b.Collect,
 			"update-config": b.UpdateConfig, "update-tags": b.UpdateTags, "update-group": b.UpdateGroup, "unregister": b.Unregister}[action]
 		err = bulkAction(ctx, action, flags, cfg, out)
+	case "audit":
+		err = audit(ctx, c.Audit, cfg, out)
 
 	case "check sd <files>":
 		err = checkSD(c.Check.SD.Files, out)

@@ -134,3 +134,16 @@ type bulkResult struct {
 		Selector     string   `json:"selector"`
 	} `json:"request"`
 }
+
+// auditRow is one row of the audit trail.
+type auditRow struct {
+	At        time.Time `json:"at"`
+	Actor     actor     `json:"actor"`
+	Action    string    `json:"action"`
+	Collector string    `json:"collector"`
+	Reason    string    `json:"reason"`
+	Result    string    `json:"result"`
+	Error     string    `json:"error"`
+	CommandID string    `json:"command_id"`
+	BulkID    string    `json:"bulk_id"`
+}
