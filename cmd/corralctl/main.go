@@ -49,7 +49,7 @@ type cli struct {
 	Audit auditCmd `cmd:"" group:"Control" help:"Print the audit trail: who did what to which collector, newest first (team_lead and above, in their scope)."`
 
 	Check   checkCmd   `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
-	Keys    keysCmd    `cmd:"" help:"Manage Ed25519 control keys."`
+	Keys    keysCmd    `cmd:"" help:"Control keys: generate a key pair; the server's signing key and its rotation."`
 	Control controlCmd `cmd:"" help:"Send one signed command straight to an agent's /control (break-glass and demos; the server is the usual sender)."`
 	Version struct{}   `cmd:"" help:"Print the version."`
 }
@@ -197,6 +197,10 @@ func main() {
 		err = checkMetrics(ctx, c.Check.Metrics.URL, c.Check.Metrics.Token, out)
 	case "keys generate":
 		err = generateKeys(c.Keys.Generate, out)
+	case "keys status":
+		err = keysStatus(ctx, c.Keys.Status, cfg, out)
+	case "keys rotate":
+		err = keysRotate(ctx, c.Keys.Rotate, cfg, out)
 	case "control <command>", "control <command> <args>":
 		err = sendControl(ctx, c.Control, out)
 	case "version":

@@ -147,3 +147,28 @@ type auditRow struct {
 	CommandID string    `json:"command_id"`
 	BulkID    string    `json:"bulk_id"`
 }
+
+// rotation is GET /keys: the server's keys and a rotation under way
+// (dispatch.Rotation).
+type rotation struct {
+	Active *struct {
+		KID         string     `json:"kid"`
+		PublicKey   string     `json:"public_key"`
+		ActivatedAt *time.Time `json:"activated_at"`
+	} `json:"active"`
+	Next *struct {
+		KID       string    `json:"kid"`
+		PublicKey string    `json:"public_key"`
+		CreatedAt time.Time `json:"created_at"`
+	} `json:"next"`
+	InProgress bool `json:"in_progress"`
+	Agents     []struct {
+		Collector string `json:"collector"`
+		State     string `json:"state"`
+		CommandID string `json:"command_id"`
+		Error     string `json:"error"`
+	} `json:"agents"`
+	Acknowledged int `json:"acknowledged"`
+	Pending      int `json:"pending"`
+	Missed       int `json:"missed"`
+}
