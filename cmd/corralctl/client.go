@@ -39,7 +39,7 @@ func loadCtlConfig(path string) (ctlConfig, error) {
 	var c ctlConfig
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return c, fmt.Errorf("not logged in: run corralctl login --server URL --username NAME first (%s missing)", path)
+		return c, &badInput{msg: fmt.Sprintf("not logged in: run corralctl login --server URL --username NAME first (%s missing)", path)}
 	}
 	if err != nil {
 		return c, err
@@ -148,4 +148,57 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	default:
 		return json.Unmarshal(b, out)
 	}
+}
+
+// call asks the server, decodes its answer into v and returns the answer as
+// it came, for -o json.
+func (c *client) call(ctx context.Context, method, path string, query url.Values, body, v any) ([]byte, error) {
+	var b []byte
+	if err := c.do(ctx, method, path, query, body, &b); err != nil {
+		return nil, err
+	}
+	return b, json.Unmarshal(b, v)
+}
+
+// fetch is call that, with asJSON, prints the answer as the server sent it
+// (-o json) and reports printed.
+func (c *client) fetch(ctx context.Context, method, path string, query url.Values, body, v any, asJSON bool, out io.Writer) (printed bool, err error) {
+	b, err := c.call(ctx, method, path, query, body, v)
+	if err != nil || !asJSON {
+		return false, err
+	}
+	return true, printRaw(out, b)
+}
+
+// pageQuery checks --limit and makes the query of a listing: the limit and
+// every filter that is set.
+func pageQuery(limit int, filters map[string]string) (url.Values, error) {
+	if limit < 1 || limit > 1000 {
+		return nil, badFlag("limit", "%d: want 1 to 1000", limit)
+	}
+	q := url.Values{"limit": {fmt.Sprint(limit)}}
+	for k, v := range filters {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q, nil
+}
+
+// page is a listing as the API answers it.
+type page[T any] struct {
+	Data  []T `json:"data"`
+	Total int `json:"total"`
+}
+
+// list GETs a listing. With asJSON it prints the data as the server sent it
+// instead, and reports printed.
+func list[T any](ctx context.Context, cfgFlag, path string, query url.Values, asJSON bool, out io.Writer) (page[T], bool, error) {
+	var p page[T]
+	c, err := apiClient(cfgFlag)
+	if err != nil {
+		return p, false, err
+	}
+	printed, err := c.fetch(ctx, http.MethodGet, path, query, nil, &p, asJSON, out)
+	return p, printed, err
 }

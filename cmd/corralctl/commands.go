@@ -12,7 +12,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/coder/websocket"
@@ -130,7 +129,7 @@ func getCollectors(ctx context.Context, o getCollectorsCmd, cfgFlag string, out 
 	case "yaml":
 		return yaml.NewEncoder(out).Encode(list.Data)
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	if o.Output == "wide" {
 		fmt.Fprintln(tw, "COLLECTOR\tSTATUS\tJOB\tINSTANCE\tTEAM\tLAST SEEN\tFRESHNESS\tCOMPLETE 1H\tREASON")
 	} else {
@@ -170,12 +169,6 @@ func pct(f *float64) string {
 	return fmt.Sprintf("%.0f%%", *f*100)
 }
 
-func printJSON(out io.Writer, v any) error {
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func describeCollector(ctx context.Context, id, output, cfgFlag string, out io.Writer) error {
 	c, err := apiClient(cfgFlag)
 	if err != nil {
@@ -211,10 +204,10 @@ func history(ctx context.Context, o historyCmd, cfgFlag string, out io.Writer) e
 	if o.Output == "json" {
 		return printJSON(out, h.Data)
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "TIME\tFROM\tTO\tREASON")
 	for _, e := range h.Data {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.At.Local().Format(time.DateTime), e.From, e.To, e.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", localTime(&e.At), e.From, e.To, e.Reason)
 	}
 	return tw.Flush()
 }

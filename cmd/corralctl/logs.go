@@ -212,11 +212,9 @@ func readEvent(ctx context.Context, conn *websocket.Conn) (wsEvent, error) {
 
 // fetchLogs prints the newest o.Limit matching records, oldest first.
 func fetchLogs(ctx context.Context, c *client, o logsCmd, p *logPrinter) error {
-	q := url.Values{"limit": {fmt.Sprint(o.Limit)}}
-	for k, v := range map[string]string{"level": o.Level, "q": o.Query, "since": o.Since} {
-		if v != "" {
-			q.Set(k, v)
-		}
+	q, err := pageQuery(o.Limit, map[string]string{"level": o.Level, "q": o.Query, "since": o.Since})
+	if err != nil {
+		return err
 	}
 	var page struct {
 		Data []logRecord `json:"data"`

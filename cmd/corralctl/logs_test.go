@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -220,9 +219,4 @@ func TestLogsFollow(t *testing.T) {
 	if got, want := strings.Join(msgs, ", "), "stored 1, stored 2, live 1, live 2"; got != want {
 		t.Errorf("printed %s, want %s:\n%s", got, want, strings.Join(printed, "\n"))
 	}
-}
-
-func TestMain(m *testing.M) {
-	os.Unsetenv("CORRAL_TOKEN") // the tests' config file holds the token
-	os.Exit(m.Run())
 }

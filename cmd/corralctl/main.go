@@ -1,21 +1,20 @@
 // Command corralctl is corral's admin CLI: the collectors, their history and
-// agent logs, real-time events, keys, direct signed commands to agents, and
-// offline checks.
+// agent logs, real-time events, the control plane (actions, commands,
+// registration, bulk operations, the audit trail, key rotation), direct
+// signed commands to agents, and offline checks.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
-
-	"github.com/corral-dev/corral/exporter/control"
 )
 
 var version = "dev"
@@ -28,10 +27,31 @@ type cli struct {
 	History  historyCmd  `cmd:"" help:"Show a collector's status history."`
 	Logs     logsCmd     `cmd:"" help:"Print a collector's agent logs, oldest first; -f follows new ones (the WebSocket) until Ctrl-C."`
 	Watch    watchCmd    `cmd:"" help:"Print real-time events (the WebSocket) as JSON lines until Ctrl-C."`
-	Check    checkCmd    `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
-	Keys     keysCmd     `cmd:"" help:"Manage Ed25519 control keys."`
-	Control  controlCmd  `cmd:"" help:"Send one signed command straight to an agent's /control (break-glass and demos; the server is the usual sender)."`
-	Version  struct{}    `cmd:"" help:"Print the version."`
+
+	Stop              stopCmd         `cmd:"" group:"Control" help:"Pause a collector: the agent stops collecting, and the server keeps it paused (re-sending pause if the agent comes back running) until resume."`
+	Resume            actionFlags     `cmd:"" group:"Control" help:"Resume a paused collector; the server's desired state becomes running."`
+	Restart           actionFlags     `cmd:"" group:"Control" help:"Restart the agent process; confirmed once a scrape shows a newer process start time."`
+	Collect           actionFlags     `cmd:"" group:"Control" help:"Collect now, outside the schedule; confirmed once a scrape shows a newer collection."`
+	Backfill          backfillCmd     `cmd:"" group:"Control" help:"Collect a past range again, in the background on the agent; the command shows its progress (corralctl command ID --watch) and is confirmed when it is complete."`
+	TestConnection    actionFlags     `cmd:"" name:"test-connection" group:"Control" help:"Have the agent test the connection to its source; the answer carries the result."`
+	UpdateConfig      updateConfigCmd `cmd:"" name:"update-config" group:"Control" help:"Change a collector's config: interval, query limit and collector keys go to the agent (confirmed by its config generation); tags and group stay with the server."`
+	RotateCredentials actionFlags     `cmd:"" name:"rotate-credentials" group:"Control" help:"Have the agent read its source credentials again (e.g. after a password change)."`
+	Scrape            scrapeCmd       `cmd:"" group:"Control" help:"Have the server scrape a collector now, outside its schedule, and print the result (up, duration, samples, agent state, error); a failed scrape is exit 1."`
+	Command           commandCmd      `cmd:"" group:"Control" help:"Show one command: state, attempts, error, a backfill's progress; --watch follows it to its end."`
+	Commands          commandsCmd     `cmd:"" group:"Control" help:"List commands, newest first."`
+
+	Register   registerCmd   `cmd:"" group:"Lifecycle" help:"Register a collector with the server's registry: it is scraped by every scrape config with registry: true, with a scrape token of its own. Prints the token once and the agent config the server made."`
+	Unregister unregisterCmd `cmd:"" group:"Lifecycle" help:"Unregister a collector: corral stops scraping it (a file_sd or static one is ignored while its file still lists it) and archives its data for a retention period, or deletes it with --delete. Asks first on a terminal."`
+	Archived   archivedCmd   `cmd:"" group:"Lifecycle" help:"List the unregistered collectors, newest first."`
+	Reregister reregisterCmd `cmd:"" group:"Lifecycle" help:"Bring an unregistered collector back from its archive, with its history unless --fresh, and (registered ones) a new scrape token unless --keep-token."`
+
+	Bulk  bulkCmd  `cmd:"" group:"Control" help:"One action on many collectors, chosen by --ids or --selector: now, as a --dry-run, or scheduled with --at; and the operations made so far."`
+	Audit auditCmd `cmd:"" group:"Control" help:"Print the audit trail: who did what to which collector, newest first (team_lead and above, in their scope)."`
+
+	Check   checkCmd   `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
+	Keys    keysCmd    `cmd:"" help:"Control keys: generate a key pair; the server's signing key and its rotation."`
+	Control controlCmd `cmd:"" help:"Send one signed command straight to an agent's /control (break-glass and demos; the server is the usual sender)."`
+	Version struct{}   `cmd:"" help:"Print the version."`
 }
 
 type loginCmd struct {
@@ -90,62 +110,109 @@ type checkCmd struct {
 	} `cmd:"" help:"Lint an agent's exposition against corral's metric contract."`
 }
 
-type keysCmd struct {
-	Generate keysGenerateCmd `cmd:"" help:"Generate a key pair: PREFIX.key (private, PKCS#8 PEM, mode 0600) and PREFIX.pub (public, for agents' control.trusted_keys)."`
-}
-
-type keysGenerateCmd struct {
-	Out   string `required:"" help:"Path prefix of the two files."`
-	Force bool   `help:"Overwrite existing files."`
-}
-
-type controlCmd struct {
-	URL       string        `required:"" help:"Agent base URL, e.g. http://127.0.0.1:19100."`
-	Collector string        `required:"" help:"The agent's collector name (the token's audience)."`
-	Key       string        `required:"" type:"existingfile" help:"Private key file (PEM) whose public key the agent trusts."`
-	Timeout   time.Duration `default:"30s" help:"Request timeout."`
-	ID        string        `help:"Command id (default: generated). Re-sending an id returns the first answer."`
-	Command   string        `arg:"" enum:"pause,resume,restart,collect,backfill,update_config,test_connection,rotate_credentials" help:"Command: ${enum}."`
-	Args      string        `arg:"" optional:"" help:"Arguments as a JSON object, e.g. '{\"reason\":\"maintenance\"}'."`
-}
-
 func main() {
 	var c cli
-	kctx := kong.Parse(&c, kong.Name("corralctl"), kong.Description("corralctl administers corral."), kong.UsageOnError())
+	kctx := kong.Parse(&c, kong.Name("corralctl"), kong.Description("corralctl administers corral."), kong.UsageOnError(),
+		kong.Vars{"time_help": timeHelp},
+		kong.Exit(func(code int) { // bad flags are bad input, as everywhere in corralctl
+			if code != 0 {
+				code = 2
+			}
+			os.Exit(code)
+		}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	out, cfg := os.Stdout, c.Config
 	var err error
-	switch kctx.Command() {
+	switch cmd := kctx.Command(); cmd {
 	case "login":
-		err = login(ctx, c.Login, c.Config, os.Stdin)
+		err = login(ctx, c.Login, cfg, os.Stdin)
 	case "get collectors":
-		err = getCollectors(ctx, c.Get.Collectors, c.Config, os.Stdout)
+		err = getCollectors(ctx, c.Get.Collectors, cfg, out)
 	case "describe collector <id>":
-		err = describeCollector(ctx, c.Describe.Collector.ID, c.Describe.Collector.Output, c.Config, os.Stdout)
+		err = describeCollector(ctx, c.Describe.Collector.ID, c.Describe.Collector.Output, cfg, out)
 	case "history <id>":
-		err = history(ctx, c.History, c.Config, os.Stdout)
+		err = history(ctx, c.History, cfg, out)
 	case "logs <id>":
-		err = logs(ctx, c.Logs, c.Config, os.Stdout)
+		err = logs(ctx, c.Logs, cfg, out)
 	case "watch":
-		err = watch(ctx, c.Watch, c.Config, os.Stdout)
+		err = watch(ctx, c.Watch, cfg, out)
+
+	case "stop <id>":
+		err = act(ctx, "stop", c.Stop.actionFlags, c.Stop.params, cfg, out)
+	case "resume <id>":
+		err = act(ctx, "resume", c.Resume, nil, cfg, out)
+	case "restart <id>":
+		err = act(ctx, "restart", c.Restart, nil, cfg, out)
+	case "collect <id>":
+		err = act(ctx, "collect", c.Collect, nil, cfg, out)
+	case "backfill <id>":
+		err = act(ctx, "backfill", c.Backfill.actionFlags, c.Backfill.params, cfg, out)
+	case "test-connection <id>":
+		err = act(ctx, "test-connection", c.TestConnection, nil, cfg, out)
+	case "update-config <id>":
+		err = act(ctx, "update-config", c.UpdateConfig.actionFlags, c.UpdateConfig.params, cfg, out)
+	case "rotate-credentials <id>":
+		err = act(ctx, "rotate-credentials", c.RotateCredentials, nil, cfg, out)
+	case "scrape <id>":
+		err = scrapeNow(ctx, c.Scrape, cfg, out)
+	case "command <id>":
+		err = command(ctx, c.Command, cfg, out, time.Second)
+	case "commands":
+		err = commands(ctx, c.Commands, cfg, out)
+
+	case "register <name>":
+		err = register(ctx, c.Register, cfg, out)
+	case "unregister <id>":
+		var tty io.Reader // only a person at a terminal can confirm
+		if isTerminal(os.Stdin) {
+			tty = os.Stdin
+		}
+		err = unregister(ctx, c.Unregister, cfg, tty, os.Stderr, out)
+	case "archived":
+		err = archived(ctx, c.Archived, cfg, out)
+	case "reregister <archive-id>":
+		err = reregister(ctx, c.Reregister, cfg, out)
+
+	case "bulk list":
+		err = bulkList(ctx, c.Bulk.List, cfg, out)
+	case "bulk show <id>":
+		err = bulkShow(ctx, c.Bulk.Show, cfg, out)
+	case "bulk cancel <id>":
+		err = bulkCancel(ctx, c.Bulk.Cancel, cfg, out)
+	case "bulk stop", "bulk resume", "bulk restart", "bulk collect", "bulk update-config", "bulk update-tags", "bulk update-group", "bulk unregister":
+		b := c.Bulk
+		action := kctx.Selected().Name
+		flags := map[string]bulkActionCmd{"stop": b.Stop, "resume": b.Resume, "restart": b.Restart, "collect": b.Collect,
+			"update-config": b.UpdateConfig, "update-tags": b.UpdateTags, "update-group": b.UpdateGroup, "unregister": b.Unregister}[action]
+		err = bulkAction(ctx, action, flags, cfg, out)
+	case "audit":
+		err = audit(ctx, c.Audit, cfg, out)
+
 	case "check sd <files>":
-		err = checkSD(c.Check.SD.Files, os.Stdout)
+		err = checkSD(c.Check.SD.Files, out)
 	case "check config <file>":
-		err = checkConfig(c.Check.Config.File, os.Stdout)
+		err = checkConfig(c.Check.Config.File, out)
 	case "check metrics <url>":
-		err = checkMetrics(ctx, c.Check.Metrics.URL, c.Check.Metrics.Token, os.Stdout)
+		err = checkMetrics(ctx, c.Check.Metrics.URL, c.Check.Metrics.Token, out)
 	case "keys generate":
-		err = generateKeys(c.Keys.Generate)
+		err = generateKeys(c.Keys.Generate, out)
+	case "keys status":
+		err = keysStatus(ctx, c.Keys.Status, cfg, out)
+	case "keys rotate":
+		err = keysRotate(ctx, c.Keys.Rotate, cfg, out)
 	case "control <command>", "control <command> <args>":
-		err = sendControl(ctx, c.Control)
+		err = sendControl(ctx, c.Control, out)
 	case "version":
 		fmt.Println("corralctl", version)
+	default:
+		err = fmt.Errorf("corralctl: %s is not wired; this is a bug", cmd)
 	}
 	os.Exit(exitCode(err))
 }
 
 // exitCode: 0 ok; 1 a check or command that failed; 2 bad input or not logged in;
-// 3 not found; 4 not allowed (401/403).
+// 3 not found (or unregistered: 410); 4 not allowed (401/403).
 func exitCode(err error) int {
 	if err == nil {
 		return 0
@@ -154,10 +221,14 @@ func exitCode(err error) int {
 		return 1
 	}
 	fmt.Fprintln(os.Stderr, "corralctl:", err)
+	var bad *badInput
+	if errors.As(err, &bad) {
+		return 2
+	}
 	var ae *apiError
 	if errors.As(err, &ae) {
 		switch {
-		case ae.Status == 404:
+		case ae.Status == 404 || ae.Status == 410:
 			return 3
 		case ae.Status == 401 || ae.Status == 403:
 			return 4
@@ -166,71 +237,4 @@ func exitCode(err error) int {
 		}
 	}
 	return 1
-}
-
-func generateKeys(o keysGenerateCmd) error {
-	pub, priv, err := control.GenerateKey()
-	if err != nil {
-		return err
-	}
-	pem, err := control.MarshalPrivateKeyPEM(priv)
-	if err != nil {
-		return err
-	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if o.Force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	for _, f := range []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{{o.Out + ".key", pem, 0o600}, {o.Out + ".pub", []byte(control.FormatPublicKey(pub) + "\n"), 0o644}} {
-		fh, err := os.OpenFile(f.path, flags, f.mode)
-		if err != nil {
-			return fmt.Errorf("%w (use --force to overwrite)", err)
-		}
-		if _, err := fh.Write(f.data); err != nil {
-			fh.Close()
-			return err
-		}
-		if err := fh.Close(); err != nil {
-			return err
-		}
-	}
-	fmt.Printf("wrote %s.key and %s.pub (key id %s)\n", o.Out, o.Out, control.KeyID(pub))
-	return nil
-}
-
-func sendControl(ctx context.Context, o controlCmd) error {
-	b, err := os.ReadFile(o.Key)
-	if err != nil {
-		return err
-	}
-	priv, err := control.ParsePrivateKeyPEM(b)
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.Key, err)
-	}
-	req := control.Request{ID: o.ID, Command: o.Command}
-	if req.ID == "" {
-		req.ID = fmt.Sprintf("ctl-%d", time.Now().UnixNano())
-	}
-	if o.Args != "" {
-		if !json.Valid([]byte(o.Args)) {
-			return fmt.Errorf("args: not valid JSON: %s", o.Args)
-		}
-		req.Args = json.RawMessage(o.Args)
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	resp, status, err := control.NewSigner(priv).Send(ctx, nil, o.URL, o.Collector, req)
-	if err != nil {
-		return err
-	}
-	out, _ := json.MarshalIndent(resp, "", "  ")
-	fmt.Println(string(out))
-	if status != 200 || !resp.OK {
-		return fmt.Errorf("command %s not ok (HTTP %d)", o.Command, status)
-	}
-	return nil
 }
