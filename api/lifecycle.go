@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
@@ -142,6 +143,36 @@ func (a *api) unregister(w http.ResponseWriter, r *http.Request) {
 	var req lifecycle.UnregisterRequest
 	if !decodeStrict(w, body, &req) {
 		return
+	}
+	// The same options may come as query parameters: some clients and proxies
+	// drop the body of a DELETE.
+	qs := r.URL.Query()
+	if v := qs.Get("reason"); v != "" {
+		req.Reason = v
+	}
+	if v := qs.Get("archive_metrics"); v != "" {
+		x, err := strconv.ParseBool(v)
+		if err != nil {
+			badParam(w, "archive_metrics", "want true or false")
+			return
+		}
+		req.ArchiveMetrics = &x
+	}
+	if v := qs.Get("delete_audit"); v != "" {
+		x, err := strconv.ParseBool(v)
+		if err != nil {
+			badParam(w, "delete_audit", "want true or false")
+			return
+		}
+		req.DeleteAudit = x
+	}
+	if v := qs.Get("retention_days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			badParam(w, "retention_days", "want a number of days")
+			return
+		}
+		req.RetentionDays = n
 	}
 	req.Collector = id
 	if a.o.Registrar == nil {

@@ -130,7 +130,9 @@ func makePlan(action string, params json.RawMessage, kind string, now time.Time)
 			return p, invalid("estimated_duration_minutes", "must be between 0 and 43200 (30 days)")
 		}
 		p.reason = a.Reason
-		p.args = jsonOf(map[string]string{"reason": a.Reason})
+		if a.Reason != "" {
+			p.args = jsonOf(map[string]string{"reason": a.Reason})
+		}
 		p.desired = func(d *store.DesiredState) {
 			d.Run, d.Reason, d.ResumeExpected = store.DesiredPaused, a.Reason, time.Time{}
 			if a.Minutes > 0 {

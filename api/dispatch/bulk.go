@@ -149,7 +149,7 @@ func (b *Bulk) Create(ctx context.Context, r BulkRequest, scope Scope, actor sto
 	if r.DryRun {
 		items := b.resolve(r, scope)
 		res := b.preview(r, items)
-		res.ID, res.CreatedAt, res.CreatedBy = id, now, actor.Name
+		res.CreatedAt, res.CreatedBy = now, actor.Name // no id: a dry run is not stored
 		return res, nil
 	}
 	if r.ScheduleAt != nil {
@@ -397,8 +397,11 @@ func itemOf(it BulkItem, c store.Command) BulkItem {
 		it.Status, it.Success, it.Error = "failed", false, c.Error
 	default:
 		it.Status, it.Success = "pending", false
-		if c.Error != "" {
+		switch {
+		case c.Error != "":
 			it.Message = "not acknowledged yet (retrying): " + c.Error
+		case c.Attempts == 0:
+			it.Message = "queued behind an earlier command to this collector, which is not confirmed yet"
 		}
 	}
 	return it
@@ -492,7 +495,18 @@ func (b *Bulk) Get(ctx context.Context, id string, userID string, admin bool) (B
 	if !admin && op.Actor.UserID != userID {
 		return BulkResult{}, store.ErrNotFound
 	}
-	return b.View(op), nil
+	res := b.View(op)
+	// The stored results are as they were when the operation answered; the
+	// items still pending then are read again from their commands.
+	for i, it := range res.Results {
+		if it.Status == "pending" && it.CommandID != "" {
+			if c, err := b.d.Command(ctx, it.CommandID); err == nil {
+				res.Results[i] = itemOf(it, c)
+			}
+		}
+	}
+	res.count()
+	return res, nil
 }
 
 // List returns the operations actor may see, newest first.

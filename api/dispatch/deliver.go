@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/corral-dev/corral/exporter/control"
@@ -75,6 +76,8 @@ func agentError(c store.Command, status int, resp control.Response) string {
 	if why == "" {
 		why = fmt.Sprintf("HTTP %d", status)
 	}
+	// The agent often starts with the command's name; say it once.
+	why = strings.TrimPrefix(why, c.Command+": ")
 	return fmt.Sprintf("%s refused %s: %s", c.Collector, c.Command, why)
 }
 

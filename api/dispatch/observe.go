@@ -199,7 +199,7 @@ func (d *Dispatcher) reconcileLocked(h *scrape.Health, des store.DesiredState) [
 			}
 			reason += fmt.Sprintf("); the agent reported %s", a.State)
 			var args json.RawMessage
-			if cmd == control.Pause {
+			if cmd == control.Pause && des.Reason != "" {
 				args, _ = json.Marshal(map[string]string{"reason": des.Reason})
 			}
 			acts = append(acts, act{

@@ -62,7 +62,7 @@ func register(ctx context.Context, o registerCmd, cfgFlag string, out io.Writer)
 	return showRegistration(out, reg, o.AgentConfig, o.Force, nil)
 }
 
-// scopeOf names an org and team; the server leaves org empty for its default.
+// scopeOf names an org and team (an empty org, from an older server, is its default).
 func scopeOf(org, team string) string {
 	s := "the default org"
 	if org != "" {

@@ -28,7 +28,7 @@ func TestRegisterUnregisterReregister(t *testing.T) {
 	reg := registerCmd{Name: "reg-1", URL: "http://" + addr + "/metrics", Label: []string{"env=test"}, Threshold: []string{"offline_after=5m"},
 		AgentConfig: cfgFile, Output: "text"}
 	out, code := run(t, func(out *bytes.Buffer) error { return register(ctx, reg, f.cfg, out) })
-	if code != 0 || !strings.HasPrefix(out, "registered reg-1 (the default org) at http://"+addr+"/metrics") ||
+	if code != 0 || !strings.HasPrefix(out, "registered reg-1 (org default) at http://"+addr+"/metrics") ||
 		!regexp.MustCompile(`(?m)^scrape token: corral_scrape_\S+$`).MatchString(out) || !strings.Contains(out, "WARNING: the token is shown this once") ||
 		!strings.Contains(out, "agent config written to "+cfgFile+" (mode 0600)") {
 		t.Fatalf("register: exit %d:\n%s", code, out)

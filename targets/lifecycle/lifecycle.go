@@ -369,7 +369,7 @@ func jsonOf(v any) []byte {
 }
 
 func (l *Lifecycle) registration(rc store.RegisteredCollector, token string) Registration {
-	reg := Registration{ID: rc.ID, Name: rc.Name, URL: rc.URL, Labels: rc.Labels, Org: rc.Org, Team: rc.Team,
+	reg := Registration{ID: rc.ID, Name: rc.Name, URL: rc.URL, Labels: rc.Labels, Org: l.orgOr(rc.Org), Team: rc.Team,
 		Thresholds: rc.Thresholds, TokenSHA256: rc.TokenSHA256, CreatedAt: rc.CreatedAt.UTC()}
 	if reg.Labels == nil {
 		reg.Labels = map[string]string{}
