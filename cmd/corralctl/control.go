@@ -37,6 +37,10 @@ type (
 		From        string `required:"" placeholder:"TIME" help:"Start of the range to collect again: ${time_help}."`
 		To          string `required:"" placeholder:"TIME" help:"End of the range, not in the future: ${time_help}."`
 	}
+	rotateCredentialsCmd struct {
+		actionFlags `embed:""`
+		ScrapeToken bool `name:"scrape-token" help:"Also roll out a new scrape token (registered collectors): the agent gets its hash and keeps accepting the old token for 10 minutes; the server switches once the agent acknowledged it. The token itself never leaves the server."`
+	}
 	updateConfigCmd struct {
 		actionFlags `embed:""`
 		Interval    time.Duration `help:"Collection interval, 1s to 24h (collection_interval)."`
@@ -49,6 +53,13 @@ type (
 
 // actionParams are the action's JSON body, beyond the reason.
 type actionParams map[string]any
+
+func (o rotateCredentialsCmd) params(time.Time) (actionParams, error) {
+	if !o.ScrapeToken {
+		return nil, nil
+	}
+	return actionParams{"scrape_token": true}, nil
+}
 
 func (o stopCmd) params(time.Time) (actionParams, error) {
 	p := actionParams{}

@@ -75,6 +75,17 @@ func TestRegisterUnregisterReregister(t *testing.T) {
 	}); code != 0 || !strings.Contains(out, "collect confirmed") {
 		t.Errorf("collect on the registered agent: exit %d: %q", code, out)
 	}
+	// Its scrape token rotated: the server keeps scraping it, without a failure.
+	rot := rotateCredentialsCmd{actionFlags: actionFlags{ID: "reg-1", Wait: "confirmed", Output: "text"}, ScrapeToken: true}
+	if out, code := run(t, func(out *bytes.Buffer) error { return act(ctx, "rotate-credentials", rot.actionFlags, rot.params, f.cfg, out) }); code != 0 ||
+		!strings.Contains(out, "rotate_credentials") {
+		t.Errorf("rotate the scrape token: exit %d: %q", code, out)
+	}
+	if out, code := run(t, func(out *bytes.Buffer) error {
+		return act(ctx, "collect", actionFlags{ID: "reg-1", Wait: "confirmed", Output: "text"}, nil, f.cfg, out)
+	}); code != 0 {
+		t.Errorf("collect after the token rotation: exit %d: %q", code, out)
+	}
 
 	unreg := unregisterCmd{ID: "reg-1", Reason: "decommissioned", RetentionDays: 7, Output: "text"}
 	t.Run("unregister asks", func(t *testing.T) {

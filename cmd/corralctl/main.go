@@ -28,17 +28,17 @@ type cli struct {
 	Logs     logsCmd     `cmd:"" help:"Print a collector's agent logs, oldest first; -f follows new ones (the WebSocket) until Ctrl-C."`
 	Watch    watchCmd    `cmd:"" help:"Print real-time events (the WebSocket) as JSON lines until Ctrl-C."`
 
-	Stop              stopCmd         `cmd:"" group:"Control" help:"Pause a collector: the agent stops collecting, and the server keeps it paused (re-sending pause if the agent comes back running) until resume."`
-	Resume            actionFlags     `cmd:"" group:"Control" help:"Resume a paused collector; the server's desired state becomes running."`
-	Restart           actionFlags     `cmd:"" group:"Control" help:"Restart the agent process; confirmed once a scrape shows a newer process start time."`
-	Collect           actionFlags     `cmd:"" group:"Control" help:"Collect now, outside the schedule; confirmed once a scrape shows a newer collection."`
-	Backfill          backfillCmd     `cmd:"" group:"Control" help:"Collect a past range again, in the background on the agent; the command shows its progress (corralctl command ID --watch) and is confirmed when it is complete."`
-	TestConnection    actionFlags     `cmd:"" name:"test-connection" group:"Control" help:"Have the agent test the connection to its source; the answer carries the result."`
-	UpdateConfig      updateConfigCmd `cmd:"" name:"update-config" group:"Control" help:"Change a collector's config: interval, query limit and collector keys go to the agent (confirmed by its config generation); tags and group stay with the server."`
-	RotateCredentials actionFlags     `cmd:"" name:"rotate-credentials" group:"Control" help:"Have the agent read its source credentials again (e.g. after a password change)."`
-	Scrape            scrapeCmd       `cmd:"" group:"Control" help:"Have the server scrape a collector now, outside its schedule, and print the result (up, duration, samples, agent state, error); a failed scrape is exit 1."`
-	Command           commandCmd      `cmd:"" group:"Control" help:"Show one command: state, attempts, error, a backfill's progress; --watch follows it to its end."`
-	Commands          commandsCmd     `cmd:"" group:"Control" help:"List commands, newest first."`
+	Stop              stopCmd              `cmd:"" group:"Control" help:"Pause a collector: the agent stops collecting, and the server keeps it paused (re-sending pause if the agent comes back running) until resume."`
+	Resume            actionFlags          `cmd:"" group:"Control" help:"Resume a paused collector; the server's desired state becomes running."`
+	Restart           actionFlags          `cmd:"" group:"Control" help:"Restart the agent process; confirmed once a scrape shows a newer process start time."`
+	Collect           actionFlags          `cmd:"" group:"Control" help:"Collect now, outside the schedule; confirmed once a scrape shows a newer collection."`
+	Backfill          backfillCmd          `cmd:"" group:"Control" help:"Collect a past range again, in the background on the agent; the command shows its progress (corralctl command ID --watch) and is confirmed when it is complete."`
+	TestConnection    actionFlags          `cmd:"" name:"test-connection" group:"Control" help:"Have the agent test the connection to its source; the answer carries the result."`
+	UpdateConfig      updateConfigCmd      `cmd:"" name:"update-config" group:"Control" help:"Change a collector's config: interval, query limit and collector keys go to the agent (confirmed by its config generation); tags and group stay with the server."`
+	RotateCredentials rotateCredentialsCmd `cmd:"" name:"rotate-credentials" group:"Control" help:"Have the agent read its source credentials again (e.g. after a password change); --scrape-token also rotates a registered collector's scrape token."`
+	Scrape            scrapeCmd            `cmd:"" group:"Control" help:"Have the server scrape a collector now, outside its schedule, and print the result (up, duration, samples, agent state, error); a failed scrape is exit 1."`
+	Command           commandCmd           `cmd:"" group:"Control" help:"Show one command: state, attempts, error, a backfill's progress; --watch follows it to its end."`
+	Commands          commandsCmd          `cmd:"" group:"Control" help:"List commands, newest first."`
 
 	Register   registerCmd   `cmd:"" group:"Lifecycle" help:"Register a collector with the server's registry: it is scraped by every scrape config with registry: true, with a scrape token of its own. Prints the token once and the agent config the server made."`
 	Unregister unregisterCmd `cmd:"" group:"Lifecycle" help:"Unregister a collector: corral stops scraping it (a file_sd or static one is ignored while its file still lists it) and archives its data for a retention period, or deletes it with --delete. Asks first on a terminal."`
@@ -153,7 +153,7 @@ func main() {
 	case "update-config <id>":
 		err = act(ctx, "update-config", c.UpdateConfig.actionFlags, c.UpdateConfig.params, cfg, out)
 	case "rotate-credentials <id>":
-		err = act(ctx, "rotate-credentials", c.RotateCredentials, nil, cfg, out)
+		err = act(ctx, "rotate-credentials", c.RotateCredentials.actionFlags, c.RotateCredentials.params, cfg, out)
 	case "scrape <id>":
 		err = scrapeNow(ctx, c.Scrape, cfg, out)
 	case "command <id>":
