@@ -204,6 +204,13 @@ func New(c Collector, opts Options) (*Agent, error) {
 	if a.m, err = newContractMetrics(a.reg, opts.Name, opts.Kind, opts.Version); err != nil {
 		return nil, fmt.Errorf("register contract metrics: %w", err)
 	}
+	// The server pulls /logs only when this moved since its last pull.
+	if err := a.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "corral_collector_log_records_total",
+		Help: "Log records the agent kept for /logs since it started (the cursor of the newest).",
+	}, func() float64 { return float64(a.logs.Count()) })); err != nil {
+		return nil, fmt.Errorf("register contract metrics: %w", err)
+	}
 	if mp, ok := c.(MetricsProvider); ok {
 		for _, col := range mp.Metrics() {
 			if err := a.reg.Register(col); err != nil {

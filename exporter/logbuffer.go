@@ -63,6 +63,14 @@ func (b *LogBuffer) add(r LogRecord) {
 	b.mu.Unlock()
 }
 
+// Count is how many records the buffer was given since it was made (the
+// cursor of the newest); what /metrics exposes as corral_collector_log_records_total.
+func (b *LogBuffer) Count() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.next - 1
+}
+
 // Page returns up to limit records with a cursor greater than after, oldest first.
 func (b *LogBuffer) Page(after uint64, limit int) LogPage {
 	if limit <= 0 || limit > 1000 {

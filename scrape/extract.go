@@ -56,6 +56,8 @@ func extractAgent(samples []expo.Sample, prev *AgentSample) AgentSample {
 			a.ConfigGeneration, a.HasGeneration = s.Value, true
 		case "corral_collector_backfill_progress_ratio":
 			a.BackfillProgress = s.Value
+		case "corral_collector_log_records_total":
+			a.LogRecords, a.HasLogRecords = s.Value, true
 		case "corral_collector_backfill_running":
 			a.BackfillRunning, a.HasBackfill = s.Value == 1, true
 		case "process_cpu_seconds_total":

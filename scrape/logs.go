@@ -113,6 +113,21 @@ type logState struct {
 	next     time.Time // no pull starts before
 	failures int       // failed requests in a row
 	status   LogPullStatus
+	// pulled is what the agent's scrape said of its log when the last pull
+	// that caught up started: while a scrape says the same, there is nothing
+	// new to pull.
+	pulled logMarker
+}
+
+// logMarker is an agent's corral_collector_log_records_total with its process
+// start time (the counter starts over with a new process).
+type logMarker struct {
+	records, start float64
+	known          bool
+}
+
+func markerOf(a *AgentSample) logMarker {
+	return logMarker{records: a.LogRecords, start: a.StartTime, known: a.HasLogRecords}
 }
 
 func newPuller(o Options) *puller {
@@ -129,10 +144,14 @@ func newPuller(o Options) *puller {
 }
 
 // poke starts a pull of l's target in the background if one is due. It never
-// blocks on the network or the sink.
-func (p *puller) poke(ctx context.Context, l *loop) {
+// blocks on the network or the sink. An agent whose scrape a shows no log
+// record since the last pull caught up is not asked (corral agents count their
+// records in corral_collector_log_records_total), so a quiet fleet costs no
+// requests beyond its scrapes.
+func (p *puller) poke(ctx context.Context, l *loop, a *AgentSample) {
 	id := l.target.Collector
 	now := time.Now()
+	marker := markerOf(a)
 	p.mu.Lock()
 	st, ok := p.states[id]
 	if !ok {
@@ -140,7 +159,7 @@ func (p *puller) poke(ctx context.Context, l *loop) {
 		p.states[id] = st
 	}
 	st.gone = false
-	if st.busy || now.Before(st.next) {
+	if st.busy || now.Before(st.next) || (marker.known && marker == st.pulled) {
 		p.mu.Unlock()
 		return
 	}
@@ -150,7 +169,7 @@ func (p *puller) poke(ctx context.Context, l *loop) {
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
-		p.pull(ctx, l, from)
+		p.pull(ctx, l, from, marker)
 	}()
 }
 
@@ -162,7 +181,7 @@ func (p *puller) pullInterval(l *loop) time.Duration {
 	return max(l.interval, minLogPullInterval)
 }
 
-func (p *puller) pull(ctx context.Context, l *loop, from LogCursor) {
+func (p *puller) pull(ctx context.Context, l *loop, from LogCursor, marker logMarker) {
 	select {
 	case p.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -170,10 +189,15 @@ func (p *puller) pull(ctx context.Context, l *loop, from LogCursor) {
 		return
 	}
 	start := time.Now()
-	result, err := p.pages(ctx, l, from)
+	result, more, err := p.pages(ctx, l, from)
 	<-p.sem
 	if ctx.Err() != nil {
 		result = "" // the loop stopped: not the agent's failure
+	}
+	if result == LogPullSuccess && !more {
+		p.mu.Lock()
+		p.states[l.target.Collector].pulled = marker
+		p.mu.Unlock()
 	}
 	p.finish(l, start, result, err)
 }
@@ -220,11 +244,12 @@ func (p *puller) advance(id string, c LogCursor) {
 	p.mu.Unlock()
 }
 
-// pages fetches and stores pages from cur until caught up or the page bound.
-func (p *puller) pages(ctx context.Context, l *loop, cur LogCursor) (string, error) {
+// pages fetches and stores pages from cur until caught up or the page bound;
+// more says the bound stopped it, with records left on the agent.
+func (p *puller) pages(ctx context.Context, l *loop, cur LogCursor) (result string, more bool, err error) {
 	base, err := url.Parse(l.target.URL)
 	if err != nil {
-		return LogPullError, fmt.Errorf("target URL: %w", err)
+		return LogPullError, false, fmt.Errorf("target URL: %w", err)
 	}
 	base.Path, base.RawPath, base.Fragment = "/logs", "", ""
 	id := l.target.Collector
@@ -233,11 +258,11 @@ func (p *puller) pages(ctx context.Context, l *loop, cur LogCursor) (string, err
 		if err != nil {
 			switch {
 			case errors.Is(err, errLogsNotFound):
-				return LogPullNotFound, err
+				return LogPullNotFound, false, err
 			case errors.Is(err, errBadPage):
-				return LogPullInvalid, err
+				return LogPullInvalid, false, err
 			}
-			return LogPullError, err
+			return LogPullError, false, err
 		}
 		if pg.Stream != cur.Stream {
 			if cur.Cursor != 0 {
@@ -249,34 +274,34 @@ func (p *puller) pages(ctx context.Context, l *loop, cur LogCursor) (string, err
 			cur.Stream = pg.Stream
 		}
 		if pg.Next < cur.Cursor {
-			return LogPullInvalid, fmt.Errorf("%w: next_cursor %d is behind after=%d of the same stream", errBadPage, pg.Next, cur.Cursor)
+			return LogPullInvalid, false, fmt.Errorf("%w: next_cursor %d is behind after=%d of the same stream", errBadPage, pg.Next, cur.Cursor)
 		}
 		if cur.Cursor+pg.Missed > math.MaxInt64 {
-			return LogPullInvalid, fmt.Errorf("%w: %d missed after %d is out of range", errBadPage, pg.Missed, cur.Cursor)
+			return LogPullInvalid, false, fmt.Errorf("%w: %d missed after %d is out of range", errBadPage, pg.Missed, cur.Cursor)
 		}
 		records := pg.Records
 		if pg.Missed > 0 {
 			if len(records) > 0 && records[0].Cursor <= cur.Cursor+pg.Missed {
-				return LogPullInvalid, fmt.Errorf("%w: %d missed after %d, yet the first record is %d", errBadPage, pg.Missed, cur.Cursor, records[0].Cursor)
+				return LogPullInvalid, false, fmt.Errorf("%w: %d missed after %d, yet the first record is %d", errBadPage, pg.Missed, cur.Cursor, records[0].Cursor)
 			}
 			records = append([]LogRecord{missedRecord(cur.Cursor, pg.Missed, records)}, records...)
 		}
 		if len(records) == 0 && pg.Next == cur.Cursor {
-			return LogPullSuccess, nil // caught up
+			return LogPullSuccess, false, nil // caught up
 		}
 		next := LogCursor{Stream: cur.Stream, Cursor: max(pg.Next, cur.Cursor+pg.Missed)}
 		if err := p.sink.StoreLogs(ctx, LogBatch{Target: l.target, Stream: next.Stream, Cursor: next.Cursor, Records: records}); err != nil {
-			return LogPullSinkError, fmt.Errorf("store %d log records: %w", len(records), err)
+			return LogPullSinkError, false, fmt.Errorf("store %d log records: %w", len(records), err)
 		}
 		cur = next
 		p.advance(id, cur)
 		p.metrics.logRecords.Add(float64(len(records)))
 		p.metrics.logMissed.Add(float64(pg.Missed))
 		if len(pg.Records) < logPageLimit {
-			return LogPullSuccess, nil
+			return LogPullSuccess, false, nil
 		}
 	}
-	return LogPullSuccess, nil // the rest on the next pull
+	return LogPullSuccess, true, nil // the rest on the next pull
 }
 
 // missedRecord is the WARN record that stands for the records the agent

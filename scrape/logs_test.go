@@ -469,3 +469,27 @@ func TestLogPullDisabled(t *testing.T) {
 		t.Error("a pull status without a sink")
 	}
 }
+
+// TestLogPullOnlyWhenThereIsSomething: an agent that exposes
+// corral_collector_log_records_total is not asked for /logs while the counter
+// stands still; a new record brings a pull.
+func TestLogPullOnlyWhenThereIsSomething(t *testing.T) {
+	checkLeaks(t)
+	la := newLogAgent(t, "quiet", 100, nil)
+	la.emit(1, 3)
+	sink := newMemSink()
+	m, _ := logHarness(t, sink, nil)
+	m.Sync([]*targets.Target{target(t, "quiet", la.srv.URL+"/metrics")})
+	waitRecords(t, sink, 3)
+	time.Sleep(100 * time.Millisecond) // a pull that overlapped the first records may still run
+	hits := la.hits.Load()
+	before := counterValue(m.opts.Metrics.scrapes)
+	waitFor(t, "ten more scrapes", func() bool { return counterValue(m.opts.Metrics.scrapes) >= before+10 })
+	if got := la.hits.Load(); got != hits {
+		t.Fatalf("%d /logs requests while nothing was logged (scrape interval and pull interval 20ms)", got-hits)
+	}
+	la.emit(4, 1)
+	if got := waitRecords(t, sink, 4); !equalStrings(got, numbered(1, 4)) {
+		t.Fatalf("after a new record: %v", got)
+	}
+}

@@ -82,7 +82,7 @@ func (l *loop) run(ctx context.Context) {
 		}
 		l.eval.Observe(r)
 		if r.Err == nil && l.logs != nil {
-			l.logs.poke(ctx, l)
+			l.logs.poke(ctx, l, &r.Agent)
 		}
 		scheduled = scheduled.Add(l.interval)
 		now := time.Now()

@@ -46,6 +46,10 @@ type AgentSample struct {
 	BackfillProgress float64
 	BackfillRunning  bool
 	HasBackfill      bool // corral_collector_backfill_running was exposed
+	// LogRecords is corral_collector_log_records_total: records the agent has
+	// logged for /logs since it started.
+	LogRecords    float64
+	HasLogRecords bool
 
 	CPUSeconds   float64
 	HasCPU       bool

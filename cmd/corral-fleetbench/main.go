@@ -44,6 +44,7 @@ type runCmd struct {
 	NoFloor    bool          `help:"Skip the floor measurement."`
 	PerProcess int           `default:"5000" help:"Agents per simulate process (each needs two open files per agent)."`
 	Gzip       bool          `default:"true" negatable:"" help:"Ask the agents for gzip (corral's enable_compression and the floor alike)."`
+	Logs       bool          `default:"true" negatable:"" help:"Let corral pull the agents' /logs as well (logs.pull), which the floor does not do."`
 }
 
 type floorCmd struct {
@@ -228,8 +229,8 @@ func run(ctx context.Context, o runCmd) error {
 	defer os.RemoveAll(dir)
 	sdDir := filepath.Join(dir, "sd")
 	os.MkdirAll(sdDir, 0o755)
-	fmt.Printf("corral-fleetbench: %d agents × %d series, interval %s, gzip %v, warm-up %s, window %s, %d cores\n",
-		o.Agents, o.Series, o.Interval, o.Gzip, o.Warmup, o.Window, numCPU())
+	fmt.Printf("corral-fleetbench: %d agents × %d series, interval %s, gzip %v, log pulls %v, warm-up %s, window %s, %d cores\n",
+		o.Agents, o.Series, o.Interval, o.Gzip, o.Logs, o.Warmup, o.Window, numCPU())
 
 	// One simulate process holds a listener and an accepted connection per agent:
 	// split the fleet so each stays well under the open-file limit.
@@ -286,6 +287,7 @@ func run(ctx context.Context, o runCmd) error {
 		"scrape_configs": []any{map[string]any{"job_name": "fleet", "enable_compression": o.Gzip,
 			"file_sd_configs": []any{map[string]any{"files": []string{filepath.Join(sdDir, "*.yml")}}}}},
 		"storage": map[string]any{"url": storage},
+		"logs":    map[string]any{"pull": o.Logs},
 	}
 	cb, _ := yaml.Marshal(cfg)
 	cfgPath := filepath.Join(dir, "corral.yml")
