@@ -77,7 +77,9 @@ func TestRegisterUnregisterReregister(t *testing.T) {
 	}
 	// Its scrape token rotated: the server keeps scraping it, without a failure.
 	rot := rotateCredentialsCmd{actionFlags: actionFlags{ID: "reg-1", Wait: "confirmed", Output: "text"}, ScrapeToken: true}
-	if out, code := run(t, func(out *bytes.Buffer) error { return act(ctx, "rotate-credentials", rot.actionFlags, rot.params, f.cfg, out) }); code != 0 ||
+	if out, code := run(t, func(out *bytes.Buffer) error {
+		return act(ctx, "rotate-credentials", rot.actionFlags, rot.params, f.cfg, out)
+	}); code != 0 ||
 		!strings.Contains(out, "rotate_credentials") {
 		t.Errorf("rotate the scrape token: exit %d: %q", code, out)
 	}
