@@ -283,13 +283,16 @@ func (e *Evaluator) Observe(r *Result) {
 		c.mu.Lock()
 		h := c.h
 		c.mu.Unlock()
-		o.Observed(h, change)
+		o.Observed(&h, change)
 	}
 }
 
-// Observer is a Recorder that also wants every evaluation (the real-time events).
+// Observer is a Recorder that also wants every evaluation (the real-time
+// events, the command dispatcher). Observed gets a copy of the health, by
+// pointer: a Health is hundreds of bytes, and every scrape loop goroutine
+// carries this call on its stack. It must not keep h after it returns.
 type Observer interface {
-	Observed(h Health, change *StatusChange)
+	Observed(h *Health, change *StatusChange)
 }
 
 func activeState(s string) bool {

@@ -133,12 +133,12 @@ type observer struct {
 func (o *observer) StatusChanges(...scrape.StatusChange) {}
 func (o *observer) Buckets(...scrape.Bucket)             {}
 func (o *observer) Collectors(...scrape.Health)          {}
-func (o *observer) Observed(h scrape.Health, _ *scrape.StatusChange) {
+func (o *observer) Observed(h *scrape.Health, _ *scrape.StatusChange) {
 	o.mu.Lock()
 	d := o.d
 	o.mu.Unlock()
 	if d != nil {
-		d.Observe(&h)
+		d.Observe(h)
 	}
 }
 

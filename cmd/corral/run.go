@@ -478,11 +478,11 @@ type recorder struct {
 }
 
 // Observed publishes a heartbeat per good scrape and the status events.
-func (r recorder) Observed(h scrape.Health, change *scrape.StatusChange) {
+func (r recorder) Observed(h *scrape.Health, change *scrape.StatusChange) {
 	if h.Target == nil {
 		return
 	}
-	r.observe(&h)
+	r.observe(h)
 	base := events.Event{Collector: h.Collector, Org: h.Target.Labels[r.tenancy.OrgLabel], Team: h.Target.Labels[r.tenancy.TeamLabel],
 		Status: h.Status, Job: h.Target.Job, Labels: h.Target.Labels}
 	if base.Org == "" {
