@@ -47,12 +47,11 @@ func (s *server) control(ctx context.Context) error {
 		RegistryJobs: s.registryJobs,
 		PublicKey:    func() string { return s.dispatch.PublicKey() },
 		Changed: func() {
-			for _, c := range []chan struct{}{s.registryPoke, s.resync} {
-				select {
-				case c <- struct{}{}:
-				default:
-				}
+			select {
+			case s.registryPoke <- struct{}{}:
+			default:
 			}
+			s.syncTargets(nil)
 		},
 		Unregistered: func(id string) { s.dispatch.Forget(id) },
 		Event: func(typ, collector, org, team string, data any) {

@@ -112,7 +112,7 @@ type server struct {
 	registryPoke chan struct{}
 	tokens       map[string]string // scrape tokens of registered collectors, by collector
 	discovered   []*targets.Target // the last target set discovery sent
-	resync       chan struct{}     // the unregistered set changed: filter the targets again
+	syncMu       sync.Mutex        // one Sync of the scraper at a time, with the set it was given
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -132,7 +132,7 @@ func Run(ctx context.Context, o Options) error {
 		cfg.Storage.URL = o.StorageURL
 	}
 	s := &server{opts: o, log: o.Logger, cfg: cfg, reg: prometheus.NewRegistry(), registryPoke: make(chan struct{}, 1), ready: make(chan struct{}),
-		tokens: map[string]string{}, resync: make(chan struct{}, 1)}
+		tokens: map[string]string{}}
 	s.reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful."})
 	s.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_config_last_reload_success_timestamp_seconds", Help: "Timestamp of the last successful configuration reload."})
@@ -208,19 +208,11 @@ func Run(ctx context.Context, o Options) error {
 			case <-ctx.Done():
 				return
 			case ts := <-s.discovery.Updates():
-				s.mu.Lock()
-				s.discovered = ts
-				s.mu.Unlock()
-				s.scraper.Sync(s.life.Filter(ts))
+				s.syncTargets(&ts)
 				if first {
 					first = false
 					close(s.ready)
 				}
-			case <-s.resync:
-				s.mu.Lock()
-				ts := s.discovered
-				s.mu.Unlock()
-				s.scraper.Sync(s.life.Filter(ts))
 			}
 		}
 	})
@@ -430,6 +422,26 @@ func (s *server) registeredGroups(ctx context.Context) ([]targets.Group, error) 
 		out = append(out, targets.Group{Targets: []string{u.Host}, Labels: labels, Source: "registry:" + r.ID})
 	}
 	return out, nil
+}
+
+// syncTargets hands the scraper the discovered targets less the unregistered
+// collectors: ts when discovery sent a new set, else (nil) the last set again,
+// because the unregistered set changed. It runs on the discovery loop and, for
+// an unregistration, on the API request, which answers only once scraping
+// stopped.
+func (s *server) syncTargets(ts *[]*targets.Target) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.scraper == nil {
+		return // still starting (a token rotation finished at start): the first set comes soon
+	}
+	s.mu.Lock()
+	if ts != nil {
+		s.discovered = *ts
+	}
+	cur := s.discovered
+	s.mu.Unlock()
+	s.scraper.Sync(s.life.Filter(cur))
 }
 
 // scrapeToken is a registered collector's own token for its agent.
