@@ -48,7 +48,7 @@ type AuditEntry struct {
 	// Params are the action's parameters, secrets already redacted by the caller;
 	// nil is stored as {}.
 	Params    json.RawMessage
-	Result    string // pending, ok, confirmed, failed, expired, dry_run …
+	Result    string // pending, ok, scheduled, confirmed, failed, expired
 	Error     string
 	CommandID string
 	BulkID    string
@@ -59,7 +59,6 @@ const (
 	ResultPending = "pending"
 	ResultOK      = "ok"
 	ResultFailed  = "failed"
-	ResultDryRun  = "dry_run"
 )
 
 // Scope is part of what a reader may see: the rows of org, or of one team

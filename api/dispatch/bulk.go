@@ -131,9 +131,6 @@ func NewBulk(o BulkOptions) *Bulk {
 	return &Bulk{o: o, d: o.Dispatcher, log: o.Logger, wake: make(chan struct{}, 1)}
 }
 
-// ErrNotYours: the operation belongs to someone else.
-var ErrNotYours = errors.New("the bulk operation belongs to another user")
-
 // Create runs r now (or as a dry run) and returns its results, or stores it to
 // run at r.ScheduleAt.
 func (b *Bulk) Create(ctx context.Context, r BulkRequest, scope Scope, actor store.Actor, remote string) (BulkResult, error) {
