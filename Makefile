@@ -28,6 +28,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) mod tidy -diff
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -57,9 +58,9 @@ run: build
 # only, ~4 minutes each).
 FLEET ?= 1000
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./scrape/... ./store/... ./api/...
-	$(GO) test -run '^$$' -bench CommandRoundTrip -benchtime 1000x ./cmd/corral
-	$(GO) test -run '^$$' -bench StopConfirmed -benchtime 50x ./cmd/corral
+	$(GO) test -run '^$$' -bench . -benchmem ./scrape/... ./health/... ./publish/... ./store/... ./api/... ./control/...
+	$(GO) test -run '^$$' -bench CommandRoundTrip -benchtime 1000x ./server
+	$(GO) test -run '^$$' -bench StopConfirmed -benchtime 50x ./server
 	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --no-gzip
 	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET)
 
@@ -69,9 +70,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./exporter/agent
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./configs
 	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime 30s ./targets/filesd
-	$(GO) test -run '^$$' -fuzz FuzzParseSelector -fuzztime 30s ./scrape
-	$(GO) test -run '^$$' -fuzz FuzzDecodeLogPage -fuzztime 30s ./scrape
-	$(GO) test -run '^$$' -fuzz FuzzActionParams -fuzztime 30s ./api/dispatch
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./targets/selector
+	$(GO) test -run '^$$' -fuzz FuzzDecodeLogPage -fuzztime 30s ./logpull
+	$(GO) test -run '^$$' -fuzz FuzzActionParams -fuzztime 30s ./control
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -fuzzminimizetime 5s ./scrape/expo
 	$(GO) test -run '^$$' -fuzz '^FuzzAgainstExpfmt$$' -fuzztime 60s -fuzzminimizetime 5s ./scrape/expo
 

@@ -6,6 +6,10 @@
 // it all. Every route is authenticated by [auth.Authenticator.Middleware] and every
 // collector filtered by the caller's scope: a collector outside it answers
 // exactly as one that does not exist.
+//
+// The answers and request bodies are the types of package [wire], which
+// clients such as corralctl decode with; this package makes them from the
+// server's own types (views.go).
 package api
 
 import (
@@ -17,26 +21,40 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
-	"github.com/corral-dev/corral/api/dispatch"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/control"
+	"github.com/corral-dev/corral/fleet"
+	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
+	"github.com/corral-dev/corral/targets"
 	"github.com/corral-dev/corral/targets/filesd"
 )
 
-// FleetReader reads the health of the collectors; *scrape.Evaluator is one.
+// FleetReader reads the health of the collectors; *health.Evaluator is one.
 type FleetReader interface {
-	Each(fn func(scrape.Health) bool)
-	Get(id string) (scrape.Health, bool)
+	Each(fn func(health.Health) bool)
+	Get(id string) (health.Health, bool)
 }
 
 // HistoryReader reads the status history; *store.Store is one.
 type HistoryReader interface {
-	StatusHistory(ctx context.Context, collector string, from, to time.Time, limit int) ([]store.StatusChange, error)
+	StatusHistory(ctx context.Context, collector string, from, to time.Time, limit int) ([]fleet.StatusChange, error)
 }
 
 // BucketReader reads completeness buckets; *store.Store is one.
 type BucketReader interface {
-	Buckets(ctx context.Context, collector, window string, from, to time.Time) ([]store.Bucket, error)
+	Buckets(ctx context.Context, collector, window string, from, to time.Time) ([]fleet.Bucket, error)
+}
+
+// AuditAppender records the actions the API does itself; *store.Store is one.
+type AuditAppender interface {
+	AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error)
+}
+
+// AuditReader reads the audit trail; *store.Store is one.
+type AuditReader interface {
+	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, int, error)
 }
 
 // LatestReader hands out the latest scrape of a collector; *scrape.Manager is one.
@@ -45,7 +63,7 @@ type LatestReader interface {
 }
 
 var (
-	_ FleetReader   = (*scrape.Evaluator)(nil)
+	_ FleetReader   = (*health.Evaluator)(nil)
 	_ HistoryReader = (*store.Store)(nil)
 	_ BucketReader  = (*store.Store)(nil)
 	_ LatestReader  = (*scrape.Manager)(nil)
@@ -64,11 +82,10 @@ type Options struct {
 	// Logs reads the agents' pulled logs; nil answers with none.
 	Logs LogReader
 	Auth *auth.Authenticator
-	// OrgLabel and TeamLabel are the target labels a collector's org and team
-	// come from; defaults "org" and "team". DefaultOrg is the org of a collector
-	// without the org label; default "default".
-	OrgLabel, TeamLabel string
-	DefaultOrg          string
+	// DefaultOrg is the org of a stored collector (an archived one, a
+	// command's) kept without one; default targets.DefaultTenancy's. A
+	// scraped collector's org and team are its target's.
+	DefaultOrg string
 	// HealthClient fetches agents' /healthz; default a plain client. Each request
 	// is bounded by HealthTimeout.
 	HealthClient *http.Client
@@ -82,8 +99,8 @@ type Options struct {
 	Archives    Archives
 	Bulk        BulkRunner
 	Keys        KeyRotator
-	Audit       store.AuditLog // rows of actions done by the API itself (scrape on demand)
-	AuditLog    store.AuditReader
+	Audit       AuditAppender // rows of actions done by the API itself (scrape on demand)
+	AuditLog    AuditReader
 }
 
 // HealthTimeout bounds the proxied /healthz request of an agent.
@@ -111,14 +128,14 @@ func (a *api) routes() []route {
 		{"GET /api/v1/collectors/{id}/history", a.collectorHistory},
 		{"GET /api/v1/collectors/{id}/completeness", a.collectorCompleteness},
 		{"GET /api/v1/collectors/{id}/logs", a.collectorLogs},
-		{"POST /api/v1/collectors/{id}/stop", a.action(dispatch.ActStop)},
-		{"POST /api/v1/collectors/{id}/resume", a.action(dispatch.ActResume)},
-		{"POST /api/v1/collectors/{id}/restart", a.action(dispatch.ActRestart)},
-		{"POST /api/v1/collectors/{id}/collect", a.action(dispatch.ActCollect)},
-		{"POST /api/v1/collectors/{id}/backfill", a.action(dispatch.ActBackfill)},
-		{"POST /api/v1/collectors/{id}/test-connection", a.action(dispatch.ActTestConnection)},
-		{"POST /api/v1/collectors/{id}/update-config", a.action(dispatch.ActUpdateConfig)},
-		{"POST /api/v1/collectors/{id}/rotate-credentials", a.action(dispatch.ActRotateCredentials)},
+		{"POST /api/v1/collectors/{id}/stop", a.action(control.ActStop)},
+		{"POST /api/v1/collectors/{id}/resume", a.action(control.ActResume)},
+		{"POST /api/v1/collectors/{id}/restart", a.action(control.ActRestart)},
+		{"POST /api/v1/collectors/{id}/collect", a.action(control.ActCollect)},
+		{"POST /api/v1/collectors/{id}/backfill", a.action(control.ActBackfill)},
+		{"POST /api/v1/collectors/{id}/test-connection", a.action(control.ActTestConnection)},
+		{"POST /api/v1/collectors/{id}/update-config", a.action(control.ActUpdateConfig)},
+		{"POST /api/v1/collectors/{id}/rotate-credentials", a.action(control.ActRotateCredentials)},
 		{"POST /api/v1/collectors/{id}/scrape", a.scrapeNow},
 		{"DELETE /api/v1/collectors/{id}", a.unregister},
 		{"POST /api/v1/collectors/register", a.register},
@@ -151,14 +168,8 @@ func New(o Options) http.Handler {
 
 // register puts every route of the API on mux; the OpenAPI test walks it.
 func register(mux auth.Mux, o Options) {
-	if o.OrgLabel == "" {
-		o.OrgLabel = "org"
-	}
-	if o.TeamLabel == "" {
-		o.TeamLabel = "team"
-	}
 	if o.DefaultOrg == "" {
-		o.DefaultOrg = "default"
+		o.DefaultOrg = targets.DefaultTenancy.DefaultOrg
 	}
 	if o.HealthClient == nil {
 		o.HealthClient = &http.Client{}
@@ -185,15 +196,8 @@ const (
 	codeNotFound   = auth.CodeNotFound
 	codeForbidden  = auth.CodeForbidden
 	codeInternal   = auth.CodeInternal
-	codeBadGateway = "bad_gateway"
+	codeBadGateway = wire.CodeBadGateway
 )
-
-// errorBody is the API's one error shape.
-type errorBody struct {
-	Error   string         `json:"error"`
-	Code    string         `json:"code"`
-	Details map[string]any `json:"details"`
-}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
@@ -208,7 +212,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string, details map
 	if details == nil {
 		details = map[string]any{}
 	}
-	writeJSON(w, status, errorBody{Error: msg, Code: code, Details: details})
+	writeJSON(w, status, wire.Error{Message: msg, Code: code, Details: details})
 }
 
 // badParam answers 400 naming the offending query parameter.
@@ -228,27 +232,23 @@ func (a *api) internal(w http.ResponseWriter, what string, err error) {
 	writeError(w, http.StatusInternalServerError, codeInternal, "internal error; see the server log", nil)
 }
 
-// scopeOf returns the org and team of a collector, from its target labels.
-func (a *api) scopeOf(h *scrape.Health) (org, team string) {
+// scopeOf returns the org and team of a collector: its target's.
+func (a *api) scopeOf(h *health.Health) (org, team string) {
 	if h.Target == nil {
 		return a.o.DefaultOrg, ""
 	}
-	org = h.Target.Labels[a.o.OrgLabel]
-	if org == "" {
-		org = a.o.DefaultOrg
-	}
-	return org, h.Target.Labels[a.o.TeamLabel]
+	return h.Target.Org, h.Target.Team
 }
 
 // visible returns the health of collector id if the caller may read it.
-func (a *api) visible(r *http.Request, id string) (scrape.Health, bool) {
+func (a *api) visible(r *http.Request, id string) (health.Health, bool) {
 	p, _ := auth.FromContext(r.Context())
 	h, ok := a.o.Fleet.Get(id)
 	if !ok {
-		return scrape.Health{}, false
+		return health.Health{}, false
 	}
 	if org, team := a.scopeOf(&h); !p.CanRead(org, team) {
-		return scrape.Health{}, false
+		return health.Health{}, false
 	}
 	return h, true
 }

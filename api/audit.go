@@ -2,46 +2,18 @@ package api
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/store"
 )
 
 // MaxAuditExport bounds the rows one export writes.
 const MaxAuditExport = 100000
-
-type auditJSON struct {
-	ID         int64           `json:"id"`
-	At         time.Time       `json:"at"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
-	Actor      store.Actor     `json:"actor"`
-	Remote     string          `json:"remote,omitempty"`
-	Action     string          `json:"action"`
-	Collector  string          `json:"collector,omitempty"`
-	Org        string          `json:"org,omitempty"`
-	Team       string          `json:"team,omitempty"`
-	Reason     string          `json:"reason,omitempty"`
-	Params     json.RawMessage `json:"params"`
-	Result     string          `json:"result"`
-	Error      string          `json:"error,omitempty"`
-	CommandID  string          `json:"command_id,omitempty"`
-	BulkID     string          `json:"bulk_id,omitempty"`
-}
-
-func viewAudit(e store.AuditEntry) auditJSON {
-	p := e.Params
-	if len(p) == 0 {
-		p = json.RawMessage("{}")
-	}
-	return auditJSON{ID: e.ID, At: e.At.UTC(), FinishedAt: ts(e.FinishedAt), Actor: e.Actor, Remote: e.Remote, Action: e.Action,
-		Collector: e.Collector, Org: e.Org, Team: e.Team, Reason: e.Reason, Params: p, Result: e.Result, Error: e.Error,
-		CommandID: e.CommandID, BulkID: e.BulkID}
-}
 
 // audit serves GET /api/v1/audit: who did what to which collector, newest first,
 // in the caller's scope (team_lead and above); format=csv or json exports every
@@ -77,7 +49,7 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.o.AuditLog == nil {
-		writeJSON(w, http.StatusOK, map[string]any{"data": []auditJSON{}, "total": 0})
+		writeJSON(w, http.StatusOK, map[string]any{"data": []wire.AuditEntry{}, "total": 0})
 		return
 	}
 	if format != "" {
@@ -89,7 +61,7 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 		}
 		exportHeaders(w, fmt.Sprintf("corral-audit-%s.%s", time.Now().UTC().Format("20060102T150405Z"), format), int64(total))
 		if format == "json" {
-			out := make([]auditJSON, len(rows))
+			out := make([]wire.AuditEntry, len(rows))
 			for i, e := range rows {
 				out[i] = viewAudit(e)
 			}
@@ -123,12 +95,7 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, "read the audit trail", err)
 		return
 	}
-	out := struct {
-		Data   []auditJSON `json:"data"`
-		Total  int         `json:"total"`
-		Limit  int         `json:"limit"`
-		Offset int         `json:"offset"`
-	}{Data: make([]auditJSON, len(rows)), Total: total, Limit: f.Limit, Offset: f.Offset}
+	out := wire.Page[wire.AuditEntry]{Data: make([]wire.AuditEntry, len(rows)), Total: total, Limit: f.Limit, Offset: f.Offset}
 	for i, e := range rows {
 		out.Data[i] = viewAudit(e)
 	}

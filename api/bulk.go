@@ -7,20 +7,20 @@ import (
 	"strconv"
 
 	"github.com/corral-dev/corral/api/auth"
-	"github.com/corral-dev/corral/api/dispatch"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/control"
 	"github.com/corral-dev/corral/store"
-	"github.com/corral-dev/corral/targets/lifecycle"
 )
 
-// BulkRunner runs bulk operations; *dispatch.Bulk is one.
+// BulkRunner runs bulk operations; *control.Bulk is one.
 type BulkRunner interface {
-	Create(ctx context.Context, r dispatch.BulkRequest, scope dispatch.Scope, actor store.Actor, remote string) (dispatch.BulkResult, error)
-	Get(ctx context.Context, id, userID string, admin bool) (dispatch.BulkResult, error)
-	List(ctx context.Context, state, userID string, admin bool, limit int) ([]dispatch.BulkResult, error)
-	Cancel(ctx context.Context, id string, actor store.Actor, remote string, admin bool) (dispatch.BulkResult, error)
+	Create(ctx context.Context, r wire.BulkRequest, scope control.Scope, actor store.Actor, remote string) (wire.BulkResult, error)
+	Get(ctx context.Context, id, userID string, admin bool) (wire.BulkResult, error)
+	List(ctx context.Context, state, userID string, admin bool, limit int) ([]wire.BulkResult, error)
+	Cancel(ctx context.Context, id string, actor store.Actor, remote string, admin bool) (wire.BulkResult, error)
 }
 
-var _ BulkRunner = (*dispatch.Bulk)(nil)
+var _ BulkRunner = (*control.Bulk)(nil)
 
 // mayAct reports whether p may act anywhere at all.
 func mayAct(p *auth.Principal) bool {
@@ -39,7 +39,7 @@ func (a *api) bulkAction(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req dispatch.BulkRequest
+	var req wire.BulkRequest
 	if !decodeStrict(w, body, &req) {
 		return
 	}
@@ -80,16 +80,14 @@ func (a *api) bulkActions(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	out := struct {
-		Data []dispatch.BulkResult `json:"data"`
-	}{Data: []dispatch.BulkResult{}}
+	out := wire.List[wire.BulkResult]{Data: []wire.BulkResult{}}
 	if a.o.Bulk != nil {
 		list, err := a.o.Bulk.List(r.Context(), state, p.UserID, p.IsSuperAdmin(), limit)
 		if err != nil {
 			a.internal(w, "list bulk operations", err)
 			return
 		}
-		out.Data = list
+		out.Data = append(out.Data, list...)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -122,7 +120,7 @@ func (a *api) bulkCancel(w http.ResponseWriter, r *http.Request) {
 	}
 	actor, remote := actorOf(r)
 	res, err := a.o.Bulk.Cancel(r.Context(), r.PathValue("bulk"), actor, remote, p.IsSuperAdmin())
-	var conflict *lifecycle.Conflict
+	var conflict *control.Conflict
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, codeNotFound, "bulk operation not found", nil)

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // collector serves GET /api/v1/collectors/{id}.
@@ -32,7 +34,7 @@ func (a *api) collectorStatus(w http.ResponseWriter, r *http.Request) {
 		notFound(w, id)
 		return
 	}
-	writeJSON(w, http.StatusOK, statusJSON{ID: h.Collector, Status: h.Status, Reason: h.Reason,
+	writeJSON(w, http.StatusOK, wire.Status{ID: h.Collector, Status: string(h.Status), Reason: h.Reason,
 		StatusSince: ts(h.StatusSince), Up: h.Up, LastSeen: ts(h.LastSeen), LastScrape: ts(h.LastScrape)})
 }
 
@@ -216,16 +218,6 @@ const (
 	MaxHistoryLimit     = 10000
 )
 
-type changeJSON struct {
-	// Kind is status (a change of status) or reconcile (what the reconciler
-	// did; from and to are then the observed and the desired agent state).
-	Kind   string    `json:"kind"`
-	From   string    `json:"from"`
-	To     string    `json:"to"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
-}
-
 // collectorHistory serves GET /api/v1/collectors/{id}/history: status changes,
 // newest first.
 func (a *api) collectorHistory(w http.ResponseWriter, r *http.Request) {
@@ -247,10 +239,7 @@ func (a *api) collectorHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	out := struct {
-		ID   string       `json:"id"`
-		Data []changeJSON `json:"data"`
-	}{ID: id, Data: []changeJSON{}}
+	out := wire.History{ID: id, Data: []wire.Change{}}
 	if a.o.History != nil {
 		cs, err := a.o.History.StatusHistory(r.Context(), id, from, to, limit)
 		if err != nil {
@@ -258,7 +247,7 @@ func (a *api) collectorHistory(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, c := range cs {
-			out.Data = append(out.Data, changeJSON{Kind: c.Kind, From: c.From, To: c.To, Reason: c.Reason, At: c.At.UTC()})
+			out.Data = append(out.Data, wire.Change{Kind: c.Kind, From: c.From, To: c.To, Reason: c.Reason, At: c.At.UTC()})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -266,18 +255,6 @@ func (a *api) collectorHistory(w http.ResponseWriter, r *http.Request) {
 
 // maxBuckets bounds the buckets one completeness request may span.
 const maxBuckets = 5000
-
-type bucketJSON struct {
-	Start         time.Time `json:"start"`
-	Missing       bool      `json:"missing,omitempty"`
-	Expected      *float64  `json:"expected_items,omitempty"`
-	Actual        *float64  `json:"actual_items,omitempty"`
-	Completeness  *float64  `json:"completeness,omitempty"`
-	ActiveSeconds *float64  `json:"active_seconds,omitempty"`
-	ScrapesOK     *int64    `json:"scrapes_ok,omitempty"`
-	ScrapesTotal  *int64    `json:"scrapes_total,omitempty"`
-	Availability  *float64  `json:"availability,omitempty"`
-}
 
 // align returns the start of the window of length step that holds t (UTC).
 func align(t time.Time, step time.Duration) time.Time {
@@ -320,7 +297,7 @@ func (a *api) collectorCompleteness(w http.ResponseWriter, r *http.Request) {
 		badParam(w, "from", fmt.Sprintf("the range spans %d buckets of %s; at most %d", n, window, maxBuckets))
 		return
 	}
-	have := map[int64]bucketJSON{}
+	have := map[int64]wire.Bucket{}
 	if a.o.Buckets != nil {
 		bs, err := a.o.Buckets.Buckets(r.Context(), id, window, from, to)
 		if err != nil {
@@ -328,7 +305,7 @@ func (a *api) collectorCompleteness(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, b := range bs {
-			j := bucketJSON{Start: b.Start.UTC(), Expected: num(b.ExpectedItems), Actual: num(b.ActualItems),
+			j := wire.Bucket{Start: b.Start.UTC(), Expected: num(b.ExpectedItems), Actual: num(b.ActualItems),
 				ActiveSeconds: num(b.ActiveSeconds), ScrapesOK: &b.ScrapesOK, ScrapesTotal: &b.ScrapesTotal}
 			if b.ExpectedItems > 0 {
 				j.Completeness = num(min(1, b.ActualItems/b.ExpectedItems))
@@ -339,19 +316,12 @@ func (a *api) collectorCompleteness(w http.ResponseWriter, r *http.Request) {
 			have[b.Start.UnixMilli()] = j
 		}
 	}
-	out := struct {
-		ID      string       `json:"id"`
-		Window  string       `json:"window"`
-		From    time.Time    `json:"from"`
-		To      time.Time    `json:"to"`
-		Data    []bucketJSON `json:"data"`
-		Missing int          `json:"missing"`
-	}{ID: id, Window: window, From: from, To: to}
+	out := wire.Completeness{ID: id, Window: window, From: from, To: to}
 	for t := from; !t.After(to); t = t.Add(step) {
 		if b, ok := have[t.UnixMilli()]; ok {
 			out.Data = append(out.Data, b)
 		} else {
-			out.Data = append(out.Data, bucketJSON{Start: t, Missing: true})
+			out.Data = append(out.Data, wire.Bucket{Start: t, Missing: true})
 			out.Missing++
 		}
 	}

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/corral-dev/corral/api/auth"
-	"github.com/corral-dev/corral/scrape"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/fleet"
+	"github.com/corral-dev/corral/health"
+	"github.com/corral-dev/corral/targets/selector"
 )
 
 // Paging of GET /collectors.
@@ -20,63 +22,13 @@ const (
 	MaxLimit     = 1000
 )
 
-// matcher is one label matcher of the label parameter: k=v, k!=v, k=~re, k!~re.
-type matcher struct {
-	name, value string
-	re          *regexp.Regexp
-	negate      bool
-}
-
-func (m *matcher) matches(labels map[string]string) bool {
-	v := labels[m.name]
-	var ok bool
-	if m.re != nil {
-		ok = m.re.MatchString(v)
-	} else {
-		ok = v == m.value
-	}
-	return ok != m.negate
-}
-
-func parseMatcher(s string) (matcher, error) {
-	i := strings.IndexAny(s, "=!")
-	if i <= 0 {
-		return matcher{}, fmt.Errorf("%q: want name=value, name!=value, name=~regex or name!~regex", s)
-	}
-	m := matcher{name: s[:i]}
-	rest := s[i:]
-	var re bool
-	switch {
-	case strings.HasPrefix(rest, "=~"):
-		re, rest = true, rest[2:]
-	case strings.HasPrefix(rest, "!~"):
-		re, m.negate, rest = true, true, rest[2:]
-	case strings.HasPrefix(rest, "!="):
-		m.negate, rest = true, rest[2:]
-	case strings.HasPrefix(rest, "="):
-		rest = rest[1:]
-	default:
-		return matcher{}, fmt.Errorf("%q: want name=value, name!=value, name=~regex or name!~regex", s)
-	}
-	if re {
-		r, err := regexp.Compile("^(?:" + rest + ")$")
-		if err != nil {
-			return matcher{}, fmt.Errorf("%q: %w", s, err)
-		}
-		m.re = r
-	} else {
-		m.value = rest
-	}
-	return m, nil
-}
-
 // listQuery is a parsed GET /collectors request.
 type listQuery struct {
 	statuses   map[string]bool
 	orgs       map[string]bool
 	teams      map[string]bool
 	jobs       map[string]bool
-	matchers   []matcher
+	matchers   selector.Selector
 	q          string
 	sortBy     string
 	desc       bool
@@ -113,13 +65,13 @@ func parseList(r *http.Request) (listQuery, string, error) {
 	lq := listQuery{sortBy: "id", page: 1, limit: DefaultLimit}
 	lq.statuses = set(qs["status"])
 	for s := range lq.statuses {
-		if _, ok := statusRank[s]; !ok {
-			return lq, "status", fmt.Errorf("unknown status %q; use one of %s", s, strings.Join(scrape.Statuses(), ", "))
+		if _, ok := statusRank[fleet.Status(s)]; !ok {
+			return lq, "status", fmt.Errorf("unknown status %q; use one of %s", s, statusNames())
 		}
 	}
 	lq.orgs, lq.teams, lq.jobs = set(qs["org"]), set(qs["team"]), set(qs["job"])
 	for _, l := range qs["label"] {
-		m, err := parseMatcher(l)
+		m, err := selector.Matcher(l)
 		if err != nil {
 			return lq, "label", err
 		}
@@ -182,7 +134,7 @@ func containsFold(s, sub string) bool {
 	return false
 }
 
-func (lq *listQuery) textMatches(h *scrape.Health, q string) bool {
+func (lq *listQuery) textMatches(h *health.Health, q string) bool {
 	if containsFold(h.Collector, q) || containsFold(h.Reason, q) {
 		return true
 	}
@@ -202,11 +154,11 @@ func (lq *listQuery) textMatches(h *scrape.Health, q string) bool {
 }
 
 // keep reports whether a collector of org and team passes the filters.
-func (lq *listQuery) keep(h *scrape.Health, org, team, q string) bool {
+func (lq *listQuery) keep(h *health.Health, org, team, q string) bool {
 	if !lq.hasFilters {
 		return true
 	}
-	if lq.statuses != nil && !lq.statuses[h.Status] {
+	if lq.statuses != nil && !lq.statuses[string(h.Status)] {
 		return false
 	}
 	if lq.orgs != nil && !lq.orgs[org] {
@@ -223,26 +175,36 @@ func (lq *listQuery) keep(h *scrape.Health, org, team, q string) bool {
 	if lq.jobs != nil && !lq.jobs[job] {
 		return false
 	}
-	for i := range lq.matchers {
-		if !lq.matchers[i].matches(labels) {
-			return false
-		}
+	if !lq.matchers.Matches(labels) {
+		return false
 	}
 	return q == "" || lq.textMatches(h, q)
 }
 
 // entry is a collector that passed scope and filters.
 type entry struct {
-	h    scrape.Health
+	h    health.Health
 	team string
 }
 
 func newEntries() any { s := make([]entry, 0, 1024); return &s }
 
+// statusNames lists the statuses for error messages.
+func statusNames() string {
+	var b strings.Builder
+	for i, s := range fleet.Statuses() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(s))
+	}
+	return b.String()
+}
+
 // statusRank orders statuses worst first.
-var statusRank = func() map[string]int {
-	m := map[string]int{}
-	for i, s := range scrape.Statuses() {
+var statusRank = func() map[fleet.Status]int {
+	m := map[fleet.Status]int{}
+	for i, s := range fleet.Statuses() {
 		m[s] = i
 	}
 	return m
@@ -326,28 +288,6 @@ func compareBy(col string, desc bool) func(a, b *entry) int {
 	}
 }
 
-type groupJSON struct {
-	Key   string `json:"key"`
-	Count int    `json:"count"`
-}
-
-type summaryJSON struct {
-	Total          int            `json:"total"`
-	ByStatus       map[string]int `json:"by_status"`
-	ItemsCollected float64        `json:"items_collected"`
-}
-
-// listJSON answers GET /collectors.
-type listJSON struct {
-	Data       []collectorJSON `json:"data"`
-	Page       int             `json:"page"`
-	Limit      int             `json:"limit"`
-	Total      int             `json:"total"`
-	TotalPages int             `json:"total_pages"`
-	Summary    summaryJSON     `json:"summary"`
-	Groups     []groupJSON     `json:"groups,omitempty"`
-}
-
 // listCollectors serves GET /api/v1/collectors. The summary and the groups count
 // every collector that passes the caller's scope and the filters, not only the
 // page.
@@ -367,7 +307,7 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 		*bufp = es[:0]
 		a.entries.Put(bufp)
 	}()
-	a.o.Fleet.Each(func(h scrape.Health) bool {
+	a.o.Fleet.Each(func(h health.Health) bool {
 		org, team := a.scopeOf(&h)
 		if !p.CanRead(org, team) || !lq.keep(&h, org, team, q) {
 			return true
@@ -376,9 +316,9 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 		return true
 	})
 
-	sum := summaryJSON{Total: len(es), ByStatus: make(map[string]int, len(statusRank))}
-	for _, s := range scrape.Statuses() {
-		sum.ByStatus[s] = 0
+	sum := wire.Summary{Total: len(es), ByStatus: make(map[string]int, len(statusRank))}
+	for _, s := range fleet.Statuses() {
+		sum.ByStatus[string(s)] = 0
 	}
 	var groups map[string]int
 	if lq.groupBy != "" {
@@ -386,13 +326,13 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 	}
 	for i := range es {
 		h := &es[i].h
-		sum.ByStatus[h.Status]++
+		sum.ByStatus[string(h.Status)]++
 		if h.Agent.HasItems {
 			sum.ItemsCollected += h.Agent.Items
 		}
 		switch lq.groupBy {
 		case "status":
-			groups[h.Status]++
+			groups[string(h.Status)]++
 		case "job":
 			if h.Target != nil {
 				groups[h.Target.Job]++
@@ -413,22 +353,22 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 		slices.SortFunc(order, compareBy(lq.sortBy, lq.desc))
 	}
 
-	out := listJSON{Page: lq.page, Limit: lq.limit, Total: len(es), Summary: sum,
+	out := wire.CollectorList{Page: lq.page, Limit: lq.limit, Total: len(es), Summary: sum,
 		TotalPages: (len(es) + lq.limit - 1) / lq.limit}
 	lo := min((lq.page-1)*lq.limit, len(es))
 	hi := min(lo+lq.limit, len(es))
-	out.Data = make([]collectorJSON, 0, hi-lo)
+	out.Data = make([]wire.Collector, 0, hi-lo)
 	for i := lo; i < hi; i++ {
 		out.Data = append(out.Data, a.row(&order[i].h))
 	}
 	if groups != nil {
-		out.Groups = make([]groupJSON, 0, len(groups))
+		out.Groups = make([]wire.Group, 0, len(groups))
 		for k, n := range groups {
-			out.Groups = append(out.Groups, groupJSON{Key: k, Count: n})
+			out.Groups = append(out.Groups, wire.Group{Key: k, Count: n})
 		}
-		slices.SortFunc(out.Groups, func(x, y groupJSON) int {
+		slices.SortFunc(out.Groups, func(x, y wire.Group) int {
 			if lq.groupBy == "status" {
-				return cmp.Compare(statusRank[x.Key], statusRank[y.Key])
+				return cmp.Compare(statusRank[fleet.Status(x.Key)], statusRank[fleet.Status(y.Key)])
 			}
 			return cmp.Compare(x.Key, y.Key)
 		})

@@ -13,16 +13,17 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
-	"github.com/corral-dev/corral/api/dispatch"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/control"
+	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
-	"github.com/corral-dev/corral/targets/lifecycle"
 )
 
 // Commander carries out actions on collectors and follows their commands;
-// *dispatch.Dispatcher is one.
+// *control.Dispatcher is one.
 type Commander interface {
-	Act(ctx context.Context, r dispatch.ActRequest) (dispatch.ActResult, error)
+	Act(ctx context.Context, r control.ActRequest) (control.ActResult, error)
 	Wait(ctx context.Context, id string, done func(store.Command) bool) (store.Command, error)
 	Command(ctx context.Context, id string) (store.Command, error)
 	Desired(collector string) (store.DesiredState, bool)
@@ -34,16 +35,17 @@ type Scraper interface {
 }
 
 var (
-	_ Commander = (*dispatch.Dispatcher)(nil)
+	_ Commander = (*control.Dispatcher)(nil)
 	_ Scraper   = (*scrape.Manager)(nil)
 )
 
 // Error codes of the control routes.
 const (
-	codeConflict      = "conflict"
-	codeCommandFailed = "command_failed"
-	codeUnregistered  = "unregistered"
-	codeUnavailable   = "unavailable"
+	codeConflict       = wire.CodeConflict
+	codeCommandFailed  = wire.CodeCommandFailed
+	codeCommandExpired = wire.CodeCommandExpired
+	codeUnregistered   = wire.CodeUnregistered
+	codeUnavailable    = wire.CodeUnavailable
 )
 
 // maxBody bounds a request body of the control routes.
@@ -82,7 +84,7 @@ func readBody(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
 
 // actable finds collector id for an action: 404 when the caller may not see
 // it, 410 when it is unregistered, 403 when the caller may see but not act.
-func (a *api) actable(w http.ResponseWriter, r *http.Request, id string) (scrape.Health, bool) {
+func (a *api) actable(w http.ResponseWriter, r *http.Request, id string) (health.Health, bool) {
 	p, _ := auth.FromContext(r.Context())
 	h, ok := a.visible(r, id)
 	if !ok {
@@ -119,14 +121,6 @@ func orgOr(org, def string) string {
 		return def
 	}
 	return org
-}
-
-// commandResponse answers an action.
-type commandResponse struct {
-	Success bool                  `json:"success"`
-	Message string                `json:"message"`
-	Command *dispatch.CommandJSON `json:"command,omitempty"`
-	Desired *desiredJSON          `json:"desired,omitempty"`
 }
 
 // waitFor parses wait= (none, ack, confirmed) and timeout=.
@@ -175,7 +169,7 @@ func (a *api) action(name string) http.HandlerFunc {
 			return
 		}
 		actor, remote := actorOf(r)
-		res, err := a.o.Commands.Act(r.Context(), dispatch.ActRequest{Collector: id, Action: name, Params: params, Actor: actor, Remote: remote})
+		res, err := a.o.Commands.Act(r.Context(), control.ActRequest{Collector: id, Action: name, Params: params, Actor: actor, Remote: remote})
 		if err != nil {
 			a.actError(w, err)
 			return
@@ -186,8 +180,8 @@ func (a *api) action(name string) http.HandlerFunc {
 
 // actError answers an error of Act.
 func (a *api) actError(w http.ResponseWriter, err error) {
-	var inv *dispatch.InvalidParams
-	var bad *lifecycle.BadRequest
+	var inv *control.InvalidParams
+	var bad *control.BadRequest
 	switch {
 	case errors.As(err, &bad):
 		writeError(w, http.StatusBadRequest, codeBadRequest, bad.Error(), map[string]any{"field": bad.Field})
@@ -197,9 +191,9 @@ func (a *api) actError(w http.ResponseWriter, err error) {
 			details["field"] = inv.Field
 		}
 		writeError(w, http.StatusBadRequest, codeBadRequest, inv.Error(), details)
-	case errors.Is(err, dispatch.ErrNotScraped), errors.Is(err, dispatch.ErrNotAgent):
+	case errors.Is(err, control.ErrNotScraped), errors.Is(err, control.ErrNotAgent):
 		writeError(w, http.StatusConflict, codeConflict, err.Error(), nil)
-	case errors.Is(err, dispatch.ErrNotStarted):
+	case errors.Is(err, control.ErrNotStarted):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error(), nil)
 	default:
@@ -209,8 +203,8 @@ func (a *api) actError(w http.ResponseWriter, err error) {
 
 // answerAct waits as asked and answers: 200 acknowledged or confirmed (or
 // applied by the server), 202 still on its way, 409 failed, 504 expired.
-func (a *api) answerAct(w http.ResponseWriter, r *http.Request, res dispatch.ActResult, mode string, timeout time.Duration) {
-	out := commandResponse{}
+func (a *api) answerAct(w http.ResponseWriter, r *http.Request, res control.ActResult, mode string, timeout time.Duration) {
+	out := wire.CommandResponse{}
 	if res.Desired != nil {
 		d := viewDesired(*res.Desired)
 		out.Desired = &d
@@ -231,7 +225,7 @@ func (a *api) answerAct(w http.ResponseWriter, r *http.Request, res dispatch.Act
 		})
 		cancel()
 	}
-	v := dispatch.View(c)
+	v := control.View(c)
 	out.Command = &v
 	status := http.StatusOK
 	switch c.State {
@@ -246,7 +240,7 @@ func (a *api) answerAct(w http.ResponseWriter, r *http.Request, res dispatch.Act
 		writeError(w, http.StatusConflict, codeCommandFailed, c.Error, map[string]any{"command": v})
 		return
 	case store.CommandExpired:
-		writeError(w, http.StatusGatewayTimeout, "command_expired", c.Error, map[string]any{"command": v})
+		writeError(w, http.StatusGatewayTimeout, codeCommandExpired, c.Error, map[string]any{"command": v})
 		return
 	default:
 		status = http.StatusAccepted
@@ -258,31 +252,6 @@ func (a *api) answerAct(w http.ResponseWriter, r *http.Request, res dispatch.Act
 		out.Message += fmt.Sprintf("; follow it with GET /api/v1/commands/%s", c.ID)
 	}
 	writeJSON(w, status, out)
-}
-
-// desiredJSON is a collector's desired state.
-type desiredJSON struct {
-	RunState         string                     `json:"run_state,omitempty"`
-	Reason           string                     `json:"reason,omitempty"`
-	ResumeExpected   *time.Time                 `json:"resume_expected,omitempty"`
-	Config           map[string]json.RawMessage `json:"config,omitempty"`
-	ConfigGeneration int64                      `json:"config_generation,omitempty"`
-	Tags             []string                   `json:"tags"`
-	Group            string                     `json:"group,omitempty"`
-	UpdatedBy        string                     `json:"updated_by"`
-	UpdatedAt        time.Time                  `json:"updated_at"`
-}
-
-func viewDesired(d store.DesiredState) desiredJSON {
-	v := desiredJSON{RunState: d.Run, Reason: d.Reason, ResumeExpected: ts(d.ResumeExpected), ConfigGeneration: d.ConfigGeneration,
-		Tags: d.Tags, Group: d.Group, UpdatedBy: d.UpdatedBy, UpdatedAt: d.UpdatedAt.UTC()}
-	if len(d.Config) > 0 {
-		v.Config = d.Config
-	}
-	if v.Tags == nil {
-		v.Tags = []string{}
-	}
-	return v
 }
 
 // scrapeNow serves POST /api/v1/collectors/{id}/scrape: the server scrapes the
@@ -306,27 +275,13 @@ func (a *api) scrapeNow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h, _ := a.o.Fleet.Get(id)
-	out := struct {
-		Collector      string    `json:"collector"`
-		Up             bool      `json:"up"`
-		ScrapedAt      time.Time `json:"scraped_at"`
-		Duration       float64   `json:"duration_seconds"`
-		Samples        int       `json:"samples"`
-		Bytes          int       `json:"bytes"`
-		Error          string    `json:"error,omitempty"`
-		Reason         string    `json:"reason,omitempty"`
-		AgentState     string    `json:"agent_state,omitempty"`
-		Status         string    `json:"status"`
-		StatusReason   string    `json:"status_reason"`
-		ConfigGen      *float64  `json:"config_generation,omitempty"`
-		ItemsCollected *float64  `json:"items_collected,omitempty"`
-	}{Collector: id, Up: res.Err == nil, ScrapedAt: res.Start.UTC(), Duration: res.Duration.Seconds(), Samples: res.Samples,
-		Bytes: res.Bytes, Reason: res.Reason, Status: h.Status, StatusReason: h.Reason}
+	out := wire.ScrapeResult{Collector: id, Up: res.Err == nil, ScrapedAt: res.Start.UTC(), Duration: res.Duration.Seconds(), Samples: res.Samples,
+		Bytes: res.Bytes, Reason: res.Reason, Status: string(h.Status), StatusReason: h.Reason}
 	if res.Err != nil {
 		out.Error = res.Err.Error()
 	} else {
 		out.AgentState = res.Agent.State
-		out.ConfigGen = numIf(res.Agent.HasGeneration, res.Agent.ConfigGeneration)
+		out.ConfigGeneration = numIf(res.Agent.HasGeneration, res.Agent.ConfigGeneration)
 		out.ItemsCollected = numIf(res.Agent.HasItems, res.Agent.Items)
 	}
 	if a.o.Audit != nil {
@@ -367,7 +322,7 @@ func (a *api) command(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, "read a command", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, dispatch.View(c))
+	writeJSON(w, http.StatusOK, control.View(c))
 }
 
 // CommandLister lists commands; *store.Store is one.
@@ -389,12 +344,7 @@ func (a *api) commands(w http.ResponseWriter, r *http.Request) {
 	if f.Limit, f.Offset, ok = pageParams(w, r, 50, 1000); !ok {
 		return
 	}
-	out := struct {
-		Data   []dispatch.CommandJSON `json:"data"`
-		Total  int                    `json:"total"`
-		Limit  int                    `json:"limit"`
-		Offset int                    `json:"offset"`
-	}{Data: []dispatch.CommandJSON{}, Limit: f.Limit, Offset: f.Offset}
+	out := wire.Page[wire.Command]{Data: []wire.Command{}, Limit: f.Limit, Offset: f.Offset}
 	if f.Collector != "" {
 		_, seen := a.visible(r, f.Collector)
 		if _, gone := a.archiveVisible(r, f.Collector); !seen && !gone {
@@ -412,7 +362,7 @@ func (a *api) commands(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, c := range cs {
-			out.Data = append(out.Data, dispatch.View(c))
+			out.Data = append(out.Data, control.View(c))
 		}
 		out.Total = total
 	}

@@ -106,9 +106,10 @@ func target(c fixtureCollector, url string) *targets.Target {
 	if c.team != "" {
 		labels["team"] = c.team
 	}
+	org, team := targets.DefaultTenancy.Of(labels)
 	return &targets.Target{
 		Collector: c.id, Job: "pg", ScrapeJob: "pg", Instance: c.id + ".example:9100", URL: url,
-		Labels: labels, Meta: map[string]string{"__address__": c.id + ".example:9100"},
+		Labels: labels, Meta: map[string]string{"__address__": c.id + ".example:9100"}, Org: org, Team: team,
 		Provider: "file_sd", Source: "file_sd:pg:/etc/corral/pg.yml",
 	}
 }

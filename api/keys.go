@@ -6,18 +6,19 @@ import (
 	"net/http"
 
 	"github.com/corral-dev/corral/api/auth"
-	"github.com/corral-dev/corral/api/dispatch"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/control"
 	"github.com/corral-dev/corral/store"
 )
 
-// KeyRotator reports and rotates the server's signing key; *dispatch.Dispatcher is one.
+// KeyRotator reports and rotates the server's signing key; *control.Dispatcher is one.
 type KeyRotator interface {
-	RotationStatus(ctx context.Context) (dispatch.Rotation, error)
-	StartRotation(ctx context.Context, actor store.Actor, remote string) (dispatch.Rotation, error)
-	CompleteRotation(ctx context.Context, actor store.Actor, remote string, force bool) (dispatch.Rotation, error)
+	RotationStatus(ctx context.Context) (wire.Rotation, error)
+	StartRotation(ctx context.Context, actor store.Actor, remote string) (wire.Rotation, error)
+	CompleteRotation(ctx context.Context, actor store.Actor, remote string, force bool) (wire.Rotation, error)
 }
 
-var _ KeyRotator = (*dispatch.Dispatcher)(nil)
+var _ KeyRotator = (*control.Dispatcher)(nil)
 
 // keys serves GET /api/v1/keys (super admin): the active key, and during a
 // rotation the next one with where each agent is.
@@ -69,7 +70,7 @@ func (a *api) completeRotation(w http.ResponseWriter, r *http.Request) {
 	actor, remote := actorOf(r)
 	st, err := a.o.Keys.CompleteRotation(r.Context(), actor, remote, req.Force)
 	switch {
-	case errors.Is(err, dispatch.ErrNoRotation):
+	case errors.Is(err, control.ErrNoRotation):
 		writeError(w, http.StatusConflict, codeConflict, err.Error(), nil)
 	case err != nil && st.InProgress:
 		writeError(w, http.StatusConflict, codeConflict, err.Error(), map[string]any{"rotation": st})

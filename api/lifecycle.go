@@ -11,29 +11,30 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/control"
 	"github.com/corral-dev/corral/store"
-	"github.com/corral-dev/corral/targets/lifecycle"
 )
 
 // Registrar registers collectors and brings archived ones back;
-// *lifecycle.Lifecycle is one.
+// *control.Lifecycle is one.
 type Registrar interface {
-	Register(ctx context.Context, r lifecycle.RegisterRequest, actor store.Actor, remote string) (lifecycle.Registration, error)
-	Unregister(ctx context.Context, r lifecycle.UnregisterRequest, actor store.Actor, remote string) (store.ArchivedCollector, error)
-	Reregister(ctx context.Context, r lifecycle.ReregisterRequest, actor store.Actor, remote string) (lifecycle.Registration, store.ArchivedCollector, error)
+	Register(ctx context.Context, r wire.RegisterRequest, actor store.Actor, remote string) (wire.Registration, error)
+	Unregister(ctx context.Context, r control.UnregisterRequest, actor store.Actor, remote string) (store.ArchivedCollector, error)
+	Reregister(ctx context.Context, r wire.ReregisterRequest, actor store.Actor, remote string) (wire.Registration, store.ArchivedCollector, error)
 }
 
-// Archives reads the unregistered collectors; *lifecycle.Lifecycle is one.
+// Archives reads the unregistered collectors; *control.Lifecycle is one.
 type Archives interface {
 	Archived(ctx context.Context) ([]store.ArchivedCollector, error)
 	Archive(ctx context.Context, id string) (store.ArchivedCollector, error)
 	Unregistered(collector string) (store.ArchivedCollector, bool)
-	Dropped() []lifecycle.Dropped
+	Dropped() []control.Dropped
 }
 
 var (
-	_ Registrar = (*lifecycle.Lifecycle)(nil)
-	_ Archives  = (*lifecycle.Lifecycle)(nil)
+	_ Registrar = (*control.Lifecycle)(nil)
+	_ Archives  = (*control.Lifecycle)(nil)
 )
 
 // decodeStrict decodes body into v; unknown fields are a 400 naming the field.
@@ -47,8 +48,8 @@ func decodeStrict(w http.ResponseWriter, body []byte, v any) bool {
 
 // lifecycleError answers an error of the lifecycle.
 func (a *api) lifecycleError(w http.ResponseWriter, what string, err error) {
-	var bad *lifecycle.BadRequest
-	var conflict *lifecycle.Conflict
+	var bad *control.BadRequest
+	var conflict *control.Conflict
 	switch {
 	case errors.As(err, &bad):
 		writeError(w, http.StatusBadRequest, codeBadRequest, bad.Error(), map[string]any{"field": bad.Field})
@@ -67,7 +68,7 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req lifecycle.RegisterRequest
+	var req wire.RegisterRequest
 	if !decodeStrict(w, body, &req) {
 		return
 	}
@@ -82,52 +83,13 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	actor, remote := actorOf(r)
-	reg, err := a.o.Registrar.Register(r.Context(), req, actor, remote)
+	reg, err := a.o.Registrar.Register(r.Context(), wire.RegisterRequest(req), actor, remote)
 	if err != nil {
 		a.lifecycleError(w, "register a collector", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, struct {
-		Success bool   `json:"success"`
-		Message string `json:"message"`
-		lifecycle.Registration
-	}{true, "registered; the scrape token is shown once: put agent_config on the agent", reg})
-}
-
-type archiveJSON struct {
-	ID              string            `json:"id"`
-	Collector       string            `json:"collector"`
-	Name            string            `json:"name"`
-	Provider        string            `json:"provider"`
-	Source          string            `json:"source,omitempty"`
-	URL             string            `json:"url,omitempty"`
-	Labels          map[string]string `json:"labels"`
-	Org             string            `json:"org"`
-	Team            string            `json:"team,omitempty"`
-	Reason          string            `json:"reason"`
-	ArchivedBy      string            `json:"archived_by"`
-	ArchivedAt      time.Time         `json:"archived_at"`
-	MetricsArchived bool              `json:"metrics_archived"`
-	MetricsCount    int64             `json:"metrics_count"`
-	RetainUntil     *time.Time        `json:"retain_until,omitempty"`
-	PurgedAt        *time.Time        `json:"purged_at,omitempty"`
-	DeleteAudit     bool              `json:"delete_audit,omitempty"`
-	// StillDiscovered: discovery lists it, and corral ignores it until it is
-	// re-registered.
-	StillDiscovered bool       `json:"still_discovered"`
-	ReregisteredAt  *time.Time `json:"reregistered_at,omitempty"`
-}
-
-func (a *api) viewArchive(arc store.ArchivedCollector, discovered map[string]bool) archiveJSON {
-	v := archiveJSON{ID: arc.ID, Collector: arc.Collector, Name: arc.Collector, Provider: arc.Provider, Source: arc.Source,
-		URL: redactURL(arc.URL), Labels: arc.Labels, Org: orgOr(arc.Org, a.o.DefaultOrg), Team: arc.Team, Reason: arc.Reason,
-		ArchivedBy: arc.ArchivedBy, ArchivedAt: arc.ArchivedAt.UTC(), MetricsArchived: arc.MetricsArchived, MetricsCount: arc.Records,
-		RetainUntil: ts(arc.RetainUntil), PurgedAt: ts(arc.PurgedAt), DeleteAudit: arc.DeleteAudit,
-		StillDiscovered: discovered[arc.Collector], ReregisteredAt: ts(arc.ReregisteredAt)}
-	if v.Labels == nil {
-		v.Labels = map[string]string{}
-	}
-	return v
+	writeJSON(w, http.StatusCreated, wire.Registered{Success: true, Message: "registered; the scrape token is shown once: put agent_config on the agent",
+		Registration: reg})
 }
 
 // unregister serves DELETE /api/v1/collectors/{id}.
@@ -136,14 +98,15 @@ func (a *api) unregister(w http.ResponseWriter, r *http.Request) {
 	if _, ok := a.actable(w, r, id); !ok {
 		return
 	}
-	body, ok := readBody(w, r)
+	raw, ok := readBody(w, r)
 	if !ok {
 		return
 	}
-	var req lifecycle.UnregisterRequest
-	if !decodeStrict(w, body, &req) {
+	var body wire.UnregisterRequest
+	if !decodeStrict(w, raw, &body) {
 		return
 	}
+	req := unregisterRequest(id, body)
 	// The same options may come as query parameters: some clients and proxies
 	// drop the body of a DELETE.
 	qs := r.URL.Query()
@@ -174,7 +137,6 @@ func (a *api) unregister(w http.ResponseWriter, r *http.Request) {
 		}
 		req.RetentionDays = n
 	}
-	req.Collector = id
 	if a.o.Registrar == nil {
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "unregistration is not available on this server", nil)
 		return
@@ -200,20 +162,13 @@ func (a *api) unregister(w http.ResponseWriter, r *http.Request) {
 	if arc.MetricsArchived {
 		count = arc.Records
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Success       bool        `json:"success"`
-		Message       string      `json:"message"`
-		ArchivedCount int64       `json:"archived_metrics_count"`
-		Archive       archiveJSON `json:"archive"`
-	}{true, msg, count, a.viewArchive(arc, nil)})
+	writeJSON(w, http.StatusOK, wire.Unregistered{Success: true, Message: msg, ArchivedCount: count, Archive: a.viewArchive(arc, nil)})
 }
 
 // archived serves GET /api/v1/collectors/archived: the unregistered collectors
 // in the caller's scope, newest first.
 func (a *api) archived(w http.ResponseWriter, r *http.Request) {
-	out := struct {
-		Data []archiveJSON `json:"data"`
-	}{Data: []archiveJSON{}}
+	out := wire.List[wire.Archive]{Data: []wire.Archive{}}
 	if a.o.Archives == nil {
 		writeJSON(w, http.StatusOK, out)
 		return
@@ -242,7 +197,7 @@ func (a *api) reregister(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req lifecycle.ReregisterRequest
+	var req wire.ReregisterRequest
 	if !decodeStrict(w, body, &req) {
 		return
 	}
@@ -270,17 +225,13 @@ func (a *api) reregister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	actor, remote := actorOf(r)
-	reg, back, err := a.o.Registrar.Reregister(r.Context(), req, actor, remote)
+	reg, back, err := a.o.Registrar.Reregister(r.Context(), wire.ReregisterRequest(req), actor, remote)
 	if err != nil {
 		a.lifecycleError(w, "re-register a collector", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Success      bool                   `json:"success"`
-		Message      string                 `json:"message"`
-		Registration lifecycle.Registration `json:"registration"`
-		Archive      archiveJSON            `json:"archive"`
-	}{true, "re-registered; it is scraped again from the next discovery update", reg, a.viewArchive(back, nil)})
+	writeJSON(w, http.StatusOK, wire.Reregistered{Success: true, Message: "re-registered; it is scraped again from the next discovery update",
+		Registration: reg, Archive: a.viewArchive(back, nil)})
 }
 
 // strictJSON decodes one JSON object into v; unknown fields are errors.

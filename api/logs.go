@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/store"
 )
 
@@ -35,18 +36,9 @@ const (
 // logLevels are the names the level parameter takes, on slog's scale.
 var logLevels = map[string]int{"debug": -4, "info": 0, "warn": 4, "error": 8}
 
-// LogJSON is one log record as the API and the collector:log event carry it.
-type LogJSON struct {
-	ID         int64           `json:"id,omitempty"` // the store's; absent in live events
-	Collector  string          `json:"collector"`
-	Stream     string          `json:"stream"`
-	Cursor     uint64          `json:"cursor"`
-	Time       time.Time       `json:"time"`
-	Level      string          `json:"level"`
-	Message    string          `json:"msg"`
-	Attrs      json.RawMessage `json:"attrs"`
-	ReceivedAt time.Time       `json:"received_at,omitzero"`
-}
+// LogJSON is one log record as the API and the collector:log event carry it:
+// the wire's LogRecord, under the name the server's log sink uses.
+type LogJSON = wire.LogRecord
 
 // LogView is r as the API shows it.
 func LogView(r *store.LogRecord) LogJSON {
@@ -140,19 +132,14 @@ func (a *api) collectorLogs(w http.ResponseWriter, r *http.Request) {
 		badParam(w, "format", fmt.Sprintf("%q: want csv or json, or none for a page", format))
 		return
 	}
-	out := struct {
-		Data   []LogJSON `json:"data"`
-		Total  int64     `json:"total"`
-		Limit  int       `json:"limit"`
-		Offset int       `json:"offset"`
-	}{Data: []LogJSON{}, Limit: q.Limit, Offset: q.Offset}
+	out := wire.Page[wire.LogRecord]{Data: []wire.LogRecord{}, Limit: q.Limit, Offset: q.Offset}
 	if a.o.Logs != nil {
 		rs, total, err := a.o.Logs.Logs(r.Context(), q)
 		if err != nil {
 			a.internal(w, "read logs", err)
 			return
 		}
-		out.Total = total
+		out.Total = int(total)
 		for i := range rs {
 			out.Data = append(out.Data, LogView(&rs[i]))
 		}

@@ -13,11 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corral-dev/corral/api/auth"
-	"github.com/corral-dev/corral/api/dispatch"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/control"
+	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets"
-	"github.com/corral-dev/corral/targets/lifecycle"
 )
 
 // acts is who may act on which collector: as sees, without the viewer.
@@ -45,8 +46,8 @@ func controlFixture(t *testing.T) (http.Handler, map[string]string, *store.Store
 	t.Cleanup(agent.Close)
 	st, tokens := openStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	eval := scrape.NewEvaluator(nil)
-	m := scrape.NewManager(ctx, scrape.Options{Evaluator: eval, Metrics: scrape.NewMetrics(prometheus.NewRegistry())})
+	eval := health.NewEvaluator(health.Options{})
+	m := scrape.NewManager(ctx, scrape.Options{Sink: eval, Metrics: scrape.NewMetrics(prometheus.NewRegistry())})
 	if err := m.ApplyJobs([]scrape.JobConfig{{Name: "pg", Interval: time.Hour, Timeout: 5 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
@@ -54,31 +55,16 @@ func controlFixture(t *testing.T) (http.Handler, map[string]string, *store.Store
 	for _, c := range collectors {
 		ts = append(ts, target(c, agent.URL+"/metrics"))
 	}
-	scope := func(h *scrape.Health) (string, string) {
-		org := h.Target.Labels["org"]
-		if org == "" {
-			org = "default"
-		}
-		return org, h.Target.Labels["team"]
-	}
-	d := dispatch.New(dispatch.Options{Store: st, Fleet: eval, Scope: scope, Expiry: time.Minute})
-	var life *lifecycle.Lifecycle
-	life = lifecycle.New(lifecycle.Options{Store: st, RegistryJobs: func() []string { return []string{"registry"} },
-		Lookup: func(id string) (lifecycle.Current, bool) {
-			h, ok := eval.Get(id)
-			if !ok || h.Target == nil {
-				return lifecycle.Current{}, false
-			}
-			org, team := scope(&h)
-			return lifecycle.Current{Target: h.Target, Org: org, Team: team}, true
-		},
-		Changed: func() { m.Sync(life.Filter(ts)) }, Unregistered: d.Forget, PublicKey: d.PublicKey})
-	if err := life.Load(ctx); err != nil {
+	a := auth.New(st, auth.Options{})
+	var p *control.Plane
+	p, err := control.New(ctx, control.Options{Store: st, Fleet: eval, CommandExpiry: time.Minute,
+		RegistryJobs: func() []string { return []string{"registry"} },
+		Changed:      func() { m.Sync(p.Lifecycle.Filter(ts)) },
+		Principal:    func(ctx context.Context, id string) (control.Scope, error) { return a.PrincipalOf(ctx, id) }})
+	if err != nil {
 		t.Fatal(err)
 	}
-	a := auth.New(st, auth.Options{})
-	bulk := dispatch.NewBulk(dispatch.BulkOptions{Dispatcher: d, Store: st, Lifecycle: life, AckWait: 10 * time.Millisecond,
-		Principal: func(ctx context.Context, id string) (dispatch.Scope, error) { return a.PrincipalOf(ctx, id) }})
+	d, life, bulk := p.Dispatcher, p.Lifecycle, p.Bulk
 	done := make(chan struct{}, 2)
 	go func() { _ = d.Run(ctx); done <- struct{}{} }()
 	go func() { _ = bulk.Run(ctx); done <- struct{}{} }()
@@ -180,7 +166,7 @@ func TestRBACMatrixControl(t *testing.T) {
 				leak("GET "+path, got)
 			}
 			var cmds struct {
-				Data []dispatch.CommandJSON `json:"data"`
+				Data []wire.Command `json:"data"`
 			}
 			_, got := send(t, h, tok, "GET", "/api/v1/commands?limit=1000", "")
 			json.Unmarshal([]byte(got), &cmds)
@@ -213,7 +199,7 @@ func TestRBACMatrixControl(t *testing.T) {
 					t.Errorf("bulk as %s: %d %s", user, code, got)
 				}
 			} else {
-				var res dispatch.BulkResult
+				var res wire.BulkResult
 				json.Unmarshal([]byte(got), &res)
 				for _, it := range res.Results {
 					if acts[user][it.Collector] != (it.Status == "would") {

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets"
@@ -47,8 +49,8 @@ func liveFixture(t *testing.T) (http.Handler, map[string]string) {
 	t.Cleanup(agent.Close)
 	st, tokens := openStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	eval := scrape.NewEvaluator(nil)
-	m := scrape.NewManager(ctx, scrape.Options{Evaluator: eval, Metrics: scrape.NewMetrics(prometheus.NewRegistry())})
+	eval := health.NewEvaluator(health.Options{})
+	m := scrape.NewManager(ctx, scrape.Options{Sink: eval, Metrics: scrape.NewMetrics(prometheus.NewRegistry())})
 	t.Cleanup(func() { cancel(); m.Stop() })
 	if err := m.ApplyJobs([]scrape.JobConfig{{Name: "pg", Interval: time.Hour, Timeout: 5 * time.Second}}); err != nil {
 		t.Fatal(err)
@@ -115,7 +117,7 @@ func TestRBACMatrix(t *testing.T) {
 				t.Fatalf("list: %d %s", code, body)
 			}
 			leak("/api/v1/collectors", body)
-			var list listJSON
+			var list wire.CollectorList
 			if err := json.Unmarshal([]byte(body), &list); err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +176,7 @@ func TestUnauthenticated(t *testing.T) {
 			if code != http.StatusUnauthorized {
 				t.Errorf("GET %s: %d, want 401", p, code)
 			}
-			var e errorBody
+			var e wire.Error
 			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Code != auth.CodeUnauthenticated || e.Details == nil {
 				t.Errorf("GET %s: body %s", p, body)
 			}
@@ -212,12 +214,12 @@ func TestHealthAgentDown(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	url := down.URL
 	down.Close() // nothing listens there now
-	eval := scrape.NewEvaluator(nil)
+	eval := health.NewEvaluator(health.Options{Now: func() time.Time { return t0 }})
 	tg := target(collectors[0], url+"/metrics")
-	eval.Track(tg, time.Minute, 10*time.Second, scrape.Thresholds{}, t0, nil)
+	eval.Track(tg, time.Minute, 10*time.Second)
 	h := New(Options{Fleet: eval, Auth: auth.New(st, auth.Options{})})
 	code, body, _ := do(t, h, tokens[uSuper], "/api/v1/collectors/acme-red-1/health")
-	var e errorBody
+	var e wire.Error
 	if code != http.StatusBadGateway || json.Unmarshal([]byte(body), &e) != nil || e.Code != codeBadGateway {
 		t.Errorf("agent down: %d %s", code, body)
 	}

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/fleet"
+	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
 )
@@ -26,10 +29,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // answers for the golden files.
 func fixedFixture(t testing.TB) (http.Handler, map[string]string, *store.Store) {
 	st, tokens := openStore(t)
-	eval := scrape.NewEvaluator(nil)
+	eval := health.NewEvaluator(health.Options{Now: func() time.Time { return t0.Add(-10 * time.Minute) }})
 	for i, c := range collectors {
 		tg := target(c, "http://"+c.id+".example:9100/metrics")
-		eval.Track(tg, time.Minute, 10*time.Second, scrape.Thresholds{}, t0.Add(-10*time.Minute), nil)
+		eval.Track(tg, time.Minute, 10*time.Second)
 		if c.id == "globex-1" { // never reached: offline
 			eval.Observe(&scrape.Result{Target: tg, Start: t0, Duration: time.Second, Err: fmt.Errorf("dial tcp: connection refused"), Reason: scrape.ReasonRefused})
 			continue
@@ -38,14 +41,14 @@ func fixedFixture(t testing.TB) (http.Handler, map[string]string, *store.Store) 
 		eval.Observe(agentResult(tg, t0, float64(100*i+60)))
 	}
 	ctx := context.Background()
-	if err := st.AppendStatusChanges(ctx, []store.StatusChange{
+	if err := st.AppendStatusChanges(ctx, []fleet.StatusChange{
 		{Collector: "acme-red-1", From: "unknown", To: "online", Reason: "ok", At: t0.Add(-2 * time.Hour)},
 		{Collector: "acme-red-1", From: "online", To: "stale", Reason: "newest item is 10m old", At: t0.Add(-time.Hour)},
 		{Collector: "acme-blue-1", From: "unknown", To: "online", Reason: "ok", At: t0.Add(-time.Hour)},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.UpsertBuckets(ctx, []store.Bucket{
+	if err := st.UpsertBuckets(ctx, []fleet.Bucket{
 		{Collector: "acme-red-1", Window: "1h", Start: t0.Add(-2 * time.Hour), ExpectedItems: 100, ActualItems: 90, ActiveSeconds: 3600, ScrapesOK: 59, ScrapesTotal: 60},
 		{Collector: "acme-red-1", Window: "1h", Start: t0, ExpectedItems: 10, ActualItems: 10, ActiveSeconds: 60, ScrapesOK: 1, ScrapesTotal: 1},
 	}); err != nil {
@@ -97,13 +100,13 @@ func TestGolden(t *testing.T) {
 }
 
 // list GETs path as the super admin and returns the ids of the answer.
-func list(t *testing.T, h http.Handler, token, path string) ([]string, listJSON) {
+func list(t *testing.T, h http.Handler, token, path string) ([]string, wire.CollectorList) {
 	t.Helper()
 	code, body, _ := do(t, h, token, path)
 	if code != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", path, code, body)
 	}
-	var l listJSON
+	var l wire.CollectorList
 	if err := json.Unmarshal([]byte(body), &l); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +160,7 @@ func TestListFiltersAndSort(t *testing.T) {
 	if l.Summary.ItemsCollected != 60+160+360 {
 		t.Errorf("items collected %v", l.Summary.ItemsCollected)
 	}
-	if want := []groupJSON{{"", 2}, {"blue", 1}, {"red", 1}}; !slices.Equal(l.Groups, want) {
+	if want := []wire.Group{{Key: "", Count: 2}, {Key: "blue", Count: 1}, {Key: "red", Count: 1}}; !slices.Equal(l.Groups, want) {
 		t.Errorf("groups %v, want %v", l.Groups, want)
 	}
 }
@@ -181,7 +184,7 @@ func TestBadParameters(t *testing.T) {
 		{"/api/v1/targets?state=sleeping", "state"},
 	} {
 		code, body, _ := do(t, h, tokens[uSuper], tc.path)
-		var e errorBody
+		var e wire.Error
 		if err := json.Unmarshal([]byte(body), &e); err != nil || code != http.StatusBadRequest ||
 			e.Code != codeBadRequest || e.Details["field"] != tc.field {
 			t.Errorf("GET %s: %d %s, want 400 naming %s", tc.path, code, body, tc.field)
@@ -205,7 +208,7 @@ func (m *recordingMux) Handle(pattern string, _ http.Handler) {
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	st, _ := openStore(t)
 	var m recordingMux
-	register(&m, Options{Fleet: scrape.NewEvaluator(nil), Auth: auth.New(st, auth.Options{})})
+	register(&m, Options{Fleet: health.NewEvaluator(health.Options{}), Auth: auth.New(st, auth.Options{})})
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`
@@ -242,15 +245,15 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // BenchmarkListCollectors10k lists a page of 10,000 collectors, filtered and
 // sorted, as an org admin who sees half of them.
 func BenchmarkListCollectors10k(b *testing.B) {
-	eval := scrape.NewEvaluator(nil)
+	eval := health.NewEvaluator(health.Options{Now: func() time.Time { return t0.Add(-10 * time.Minute) }})
 	for i := range 10000 {
 		c := fixtureCollector{id: fmt.Sprintf("c-%05d", i), org: []string{"acme", "globex"}[i%2], team: []string{"red", "blue", ""}[i%3]}
 		tg := target(c, "http://"+c.id+".example:9100/metrics")
-		eval.Track(tg, time.Minute, 10*time.Second, scrape.Thresholds{}, t0.Add(-10*time.Minute), nil)
+		eval.Track(tg, time.Minute, 10*time.Second)
 		eval.Observe(agentResult(tg, t0.Add(-time.Minute), float64(i)))
 		eval.Observe(agentResult(tg, t0, float64(2*i)))
 	}
-	a := &api{o: Options{Fleet: eval, OrgLabel: "org", TeamLabel: "team", DefaultOrg: "default"}}
+	a := &api{o: Options{Fleet: eval, DefaultOrg: "default"}}
 	a.entries.New = newEntries
 	p := &auth.Principal{UserID: "u", Bindings: []auth.Binding{{Role: auth.OrgAdmin, Org: "acme"}}}
 	for _, q := range []string{"", "?sort=-cpu&group_by=status", "?q=c-0999&label=env=prod", "?status=online&sort=freshness&page=20&limit=100"} {

@@ -6,44 +6,9 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
-	"github.com/corral-dev/corral/scrape"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/health"
 )
-
-// activeTargetJSON is one target in the shape of Prometheus's /api/v1/targets,
-// plus corral's collector, status and reason.
-type activeTargetJSON struct {
-	DiscoveredLabels   map[string]string `json:"discoveredLabels,omitempty"`
-	Labels             map[string]string `json:"labels"`
-	ScrapePool         string            `json:"scrapePool"`
-	ScrapeURL          string            `json:"scrapeUrl"`
-	GlobalURL          string            `json:"globalUrl"`
-	LastError          string            `json:"lastError"`
-	LastScrape         time.Time         `json:"lastScrape"`
-	LastScrapeDuration float64           `json:"lastScrapeDuration"`
-	Health             string            `json:"health"`
-
-	Collector string `json:"collector"`
-	Status    string `json:"status"`
-	Reason    string `json:"reason"`
-}
-
-// droppedTargetJSON is a target discovery lists but corral ignores: its
-// collector is unregistered.
-type droppedTargetJSON struct {
-	DiscoveredLabels map[string]string `json:"discoveredLabels"`
-	ScrapePool       string            `json:"scrapePool"`
-	Collector        string            `json:"collector"`
-	Reason           string            `json:"reason"`
-	ArchiveID        string            `json:"archived_collector_id"`
-}
-
-type targetsJSON struct {
-	Status string `json:"status"`
-	Data   struct {
-		ActiveTargets  []activeTargetJSON  `json:"activeTargets"`
-		DroppedTargets []droppedTargetJSON `json:"droppedTargets"`
-	} `json:"data"`
-}
 
 // targets serves GET /api/v1/targets, with Prometheus's filters state
 // (active, dropped, any) and scrapePool.
@@ -58,10 +23,7 @@ func (a *api) targets(w http.ResponseWriter, r *http.Request) {
 	}
 	pool := qs.Get("scrapePool")
 	p, _ := auth.FromContext(r.Context())
-	var out targetsJSON
-	out.Status = "success"
-	out.Data.ActiveTargets = []activeTargetJSON{}
-	out.Data.DroppedTargets = []droppedTargetJSON{}
+	out := wire.Targets{Status: "success", Data: wire.TargetDiscovery{ActiveTargets: []wire.ActiveTarget{}, DroppedTargets: []wire.DroppedTarget{}}}
 	if state != "active" && a.o.Archives != nil {
 		for _, d := range a.o.Archives.Dropped() {
 			t := d.Target
@@ -75,7 +37,7 @@ func (a *api) targets(w http.ResponseWriter, r *http.Request) {
 			for k, v := range t.Labels {
 				disc[k] = v
 			}
-			out.Data.DroppedTargets = append(out.Data.DroppedTargets, droppedTargetJSON{DiscoveredLabels: disc, ScrapePool: t.ScrapeJob,
+			out.Data.DroppedTargets = append(out.Data.DroppedTargets, wire.DroppedTarget{DiscoveredLabels: disc, ScrapePool: t.ScrapeJob,
 				Collector: t.Collector, ArchiveID: d.Archive.ID,
 				Reason: fmt.Sprintf("unregistered at %s by %s; ignored until re-registered", d.Archive.ArchivedAt.UTC().Format(time.RFC3339), d.Archive.ArchivedBy)})
 		}
@@ -84,7 +46,7 @@ func (a *api) targets(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, out)
 		return
 	}
-	a.o.Fleet.Each(func(h scrape.Health) bool {
+	a.o.Fleet.Each(func(h health.Health) bool {
 		t := h.Target
 		if t == nil {
 			return true
@@ -114,22 +76,14 @@ func (a *api) targets(w http.ResponseWriter, r *http.Request) {
 			lastErr = h.LastError
 		}
 		u := redactURL(t.URL)
-		out.Data.ActiveTargets = append(out.Data.ActiveTargets, activeTargetJSON{
+		out.Data.ActiveTargets = append(out.Data.ActiveTargets, wire.ActiveTarget{
 			DiscoveredLabels: disc, Labels: t.Labels, ScrapePool: t.ScrapeJob, ScrapeURL: u, GlobalURL: u,
 			LastError: lastErr, LastScrape: h.LastScrape.UTC(), LastScrapeDuration: h.ScrapeDuration.Seconds(),
-			Health: health, Collector: h.Collector, Status: h.Status, Reason: h.Reason,
+			Health: health, Collector: h.Collector, Status: string(h.Status), Reason: h.Reason,
 		})
 		return true
 	})
 	writeJSON(w, http.StatusOK, out)
-}
-
-type sdFileJSON struct {
-	File         string     `json:"file"`
-	Targets      int        `json:"targets"`
-	LastGoodRead *time.Time `json:"last_good_read"`
-	Error        string     `json:"error"`
-	ErrorSince   *time.Time `json:"error_since"`
 }
 
 // sdFiles serves GET /api/v1/sd-files. The files are server configuration and
@@ -141,12 +95,10 @@ func (a *api) sdFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, codeForbidden, "the file_sd files are visible to super admins only", nil)
 		return
 	}
-	out := struct {
-		Data []sdFileJSON `json:"data"`
-	}{Data: []sdFileJSON{}}
+	out := wire.List[wire.SDFile]{Data: []wire.SDFile{}}
 	if a.o.SDFiles != nil {
 		for _, f := range a.o.SDFiles() {
-			out.Data = append(out.Data, sdFileJSON{File: f.Path, Targets: f.Targets, LastGoodRead: ts(f.LastGoodRead),
+			out.Data = append(out.Data, wire.SDFile{File: f.Path, Targets: f.Targets, LastGoodRead: ts(f.LastGoodRead),
 				Error: f.Error, ErrorSince: ts(f.ErrorAt)})
 		}
 	}

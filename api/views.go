@@ -1,91 +1,19 @@
 package api
 
 import (
+	"encoding/json"
 	"math"
 	"net/url"
 	"time"
 
-	"github.com/corral-dev/corral/scrape"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/control"
+	"github.com/corral-dev/corral/health"
+	"github.com/corral-dev/corral/store"
 )
 
-// collectorJSON is one row of GET /collectors.
-type collectorJSON struct {
-	ID              string            `json:"id"`
-	Status          string            `json:"status"`
-	Reason          string            `json:"reason"`
-	StatusSince     *time.Time        `json:"status_since"`
-	Job             string            `json:"job"`
-	Instance        string            `json:"instance"`
-	Org             string            `json:"org"`
-	Team            string            `json:"team"`
-	Labels          map[string]string `json:"labels"`
-	Provider        string            `json:"provider"`
-	Up              bool              `json:"up"`
-	LastSeen        *time.Time        `json:"last_seen"`
-	Freshness       *float64          `json:"freshness_seconds"`
-	Completeness1h  *float64          `json:"completeness_1h"`
-	Completeness24h *float64          `json:"completeness_24h"`
-	CPU             *float64          `json:"cpu"`
-	Memory          *float64          `json:"memory_bytes"`
-	Items           *float64          `json:"items_collected"`
-	Tags            []string          `json:"tags"`
-	Group           string            `json:"group"`
-}
-
-// collectorDetailJSON answers GET /collectors/{id}.
-type collectorDetailJSON struct {
-	collectorJSON
-	Kind                string          `json:"kind"`
-	Version             string          `json:"version"`
-	URL                 string          `json:"url"`
-	Source              string          `json:"source"`
-	ScrapeJob           string          `json:"scrape_job"`
-	FirstSeen           *time.Time      `json:"first_seen"`
-	LastScrape          *time.Time      `json:"last_scrape"`
-	ScrapeDuration      float64         `json:"scrape_duration_seconds"`
-	Samples             int             `json:"samples"`
-	AgentState          string          `json:"agent_state"`
-	LastItem            *time.Time      `json:"last_item"`
-	Uptime              *float64        `json:"uptime_seconds"`
-	Restarts            int             `json:"restarts"`
-	LastError           string          `json:"last_error"`
-	LastErrorReason     string          `json:"last_error_reason"`
-	ConsecutiveFailures int             `json:"consecutive_failures"`
-	Collection          collectionJSON  `json:"collection"`
-	Thresholds          *thresholdsJSON `json:"thresholds"`
-	// Desired is what operators asked for through corral (stop, resume,
-	// update-config, tags); nil when nobody steered the collector yet.
-	Desired *desiredJSON `json:"desired"`
-}
-
-type collectionJSON struct {
-	Succeeded        float64    `json:"succeeded"`
-	Failed           float64    `json:"failed"`
-	MeanDuration     float64    `json:"mean_duration_seconds"`
-	LastCollection   *time.Time `json:"last_collection"`
-	ExpectedItems    float64    `json:"expected_items"`
-	ExpectedInterval float64    `json:"expected_interval_seconds"`
-	ConfigGeneration *float64   `json:"config_generation"`
-}
-
-type thresholdsJSON struct {
-	OfflineAfter    float64 `json:"offline_after_seconds"`
-	StaleAfter      float64 `json:"stale_after_seconds"`
-	SlowScrape      float64 `json:"slow_scrape_seconds"`
-	SlowCollection  float64 `json:"slow_collection_seconds"`
-	IncompleteBelow float64 `json:"incomplete_below"`
-}
-
-// statusJSON answers GET /collectors/{id}/status.
-type statusJSON struct {
-	ID          string     `json:"id"`
-	Status      string     `json:"status"`
-	Reason      string     `json:"reason"`
-	StatusSince *time.Time `json:"status_since"`
-	Up          bool       `json:"up"`
-	LastSeen    *time.Time `json:"last_seen"`
-	LastScrape  *time.Time `json:"last_scrape"`
-}
+// The answers are the types of package wire, which corralctl decodes too.
+// This file makes them from the server's own types.
 
 func ts(t time.Time) *time.Time {
 	if t.IsZero() {
@@ -125,10 +53,10 @@ func redactURL(s string) string {
 	return u.Redacted()
 }
 
-func (a *api) row(h *scrape.Health) collectorJSON {
+func (a *api) row(h *health.Health) wire.Collector {
 	org, team := a.scopeOf(h)
-	c := collectorJSON{
-		ID: h.Collector, Status: h.Status, Reason: h.Reason, StatusSince: ts(h.StatusSince),
+	c := wire.Collector{
+		ID: h.Collector, Status: string(h.Status), Reason: h.Reason, StatusSince: ts(h.StatusSince),
 		Org: org, Team: team, Up: h.Up, LastSeen: ts(h.LastSeen),
 		Freshness:       numIf(h.HasFreshness, h.Freshness.Seconds()),
 		Completeness1h:  num(h.Completeness1h),
@@ -156,18 +84,18 @@ func (a *api) row(h *scrape.Health) collectorJSON {
 	return c
 }
 
-func (a *api) detail(h *scrape.Health) collectorDetailJSON {
+func (a *api) detail(h *health.Health) wire.CollectorDetail {
 	ag := h.Agent
-	d := collectorDetailJSON{
-		collectorJSON: a.row(h),
-		Kind:          ag.Kind, Version: ag.Version,
+	d := wire.CollectorDetail{
+		Collector: a.row(h),
+		Kind:      ag.Kind, Version: ag.Version,
 		FirstSeen: ts(h.FirstSeen), LastScrape: ts(h.LastScrape),
 		ScrapeDuration: h.ScrapeDuration.Seconds(), Samples: h.Samples,
 		AgentState: ag.State, LastItem: ts(h.LastItem),
 		Uptime:   numIf(h.Uptime > 0, h.Uptime.Seconds()),
 		Restarts: h.Restarts, LastError: h.LastError, LastErrorReason: h.LastReason,
 		ConsecutiveFailures: h.ConsecutiveFailures,
-		Collection: collectionJSON{
+		Collection: wire.Collection{
 			Succeeded: ag.CollectionsOK, Failed: ag.CollectionsError,
 			MeanDuration:     h.CollectionMean.Seconds(),
 			LastCollection:   ts(fromUnix(ag.LastCollection)),
@@ -185,12 +113,53 @@ func (a *api) detail(h *scrape.Health) collectorDetailJSON {
 			d.Desired = &v
 		}
 	}
-	if th := h.Thresholds; th != (scrape.Thresholds{}) {
-		d.Thresholds = &thresholdsJSON{
+	if th := h.Thresholds; th != (health.Thresholds{}) {
+		d.Thresholds = &wire.Thresholds{
 			OfflineAfter: th.OfflineAfter.Seconds(), StaleAfter: th.StaleAfter.Seconds(),
 			SlowScrape: th.SlowScrape.Seconds(), SlowCollection: th.SlowCollection.Seconds(),
 			IncompleteBelow: th.IncompleteBelow,
 		}
 	}
 	return d
+}
+
+func viewDesired(d store.DesiredState) wire.Desired {
+	v := wire.Desired{RunState: d.Run, Reason: d.Reason, ResumeExpected: ts(d.ResumeExpected), ConfigGeneration: d.ConfigGeneration,
+		Tags: d.Tags, Group: d.Group, UpdatedBy: d.UpdatedBy, UpdatedAt: d.UpdatedAt.UTC()}
+	if len(d.Config) > 0 {
+		v.Config = d.Config
+	}
+	if v.Tags == nil {
+		v.Tags = []string{}
+	}
+	return v
+}
+
+func viewAudit(e store.AuditEntry) wire.AuditEntry {
+	p := e.Params
+	if len(p) == 0 {
+		p = json.RawMessage("{}")
+	}
+	return wire.AuditEntry{ID: e.ID, At: e.At.UTC(), FinishedAt: ts(e.FinishedAt), Actor: wire.Actor(e.Actor), Remote: e.Remote, Action: e.Action,
+		Collector: e.Collector, Org: e.Org, Team: e.Team, Reason: e.Reason, Params: p, Result: e.Result, Error: e.Error,
+		CommandID: e.CommandID, BulkID: e.BulkID}
+}
+
+func (a *api) viewArchive(arc store.ArchivedCollector, discovered map[string]bool) wire.Archive {
+	v := wire.Archive{ID: arc.ID, Collector: arc.Collector, Name: arc.Collector, Provider: arc.Provider, Source: arc.Source,
+		URL: redactURL(arc.URL), Labels: arc.Labels, Org: orgOr(arc.Org, a.o.DefaultOrg), Team: arc.Team, Reason: arc.Reason,
+		ArchivedBy: arc.ArchivedBy, ArchivedAt: arc.ArchivedAt.UTC(), MetricsArchived: arc.MetricsArchived, MetricsCount: arc.Records,
+		RetainUntil: ts(arc.RetainUntil), PurgedAt: ts(arc.PurgedAt), DeleteAudit: arc.DeleteAudit,
+		StillDiscovered: discovered[arc.Collector], ReregisteredAt: ts(arc.ReregisteredAt)}
+	if v.Labels == nil {
+		v.Labels = map[string]string{}
+	}
+	return v
+}
+
+// unregisterRequest is the control plane's request for the wire's body: it
+// also names the collector of the path.
+func unregisterRequest(collector string, b wire.UnregisterRequest) control.UnregisterRequest {
+	return control.UnregisterRequest{Collector: collector, Reason: b.Reason, ArchiveMetrics: b.ArchiveMetrics,
+		RetentionDays: b.RetentionDays, DeleteAudit: b.DeleteAudit}
 }

@@ -48,7 +48,8 @@ type GlobalConfig struct {
 
 // Thresholds decide a collector's status (DESIGN.md, "Health, freshness,
 // completeness"). Zero fields take the defaults documented per field; a job may
-// override any of them, and a target through the labels named in TargetLabels.
+// override any of them, and a target through the labels named in
+// health.ThresholdLabels (__corral_stale_after__ …).
 type Thresholds struct {
 	// OfflineAfter: no successful scrape for this long means offline (default: the
 	// longer of 2m and 2 scrape intervals).
@@ -62,18 +63,8 @@ type Thresholds struct {
 	// interval) is slow (default half the collector's expected interval).
 	SlowCollection model.Duration `yaml:"slow_collection"`
 	// IncompleteBelow: completeness of the current hour, pro rata, under this ratio
-	// means incomplete (default 0.9).
+	// means incomplete (default health.DefaultIncompleteBelow, 0.9).
 	IncompleteBelow float64 `yaml:"incomplete_below"`
-}
-
-// TargetLabels are the labels (in file_sd or static_configs) that override
-// thresholds per target, in Prometheus's "__" style.
-var TargetLabels = map[string]string{
-	"offline_after":    "__corral_offline_after__",
-	"stale_after":      "__corral_stale_after__",
-	"slow_scrape":      "__corral_slow_scrape__",
-	"slow_collection":  "__corral_slow_collection__",
-	"incomplete_below": "__corral_incomplete_below__",
 }
 
 // ScrapeConfig is one job.
@@ -91,7 +82,9 @@ type ScrapeConfig struct {
 	// false saves CPU on both sides where bandwidth is cheap (loopback, LAN).
 	EnableCompression *bool `yaml:"enable_compression"`
 	// HTTPClientConfig is prometheus/common's client settings, inline as in
-	// Prometheus: authorization, basic_auth, tls_config, proxy_url …
+	// Prometheus: authorization, basic_auth, tls_config, proxy_url … Inline,
+	// its own UnmarshalYAML is skipped: its defaults come with
+	// DefaultScrapeConfig, and validate resolves its paths and validates it.
 	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
 
 	StaticConfigs []targets.StaticConfig `yaml:"static_configs"`
@@ -108,28 +101,128 @@ type TenancyConfig struct {
 	DefaultOrg string `yaml:"default_org"` // default "default"
 }
 
+// Tenancy is the section as discovery applies it to every target.
+func (t TenancyConfig) Tenancy() targets.Tenancy { return targets.Tenancy(t) }
+
 // StorageConfig selects the store.
 type StorageConfig struct {
-	// URL is "sqlite:PATH" (default sqlite:data/corral.db, relative to the working
+	// URL is "sqlite:PATH" (default [DefaultStorageURL], relative to the working
 	// directory) or "postgres://…".
 	URL string `yaml:"url"`
 }
 
+// DefaultStorageURL is storage.url when it is not set: an SQLite file under the
+// working directory. It is defined here, not in package store, because configs
+// must not import store (store links the database drivers).
+const DefaultStorageURL = "sqlite:data/corral.db"
+
 // Defaults of the global section.
 var (
 	DefaultScrapeInterval = model.Duration(15 * time.Second)
-	DefaultScrapeTimeout  = model.Duration(10 * time.Second)
-	DefaultBodySizeLimit  = ByteSize(10 << 20)
+	// DefaultScrapeTimeout is global.scrape_timeout when it is not set, or the
+	// scrape interval when that is shorter.
+	DefaultScrapeTimeout = model.Duration(10 * time.Second)
+	DefaultBodySizeLimit = ByteSize(10 << 20)
 )
+
+// The defaults, as the Prometheus config package has them: each section's
+// UnmarshalYAML starts from its default and decodes over it, so a field left out
+// keeps the default and one written down is kept as written (enable_http2: false
+// included). What depends on other values comes after decoding, in validate: the
+// scrape timeout (it may not exceed the interval) and what a job inherits from
+// global.
+var (
+	// DefaultConfig is a file that sets nothing, before validation.
+	DefaultConfig = Config{
+		Global:  DefaultGlobalConfig,
+		Storage: StorageConfig{URL: DefaultStorageURL},
+		Tenancy: DefaultTenancyConfig,
+		Logs:    DefaultLogsConfig,
+		Control: DefaultControlConfig,
+	}
+
+	// DefaultGlobalConfig is the global section's default. Its ScrapeTimeout is
+	// zero because the default depends on the interval: [DefaultScrapeTimeout],
+	// or the scrape interval when that is shorter.
+	DefaultGlobalConfig = GlobalConfig{
+		ScrapeInterval: DefaultScrapeInterval,
+		BodySizeLimit:  DefaultBodySizeLimit,
+		Thresholds:     DefaultThresholds,
+	}
+
+	// DefaultThresholds are global.thresholds' default: all zero, worked out
+	// per collector by the health evaluator (see [Thresholds]). A job's
+	// thresholds have no default of their own: what a job leaves zero it takes
+	// from global.
+	DefaultThresholds = Thresholds{}
+
+	// DefaultScrapeConfig is a job's default. Interval, timeout, body and sample
+	// limits and thresholds are left zero: they come from global. A nil
+	// EnableCompression means true.
+	DefaultScrapeConfig = ScrapeConfig{
+		MetricsPath: "/metrics",
+		Scheme:      "http",
+		// yaml never calls the UnmarshalYAML of an inline struct, so the HTTP
+		// client's defaults (follow_redirects and enable_http2 true) are set
+		// here, and validate calls its SetDirectory and Validate.
+		HTTPClientConfig: commoncfg.DefaultHTTPClientConfig,
+	}
+
+	// DefaultTenancyConfig is the tenancy section's default.
+	DefaultTenancyConfig = TenancyConfig(targets.DefaultTenancy)
+)
+
+// The UnmarshalYAML methods have yaml.v2's signature on purpose. yaml.v3 calls it
+// with the decoder it is running, so KnownFields (an unknown field is an error)
+// and the line numbers of errors hold inside; an UnmarshalYAML(*yaml.Node) calling
+// node.Decode would decode with a fresh, lenient decoder. prometheus/common's
+// types (tls_config, authorization …) rely on the same. TestUnknownFieldsError
+// holds every section to it. Each decodes into a copy of its type without the
+// methods, named after its section rather than "plain" so that yaml's errors
+// still say where ("field retention not found in type configs.logs").
+
+// UnmarshalYAML implements the yaml.v2-style unmarshaler: defaults, then the file.
+func (g *GlobalConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*g = DefaultGlobalConfig
+	type global GlobalConfig
+	return unmarshal((*global)(g))
+}
+
+// UnmarshalYAML implements the yaml.v2-style unmarshaler: defaults, then the file.
+func (c *ScrapeConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultScrapeConfig
+	type scrapeConfig ScrapeConfig
+	return unmarshal((*scrapeConfig)(c))
+}
+
+// UnmarshalYAML implements the yaml.v2-style unmarshaler: defaults, then the file.
+func (s *StorageConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*s = StorageConfig{URL: DefaultStorageURL}
+	type storage StorageConfig
+	return unmarshal((*storage)(s))
+}
+
+// UnmarshalYAML implements the yaml.v2-style unmarshaler: defaults, then the file.
+func (t *TenancyConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*t = DefaultTenancyConfig
+	type tenancy TenancyConfig
+	return unmarshal((*tenancy)(t))
+}
 
 // Default is the configuration of a corral started without a file: an empty fleet
 // (registered collectors are scraped in the "registry" job) on the embedded store.
 func Default() *Config {
-	c := &Config{ScrapeConfigs: []*ScrapeConfig{{JobName: "registry", Registry: true}}}
-	if err := c.finish("."); err != nil {
+	c := DefaultConfig
+	registry := DefaultScrapeConfig
+	registry.JobName, registry.Registry = "registry", true
+	// Default has always left follow_redirects and enable_http2 off, unlike a
+	// job read from a file; kept so that it gives what it gave.
+	registry.HTTPClientConfig = commoncfg.HTTPClientConfig{}
+	c.ScrapeConfigs = []*ScrapeConfig{&registry}
+	if err := c.validate("."); err != nil {
 		panic(err) // the default is valid; a test holds it to that
 	}
-	return c
+	return &c
 }
 
 // Load reads and validates a config file.
@@ -149,166 +242,182 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes a config strictly (unknown fields are errors), applies defaults and
-// validates. Relative paths resolve from dir.
+// Parse decodes a config strictly (unknown fields are errors) over the defaults and
+// validates it. Relative paths resolve from dir.
 func Parse(b []byte, dir string) (*Config, error) {
-	c := &Config{}
+	// The defaults are set here rather than in a Config.UnmarshalYAML: yaml calls
+	// none for an empty or null document.
+	c := DefaultConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	var rest yaml.Node
 	if err := dec.Decode(&rest); !errors.Is(err, io.EOF) {
 		return nil, errors.New("more than one YAML document")
 	}
-	// yaml.v3 skips the defaults of an inline HTTPClientConfig: restore the two
-	// that default to true unless the file sets them.
-	var raw struct {
-		ScrapeConfigs []map[string]yaml.Node `yaml:"scrape_configs"`
-	}
-	_ = yaml.Unmarshal(b, &raw)
-	for i, sc := range c.ScrapeConfigs {
-		if sc == nil {
-			return nil, fmt.Errorf("scrape_configs[%d]: empty entry", i)
-		}
-		var set map[string]yaml.Node
-		if i < len(raw.ScrapeConfigs) {
-			set = raw.ScrapeConfigs[i]
-		}
-		if _, ok := set["follow_redirects"]; !ok {
-			sc.HTTPClientConfig.FollowRedirects = true
-		}
-		if _, ok := set["enable_http2"]; !ok {
-			sc.HTTPClientConfig.EnableHTTP2 = true
-		}
-	}
-	if err := c.finish(dir); err != nil {
+	if err := c.validate(dir); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return &c, nil
 }
 
-var jobNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.:-]+$`)
-
-func (c *Config) finish(dir string) error {
+// validate checks each section with its own validate and fills in what depends on
+// other values; dir is the folder relative paths resolve from. The first error
+// wins, in the order below.
+func (c *Config) validate(dir string) error {
 	c.Dir = dir
-	g := &c.Global
-	if g.ScrapeInterval == 0 {
-		g.ScrapeInterval = DefaultScrapeInterval
+	for i, sc := range c.ScrapeConfigs {
+		if sc == nil {
+			return fmt.Errorf("scrape_configs[%d]: empty entry", i)
+		}
 	}
+	if err := c.Global.validate(); err != nil {
+		return err
+	}
+	if err := c.Storage.validate(); err != nil {
+		return err
+	}
+	if err := c.Tenancy.validate(); err != nil {
+		return err
+	}
+	if err := c.Control.validate(); err != nil {
+		return err
+	}
+	if err := c.Logs.validate(); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(c.ScrapeConfigs))
+	for i, sc := range c.ScrapeConfigs {
+		field := fmt.Sprintf("scrape_configs[%d]", i)
+		if err := validJobName(field, sc.JobName); err != nil {
+			return err
+		}
+		field = fmt.Sprintf("%s (job %q)", field, sc.JobName)
+		if seen[sc.JobName] {
+			return fmt.Errorf("%s: job_name is used twice", field)
+		}
+		seen[sc.JobName] = true
+		sc.inherit(c.Global)
+		if err := sc.validate(field, dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// orDefault sets *v to d when *v is zero. The defaults are in place before decoding;
+// this is for the fields where a zero means nothing, so that writing one
+// (scheme: "", retention_days: 0) still means the default, as it always has.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+func (g *GlobalConfig) validate() error {
+	orDefault(&g.ScrapeInterval, DefaultGlobalConfig.ScrapeInterval)
 	if g.ScrapeTimeout == 0 {
 		g.ScrapeTimeout = min(DefaultScrapeTimeout, g.ScrapeInterval)
 	}
 	if g.ScrapeTimeout > g.ScrapeInterval {
 		return fmt.Errorf("global.scrape_timeout %s is longer than global.scrape_interval %s", g.ScrapeTimeout, g.ScrapeInterval)
 	}
-	if g.BodySizeLimit == 0 {
-		g.BodySizeLimit = DefaultBodySizeLimit
-	}
+	orDefault(&g.BodySizeLimit, DefaultGlobalConfig.BodySizeLimit)
 	if g.SampleLimit < 0 {
 		return errors.New("global.sample_limit: must not be negative")
 	}
 	if err := g.Thresholds.validate("global.thresholds"); err != nil {
 		return err
 	}
-	if g.Thresholds.IncompleteBelow == 0 {
-		g.Thresholds.IncompleteBelow = 0.9
+	return nil
+}
+
+func (s *StorageConfig) validate() error {
+	orDefault(&s.URL, DefaultStorageURL)
+	return nil
+}
+
+func (t *TenancyConfig) validate() error {
+	orDefault(&t.OrgLabel, DefaultTenancyConfig.OrgLabel)
+	orDefault(&t.TeamLabel, DefaultTenancyConfig.TeamLabel)
+	orDefault(&t.DefaultOrg, DefaultTenancyConfig.DefaultOrg)
+	if !targets.ValidLabelName(t.OrgLabel) || !targets.ValidLabelName(t.TeamLabel) {
+		return fmt.Errorf("tenancy: org_label %q and team_label %q must be label names", t.OrgLabel, t.TeamLabel)
 	}
-	if c.Storage.URL == "" {
-		c.Storage.URL = "sqlite:data/corral.db"
+	return nil
+}
+
+var jobNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.:-]+$`)
+
+// validJobName checks a job name; field is "scrape_configs[i]".
+func validJobName(field, name string) error {
+	if name == "" {
+		return fmt.Errorf("%s.job_name: required", field)
 	}
-	if c.Tenancy.OrgLabel == "" {
-		c.Tenancy.OrgLabel = "org"
+	if !jobNameRE.MatchString(name) {
+		return fmt.Errorf("%s.job_name: %q may hold only letters, digits and _ . : -", field, name)
 	}
-	if c.Tenancy.TeamLabel == "" {
-		c.Tenancy.TeamLabel = "team"
+	return nil
+}
+
+// inherit fills in what the job leaves unset from the (validated) global section,
+// as in Prometheus: the scrape interval, a timeout (global's, at most the job's
+// interval), the body and sample limits, and the thresholds field by field.
+func (c *ScrapeConfig) inherit(g GlobalConfig) {
+	orDefault(&c.ScrapeInterval, g.ScrapeInterval)
+	orDefault(&c.ScrapeTimeout, min(g.ScrapeTimeout, c.ScrapeInterval))
+	orDefault(&c.BodySizeLimit, g.BodySizeLimit)
+	orDefault(&c.SampleLimit, g.SampleLimit)
+	c.Thresholds = c.Thresholds.Or(g.Thresholds)
+}
+
+// validate checks a job once it has inherited from global; field is how errors
+// name it ("scrape_configs[0] (job \"a\")"), dir the folder relative paths
+// resolve from.
+func (c *ScrapeConfig) validate(field, dir string) error {
+	if c.ScrapeTimeout > c.ScrapeInterval {
+		return fmt.Errorf("%s: scrape_timeout %s is longer than scrape_interval %s", field, c.ScrapeTimeout, c.ScrapeInterval)
 	}
-	if c.Tenancy.DefaultOrg == "" {
-		c.Tenancy.DefaultOrg = "default"
+	orDefault(&c.MetricsPath, DefaultScrapeConfig.MetricsPath)
+	if c.EnableCompression == nil {
+		on := true
+		c.EnableCompression = &on
 	}
-	if !targets.ValidLabelName(c.Tenancy.OrgLabel) || !targets.ValidLabelName(c.Tenancy.TeamLabel) {
-		return fmt.Errorf("tenancy: org_label %q and team_label %q must be label names", c.Tenancy.OrgLabel, c.Tenancy.TeamLabel)
+	if !strings.HasPrefix(c.MetricsPath, "/") {
+		return fmt.Errorf("%s.metrics_path: %q must start with /", field, c.MetricsPath)
 	}
-	if err := c.Control.finish(); err != nil {
+	orDefault(&c.Scheme, DefaultScrapeConfig.Scheme)
+	if c.Scheme != "http" && c.Scheme != "https" {
+		return fmt.Errorf("%s.scheme: %q, want http or https", field, c.Scheme)
+	}
+	if c.SampleLimit < 0 {
+		return fmt.Errorf("%s.sample_limit: must not be negative", field)
+	}
+	if err := c.Thresholds.validate(field + ".thresholds"); err != nil {
 		return err
 	}
-	if err := c.Logs.finish(); err != nil {
-		return err
+	c.HTTPClientConfig.SetDirectory(dir)
+	if err := c.HTTPClientConfig.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", field, err)
 	}
-	seen := map[string]bool{}
-	for i, sc := range c.ScrapeConfigs {
-		field := fmt.Sprintf("scrape_configs[%d]", i)
-		if sc.JobName == "" {
-			return fmt.Errorf("%s.job_name: required", field)
+	for j := range c.FileSDConfigs {
+		if err := c.FileSDConfigs[j].Validate(dir); err != nil {
+			return fmt.Errorf("%s.file_sd_configs[%d]: %w", field, j, err)
 		}
-		if !jobNameRE.MatchString(sc.JobName) {
-			return fmt.Errorf("%s.job_name: %q may hold only letters, digits and _ . : -", field, sc.JobName)
+	}
+	for j, st := range c.StaticConfigs {
+		if len(st.Targets) == 0 {
+			return fmt.Errorf("%s.static_configs[%d].targets: empty", field, j)
 		}
-		field = fmt.Sprintf("scrape_configs[%d] (job %q)", i, sc.JobName)
-		if seen[sc.JobName] {
-			return fmt.Errorf("%s: job_name is used twice", field)
+		if err := st.Validate(); err != nil {
+			return fmt.Errorf("%s.static_configs[%d]: %w", field, j, err)
 		}
-		seen[sc.JobName] = true
-		if sc.ScrapeInterval == 0 {
-			sc.ScrapeInterval = g.ScrapeInterval
-		}
-		if sc.ScrapeTimeout == 0 {
-			sc.ScrapeTimeout = min(g.ScrapeTimeout, sc.ScrapeInterval)
-		}
-		if sc.ScrapeTimeout > sc.ScrapeInterval {
-			return fmt.Errorf("%s: scrape_timeout %s is longer than scrape_interval %s", field, sc.ScrapeTimeout, sc.ScrapeInterval)
-		}
-		if sc.MetricsPath == "" {
-			sc.MetricsPath = "/metrics"
-		}
-		if sc.EnableCompression == nil {
-			on := true
-			sc.EnableCompression = &on
-		}
-		if !strings.HasPrefix(sc.MetricsPath, "/") {
-			return fmt.Errorf("%s.metrics_path: %q must start with /", field, sc.MetricsPath)
-		}
-		switch sc.Scheme {
-		case "":
-			sc.Scheme = "http"
-		case "http", "https":
-		default:
-			return fmt.Errorf("%s.scheme: %q, want http or https", field, sc.Scheme)
-		}
-		if sc.BodySizeLimit == 0 {
-			sc.BodySizeLimit = g.BodySizeLimit
-		}
-		if sc.SampleLimit == 0 {
-			sc.SampleLimit = g.SampleLimit
-		}
-		if sc.SampleLimit < 0 {
-			return fmt.Errorf("%s.sample_limit: must not be negative", field)
-		}
-		if err := sc.Thresholds.validate(field + ".thresholds"); err != nil {
-			return err
-		}
-		sc.Thresholds = sc.Thresholds.Or(g.Thresholds)
-		sc.HTTPClientConfig.SetDirectory(dir)
-		if err := sc.HTTPClientConfig.Validate(); err != nil {
-			return fmt.Errorf("%s: %w", field, err)
-		}
-		for j := range sc.FileSDConfigs {
-			if err := sc.FileSDConfigs[j].Validate(dir); err != nil {
-				return fmt.Errorf("%s.file_sd_configs[%d]: %w", field, j, err)
-			}
-		}
-		for j, st := range sc.StaticConfigs {
-			if len(st.Targets) == 0 {
-				return fmt.Errorf("%s.static_configs[%d].targets: empty", field, j)
-			}
-			if err := st.Validate(); err != nil {
-				return fmt.Errorf("%s.static_configs[%d]: %w", field, j, err)
-			}
-		}
-		if len(sc.StaticConfigs) == 0 && len(sc.FileSDConfigs) == 0 && !sc.Registry {
-			return fmt.Errorf("%s: no static_configs, file_sd_configs or registry: the job would scrape nothing", field)
-		}
+	}
+	if len(c.StaticConfigs) == 0 && len(c.FileSDConfigs) == 0 && !c.Registry {
+		return fmt.Errorf("%s: no static_configs, file_sd_configs or registry: the job would scrape nothing", field)
 	}
 	return nil
 }
@@ -341,43 +450,6 @@ func (t Thresholds) Or(d Thresholds) Thresholds {
 		t.IncompleteBelow = d.IncompleteBelow
 	}
 	return t
-}
-
-// FromLabels overrides thresholds from a target's "__corral_*__" labels. A bad
-// value is reported and ignored.
-func (t Thresholds) FromLabels(meta map[string]string) (Thresholds, error) {
-	var errs []error
-	for key, label := range TargetLabels {
-		v, ok := meta[label]
-		if !ok {
-			continue
-		}
-		if key == "incomplete_below" {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f < 0 || f > 1 {
-				errs = append(errs, fmt.Errorf("label %s: %q is not a ratio between 0 and 1", label, v))
-				continue
-			}
-			t.IncompleteBelow = f
-			continue
-		}
-		d, err := model.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("label %s: %w", label, err))
-			continue
-		}
-		switch key {
-		case "offline_after":
-			t.OfflineAfter = d
-		case "stale_after":
-			t.StaleAfter = d
-		case "slow_scrape":
-			t.SlowScrape = d
-		case "slow_collection":
-			t.SlowCollection = d
-		}
-	}
-	return t, errors.Join(errs...)
 }
 
 // ByteSize is a size in bytes written as 10MiB, 512KiB, 1GB (base 2, as Prometheus's

@@ -87,15 +87,6 @@ func TestPathsRelativeToFile(t *testing.T) {
 	}
 }
 
-func TestThresholdLabels(t *testing.T) {
-	th, err := Thresholds{IncompleteBelow: 0.9}.FromLabels(map[string]string{
-		"__corral_stale_after__": "10m", "__corral_incomplete_below__": "0.5", "__corral_offline_after__": "soon",
-	})
-	if th.StaleAfter != model.Duration(10*time.Minute) || th.IncompleteBelow != 0.5 || err == nil || !strings.Contains(err.Error(), "__corral_offline_after__") {
-		t.Errorf("%+v %v", th, err)
-	}
-}
-
 func TestByteSize(t *testing.T) {
 	for in, want := range map[string]ByteSize{"10MiB": 10 << 20, "10MB": 10 << 20, "512KiB": 512 << 10, "1GB": 1 << 30, "100": 100, "7B": 7} {
 		if got, err := ParseByteSize(in); err != nil || got != want {

@@ -28,16 +28,25 @@ const (
 	DefaultArchiveRetentionDays = 90
 )
 
-func (c *ControlConfig) finish() error {
-	if c.CommandExpiry == 0 {
-		c.CommandExpiry = model.Duration(DefaultCommandExpiry)
-	}
-	if c.RetryMaxBackoff == 0 {
-		c.RetryMaxBackoff = model.Duration(DefaultRetryMaxBackoff)
-	}
-	if c.ArchiveRetentionDays == 0 {
-		c.ArchiveRetentionDays = DefaultArchiveRetentionDays
-	}
+// DefaultControlConfig is the control section's default.
+var DefaultControlConfig = ControlConfig{
+	CommandExpiry:        model.Duration(DefaultCommandExpiry),
+	RetryMaxBackoff:      model.Duration(DefaultRetryMaxBackoff),
+	ArchiveRetentionDays: DefaultArchiveRetentionDays,
+}
+
+// UnmarshalYAML implements the yaml.v2-style unmarshaler (see config.go for why
+// that one): defaults, then the file.
+func (c *ControlConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultControlConfig
+	type control ControlConfig
+	return unmarshal((*control)(c))
+}
+
+func (c *ControlConfig) validate() error {
+	orDefault(&c.CommandExpiry, DefaultControlConfig.CommandExpiry)
+	orDefault(&c.RetryMaxBackoff, DefaultControlConfig.RetryMaxBackoff)
+	orDefault(&c.ArchiveRetentionDays, DefaultControlConfig.ArchiveRetentionDays)
 	switch {
 	case c.CommandExpiry < model.Duration(time.Second) || c.CommandExpiry > model.Duration(24*time.Hour):
 		return fmt.Errorf("control.command_expiry: %s must be between 1s and 24h", c.CommandExpiry)

@@ -44,8 +44,22 @@ func (l LogsConfig) Equal(o LogsConfig) bool {
 		l.RetentionDays == o.RetentionDays && l.MaxRowsPerCollector == o.MaxRowsPerCollector
 }
 
-func (l *LogsConfig) finish() error {
-	if l.Pull == nil {
+// DefaultLogsConfig is the logs section's default. A nil Pull means true.
+var DefaultLogsConfig = LogsConfig{
+	RetentionDays:       DefaultLogRetentionDays,
+	MaxRowsPerCollector: DefaultLogMaxRowsPerCollector,
+}
+
+// UnmarshalYAML implements the yaml.v2-style unmarshaler (see config.go for why
+// that one): defaults, then the file.
+func (l *LogsConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*l = DefaultLogsConfig
+	type logs LogsConfig
+	return unmarshal((*logs)(l))
+}
+
+func (l *LogsConfig) validate() error {
+	if l.Pull == nil { // left out or null: pull
 		on := true
 		l.Pull = &on
 	}
@@ -61,11 +75,7 @@ func (l *LogsConfig) finish() error {
 	case l.MaxRowsPerCollector < 0:
 		return fmt.Errorf("logs.max_rows_per_collector: %d must not be negative (leave it out for %d)", l.MaxRowsPerCollector, DefaultLogMaxRowsPerCollector)
 	}
-	if l.RetentionDays == 0 {
-		l.RetentionDays = DefaultLogRetentionDays
-	}
-	if l.MaxRowsPerCollector == 0 {
-		l.MaxRowsPerCollector = DefaultLogMaxRowsPerCollector
-	}
+	orDefault(&l.RetentionDays, DefaultLogsConfig.RetentionDays)
+	orDefault(&l.MaxRowsPerCollector, DefaultLogsConfig.MaxRowsPerCollector)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/corral-dev/corral/exporter/contract"
 	"github.com/corral-dev/corral/exporter/control"
 )
 
@@ -206,7 +207,7 @@ func New(c Collector, opts Options) (*Agent, error) {
 	}
 	// The server pulls /logs only when this moved since its last pull.
 	if err := a.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "corral_collector_log_records_total",
+		Name: contract.MetricLogRecords,
 		Help: "Log records the agent kept for /logs since it started (the cursor of the newest).",
 	}, func() float64 { return float64(a.logs.Count()) })); err != nil {
 		return nil, fmt.Errorf("register contract metrics: %w", err)

@@ -4,23 +4,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/corral-dev/corral/exporter/contract"
 	"github.com/corral-dev/corral/exporter/control"
 )
 
-// States of the collector state machine, in the order corral_collector_state lists them.
+// States of the collector state machine, in the order corral_collector_state
+// lists them; named once in package contract.
 const (
-	StateStarting = "starting"
-	StateRunning  = "running"
-	StatePaused   = "paused"
-	StateWaiting  = "waiting"
-	StateError    = "error"
-	StateStopping = "stopping"
+	StateStarting = contract.StateStarting
+	StateRunning  = contract.StateRunning
+	StatePaused   = contract.StatePaused
+	StateWaiting  = contract.StateWaiting
+	StateError    = contract.StateError
+	StateStopping = contract.StateStopping
 )
 
 // States returns every state of the state machine.
-func States() []string {
-	return []string{StateStarting, StateRunning, StatePaused, StateWaiting, StateError, StateStopping}
-}
+func States() []string { return contract.States() }
 
 // contractMetrics are the series of corral's exposition contract (DESIGN.md, "The
 // agent's exposition contract"). They are registered on the agent's own registry.
@@ -45,64 +45,64 @@ type contractMetrics struct {
 func newContractMetrics(reg prometheus.Registerer, name, kind, version string) (*contractMetrics, error) {
 	m := &contractMetrics{
 		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "corral_collector_info",
+			Name: contract.MetricInfo,
 			Help: "Identity of the collector; always 1.",
 		}, []string{"collector", "kind", "version"}),
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "corral_collector_state",
+			Name: contract.MetricState,
 			Help: "State of the collector: 1 for the current state, 0 for the others.",
 		}, []string{"state"}),
 		items: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "corral_collector_items_total",
+			Name: contract.MetricItems,
 			Help: "Data items collected (rows, statements, trades, headlines ...).",
 		}),
 		lastItem: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "corral_collector_last_item_timestamp_seconds",
+			Name: contract.MetricLastItem,
 			Help: "Event time of the newest item collected, in seconds since the epoch; 0 before the first item.",
 		}),
 		expectedItems: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "corral_collector_expected_items",
+			Name: contract.MetricExpectedItems,
 			Help: "Items one expected interval should bring; 0 means no expectation.",
 		}),
 		expectedInterval: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "corral_collector_expected_interval_seconds",
+			Name: contract.MetricExpectedInterval,
 			Help: "Length of the interval corral_collector_expected_items refers to.",
 		}),
 		collections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "corral_collector_collections_total",
+			Name: contract.MetricCollections,
 			Help: "Collection runs by result (success, error).",
 		}, []string{"result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "corral_collector_collection_duration_seconds",
+			Name:    contract.MetricDuration,
 			Help:    "Duration of one collection run.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 		}),
 		lastCollection: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "corral_collector_last_collection_timestamp_seconds",
+			Name: contract.MetricLastCollection,
 			Help: "End of the last collection run, in seconds since the epoch.",
 		}),
 		configGeneration: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "corral_collector_config_generation",
+			Name: contract.MetricConfigGeneration,
 			Help: "Generation of the applied configuration; increments on every applied change.",
 		}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "corral_collector_commands_total",
+			Name: contract.MetricCommands,
 			Help: "Control commands handled, by command and result (ok, failed, rejected).",
 		}, []string{"command", "result"}),
 		backfillProgress: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "corral_collector_backfill_progress_ratio",
+			Name: contract.MetricBackfillProgress,
 			Help: "Progress of the current or last backfill, 0 to 1.",
 		}),
 		backfillRunning: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "corral_collector_backfill_running",
+			Name: contract.MetricBackfillRunning,
 			Help: "1 while a backfill runs, 0 otherwise: a backfill that ended below progress 1 stopped or failed.",
 		}),
 		backfillItems: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "corral_collector_backfill_items_total",
+			Name: contract.MetricBackfillItems,
 			Help: "Items collected by backfills.",
 		}),
 		consecutiveFailures: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "corral_collector_consecutive_failures",
+			Name: contract.MetricConsecutiveFailures,
 			Help: "Collection runs that failed in a row; 0 after a success.",
 		}),
 	}

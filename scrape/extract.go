@@ -1,13 +1,14 @@
 package scrape
 
 import (
+	"github.com/corral-dev/corral/exporter/contract"
 	"github.com/corral-dev/corral/scrape/expo"
 )
 
-// extractAgent picks the exposition contract and the process metrics out of a
+// ExtractAgent picks the exposition contract and the process metrics out of a
 // parsed scrape. It runs on every scrape: a switch on the name, no allocation.
 // prev, the previous scrape's values, lets strings that did not change be reused.
-func extractAgent(samples []expo.Sample, prev *AgentSample) AgentSample {
+func ExtractAgent(samples []expo.Sample, prev *AgentSample) AgentSample {
 	var a AgentSample
 	if prev != nil {
 		a.Kind, a.Version = prev.Kind, prev.Version
@@ -15,56 +16,56 @@ func extractAgent(samples []expo.Sample, prev *AgentSample) AgentSample {
 	for i := range samples {
 		s := &samples[i]
 		switch string(s.Name) {
-		case "corral_collector_state":
+		case contract.MetricState:
 			a.HasContract = true
 			if s.Value == 1 {
-				if v, ok := expo.LabelValue(s.Labels, "state"); ok {
+				if v, ok := expo.LabelValue(s.Labels, contract.LabelState); ok {
 					a.State = internState(v)
 				}
 			}
-		case "corral_collector_info":
-			if v, ok := expo.LabelValue(s.Labels, "kind"); ok && string(v) != a.Kind {
+		case contract.MetricInfo:
+			if v, ok := expo.LabelValue(s.Labels, contract.LabelKind); ok && string(v) != a.Kind {
 				a.Kind = string(v)
 			}
-			if v, ok := expo.LabelValue(s.Labels, "version"); ok && string(v) != a.Version {
+			if v, ok := expo.LabelValue(s.Labels, contract.LabelVersion); ok && string(v) != a.Version {
 				a.Version = string(v)
 			}
-		case "corral_collector_items_total":
+		case contract.MetricItems:
 			a.Items, a.HasItems = s.Value, true
-		case "corral_collector_last_item_timestamp_seconds":
+		case contract.MetricLastItem:
 			a.LastItem = s.Value
-		case "corral_collector_expected_items":
+		case contract.MetricExpectedItems:
 			a.ExpectedItems = s.Value
-		case "corral_collector_expected_interval_seconds":
+		case contract.MetricExpectedInterval:
 			a.ExpectedInterval = s.Value
-		case "corral_collector_collections_total":
-			if v, ok := expo.LabelValue(s.Labels, "result"); ok {
+		case contract.MetricCollections:
+			if v, ok := expo.LabelValue(s.Labels, contract.LabelResult); ok {
 				switch string(v) {
-				case "success":
+				case contract.ResultSuccess:
 					a.CollectionsOK = s.Value
-				case "error":
+				case contract.ResultError:
 					a.CollectionsError = s.Value
 				}
 			}
-		case "corral_collector_collection_duration_seconds_sum":
+		case contract.MetricDuration + "_sum":
 			a.DurationSum = s.Value
-		case "corral_collector_collection_duration_seconds_count":
+		case contract.MetricDuration + "_count":
 			a.DurationCount = s.Value
-		case "corral_collector_last_collection_timestamp_seconds":
+		case contract.MetricLastCollection:
 			a.LastCollection = s.Value
-		case "corral_collector_config_generation":
+		case contract.MetricConfigGeneration:
 			a.ConfigGeneration, a.HasGeneration = s.Value, true
-		case "corral_collector_backfill_progress_ratio":
+		case contract.MetricBackfillProgress:
 			a.BackfillProgress = s.Value
-		case "corral_collector_log_records_total":
+		case contract.MetricLogRecords:
 			a.LogRecords, a.HasLogRecords = s.Value, true
-		case "corral_collector_backfill_running":
+		case contract.MetricBackfillRunning:
 			a.BackfillRunning, a.HasBackfill = s.Value == 1, true
-		case "process_cpu_seconds_total":
+		case contract.MetricProcessCPU:
 			a.CPUSeconds, a.HasCPU = s.Value, true
-		case "process_resident_memory_bytes":
+		case contract.MetricProcessRSS:
 			a.RSS, a.HasRSS = s.Value, true
-		case "process_start_time_seconds":
+		case contract.MetricProcessStartTime:
 			a.StartTime, a.HasStartTime = s.Value, true
 		}
 	}
@@ -74,18 +75,18 @@ func extractAgent(samples []expo.Sample, prev *AgentSample) AgentSample {
 // internState returns the state name without allocating for the known states.
 func internState(v []byte) string {
 	switch string(v) {
-	case "starting":
-		return "starting"
-	case "running":
-		return "running"
-	case "paused":
-		return "paused"
-	case "waiting":
-		return "waiting"
-	case "error":
-		return "error"
-	case "stopping":
-		return "stopping"
+	case contract.StateStarting:
+		return contract.StateStarting
+	case contract.StateRunning:
+		return contract.StateRunning
+	case contract.StatePaused:
+		return contract.StatePaused
+	case contract.StateWaiting:
+		return contract.StateWaiting
+	case contract.StateError:
+		return contract.StateError
+	case contract.StateStopping:
+		return contract.StateStopping
 	}
 	return string(v)
 }

@@ -26,9 +26,45 @@ var (
 	errBodyLimit = errors.New("body_size_limit exceeded")
 )
 
+// TargetClient is how a loop talks to its target: the job's HTTP client and
+// the target's own token. A follow-up request to the same agent (its /logs)
+// goes through it, so it carries the same credentials as the scrape.
+type TargetClient struct {
+	client *http.Client
+	// token is the target's own bearer token (a registered collector's scrape
+	// token), sent on every request to the agent; "" sends none beyond what the
+	// job's HTTP client settings add.
+	token string
+}
+
+// NewRequest is a GET of url with the headers every request to the agent
+// carries: the user agent and the target's own token.
+func (c *TargetClient) NewRequest(ctx context.Context, url string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "corral")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
+}
+
+// Do sends req with the job's client.
+func (c *TargetClient) Do(req *http.Request) (*http.Response, error) { return c.client.Do(req) }
+
+// HTTPStatusError is a request answered with a status other than 200 OK.
+type HTTPStatusError struct {
+	Code   int
+	Status string
+}
+
+func (e *HTTPStatusError) Error() string { return "server returned HTTP status " + e.Status }
+
 // fetcher GETs one target's metrics into a buffer, bounded in time and size.
 type fetcher struct {
-	client    *http.Client
+	TargetClient
 	url       string
 	bodyLimit int64
 	// noGzip leaves compression out of the request (enable_compression: false).
@@ -36,29 +72,11 @@ type fetcher struct {
 	// gzipReaders is the manager's pool, shared by all loops: a gzip.Reader holds
 	// ~40 KiB of state, and only the scrapes in flight need one.
 	gzipReaders *sync.Pool
-	// token is the target's own bearer token (a registered collector's scrape
-	// token), sent on every request to the agent; "" sends none beyond what the
-	// job's HTTP client settings add.
-	token string
-}
-
-// newRequest is a GET of url with the headers every request to the agent carries:
-// the user agent and the target's own token.
-func (f *fetcher) newRequest(ctx context.Context, url string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("User-Agent", "corral")
-	if f.token != "" {
-		req.Header.Set("Authorization", "Bearer "+f.token)
-	}
-	return req, nil
 }
 
 // fetch fills buf with the (decompressed) body and returns its content type.
 func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) {
-	req, err := f.newRequest(ctx, f.url)
+	req, err := f.NewRequest(ctx, f.url)
 	if err != nil {
 		return "", err
 	}
@@ -73,7 +91,7 @@ func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) 
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.CopyN(io.Discard, resp.Body, 4096)
-		return "", &httpStatusError{code: resp.StatusCode, status: resp.Status}
+		return "", &HTTPStatusError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	var body io.Reader = resp.Body
 	if resp.Header.Get("Content-Encoding") == "gzip" {
@@ -104,18 +122,11 @@ func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) 
 	return resp.Header.Get("Content-Type"), nil
 }
 
-type httpStatusError struct {
-	code   int
-	status string
-}
-
-func (e *httpStatusError) Error() string { return "server returned HTTP status " + e.status }
-
 // classify maps a scrape error to its reason.
 func classify(err error) string {
 	var (
 		dnsErr   *net.DNSError
-		statErr  *httpStatusError
+		statErr  *HTTPStatusError
 		certErr  *tls.CertificateVerificationError
 		recErr   tls.RecordHeaderError
 		alertErr tls.AlertError
@@ -130,7 +141,7 @@ func classify(err error) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &statErr):
-		return "http_" + strconv.Itoa(statErr.code)
+		return "http_" + strconv.Itoa(statErr.Code)
 	case errors.Is(err, errBodyLimit):
 		return ReasonBodyLimit
 	case errors.As(err, &sampErr):

@@ -38,12 +38,10 @@ type loop struct {
 	interval time.Duration
 	timeout  time.Duration
 	fetch    fetcher
-	eval     *Evaluator
+	sink     Sink
 	metrics  *Metrics
 	pool     *sync.Pool // of *Snapshot
 	key      string     // what makes a loop the same across a Sync
-	labels   string     // the target's labels, open (see openLabels)
-	logs     *puller    // poked after each good scrape; nil: logs are not pulled
 
 	latest atomic.Pointer[Snapshot]
 	mu     sync.Mutex // one scrape at a time (scheduled or on demand)
@@ -80,10 +78,7 @@ func (l *loop) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		l.eval.Observe(r)
-		if r.Err == nil && l.logs != nil {
-			l.logs.poke(ctx, l, &r.Agent)
-		}
+		l.sink.Observe(r)
 		scheduled = scheduled.Add(l.interval)
 		now := time.Now()
 		for !scheduled.After(now) {
@@ -100,7 +95,7 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := time.Now()
-	r := &Result{Target: l.target, Start: start}
+	r := &Result{Target: l.target, Client: &l.fetch.TargetClient, Interval: l.interval, Timeout: l.timeout, Start: start}
 	if !scheduled.IsZero() {
 		r.Lag = max(0, start.Sub(scheduled))
 	}
@@ -134,7 +129,7 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 	if old := l.latest.Load(); old != nil {
 		prev = &old.agent
 	}
-	r.Agent = extractAgent(samples, prev)
+	r.Agent = ExtractAgent(samples, prev)
 	snap.agent = r.Agent
 	snap.At = start
 	old := l.latest.Swap(snap)

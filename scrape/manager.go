@@ -26,7 +26,6 @@ type JobConfig struct {
 	BodySizeLimit int64
 	SampleLimit   int
 	HTTPClient    commoncfg.HTTPClientConfig
-	Thresholds    Thresholds
 	// DisableCompression stops asking targets for gzip (cheaper on loopback and LANs).
 	DisableCompression bool
 }
@@ -39,31 +38,15 @@ type job struct {
 
 // Options of a Manager.
 type Options struct {
-	Logger    *slog.Logger
-	Evaluator *Evaluator
-	Metrics   *Metrics
-	// TargetThresholds refines a job's thresholds for one target (its
-	// __corral_*__ labels); nil keeps the job's.
-	TargetThresholds func(t *targets.Target, job Thresholds) Thresholds
-	// Restore returns what the store remembers of a collector, or nil.
-	Restore func(id string) *Restored
+	Logger *slog.Logger
+	// Sink receives every loop's results (see Sink); scrape.Sinks fans out.
+	Sink    Sink
+	Metrics *Metrics
 	// Token returns the target's own bearer token for its agent ("" for none): the
 	// scrape token of a collector registered through the API. It wins over a
 	// bearer token of the job's HTTP client settings. A changed token restarts
 	// the target's loop.
 	Token func(t *targets.Target) string
-
-	// LogSink receives the records pulled from the agents' /logs after their
-	// scrapes (see LogSink); nil: logs are not pulled.
-	LogSink LogSink
-	// LogPullInterval is the least time between two pulls of one target's logs
-	// (default: its scrape interval, at least 10s).
-	LogPullInterval time.Duration
-	// LogPullConcurrency bounds the pulls in flight over all targets (default 4).
-	LogPullConcurrency int
-	// LogCursors are where the pulls go on from, by collector: what the store
-	// remembers when the server starts.
-	LogCursors map[string]LogCursor
 }
 
 // ErrUnknownCollector is returned for a collector the manager does not scrape.
@@ -74,7 +57,6 @@ var ErrUnknownCollector = errors.New("unknown collector")
 type Manager struct {
 	opts   Options
 	ctx    context.Context
-	logs   *puller   // nil without a LogSink
 	pool   sync.Pool // of *Snapshot
 	gzPool sync.Pool // of *gzip.Reader
 
@@ -91,9 +73,6 @@ func NewManager(ctx context.Context, opts Options) *Manager {
 	}
 	m := &Manager{opts: opts, ctx: ctx, jobs: map[string]*job{}, loops: map[string]*loop{}}
 	m.pool.New = func() any { return &Snapshot{} }
-	if opts.LogSink != nil {
-		m.logs = newPuller(opts)
-	}
 	return m
 }
 
@@ -155,23 +134,13 @@ func (m *Manager) Sync(ts []*targets.Target) {
 			}
 		}
 		timeout = min(timeout, interval)
-		th := j.cfg.Thresholds
-		if m.opts.TargetThresholds != nil {
-			th = m.opts.TargetThresholds(t, th)
-		}
 		var token string
 		if m.opts.Token != nil {
 			token = m.opts.Token(t)
 		}
 		key := fmt.Sprintf("%x|%s|%s|%s|%p|%x", t.Hash, t.URL, interval, timeout, j, sha256.Sum256([]byte(token)))
 		keep[t.Collector] = true
-		var restored *Restored
-		if m.opts.Restore != nil {
-			if _, running := m.loops[t.Collector]; !running {
-				restored = m.opts.Restore(t.Collector)
-			}
-		}
-		m.opts.Evaluator.Track(t, interval, timeout, th, time.Now(), restored)
+		m.opts.Sink.Track(t, interval, timeout)
 		if l, ok := m.loops[t.Collector]; ok {
 			if l.key == key {
 				continue
@@ -179,9 +148,10 @@ func (m *Manager) Sync(ts []*targets.Target) {
 			stopping = append(stopping, l)
 		}
 		l := &loop{
-			target: t, job: j, interval: interval, timeout: timeout, key: key, labels: openLabels(t),
-			fetch: fetcher{client: j.client, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, noGzip: j.cfg.DisableCompression, gzipReaders: &m.gzPool, token: token},
-			eval:  m.opts.Evaluator, metrics: m.opts.Metrics, pool: &m.pool, logs: m.logs,
+			target: t, job: j, interval: interval, timeout: timeout, key: key,
+			fetch: fetcher{TargetClient: TargetClient{client: j.client, token: token}, url: t.URL, bodyLimit: j.cfg.BodySizeLimit,
+				noGzip: j.cfg.DisableCompression, gzipReaders: &m.gzPool},
+			sink: m.opts.Sink, metrics: m.opts.Metrics, pool: &m.pool,
 			done: make(chan struct{}),
 		}
 		if old, ok := m.loops[t.Collector]; ok {
@@ -204,10 +174,7 @@ func (m *Manager) Sync(ts []*targets.Target) {
 	for _, l := range stopping {
 		l.cancel()
 	}
-	m.opts.Evaluator.Forget(keep)
-	if m.logs != nil {
-		m.logs.forget(keep)
-	}
+	m.opts.Sink.Forget(keep)
 	m.opts.Metrics.loops.Set(float64(len(m.loops)))
 }
 
@@ -225,22 +192,9 @@ func (m *Manager) Stop() {
 	for _, l := range ls {
 		<-l.done
 	}
-	if m.logs != nil {
-		m.logs.wg.Wait() // the loops are gone: no pull starts any more
-	}
 	for _, j := range jobs {
 		j.client.CloseIdleConnections()
 	}
-}
-
-// LogPull returns what the log puller knows of a collector: its cursor and the
-// result and error of its last pull. False when logs are not pulled or the
-// collector was never pulled.
-func (m *Manager) LogPull(id string) (LogPullStatus, bool) {
-	if m.logs == nil {
-		return LogPullStatus{}, false
-	}
-	return m.logs.status(id)
 }
 
 // ScrapeNow scrapes one collector at once, outside its schedule, and accounts the
@@ -254,14 +208,13 @@ func (m *Manager) ScrapeNow(ctx context.Context, id string) (*Result, error) {
 	}
 	r := l.scrape(ctx, time.Time{})
 	l.metrics.observe(r)
-	l.eval.Observe(r)
+	l.sink.Observe(r)
 	return r, nil
 }
 
 // Held is a snapshot with its target; call Release when done.
 type Held struct {
 	Target *targets.Target
-	labels string
 	*Snapshot
 }
 
@@ -277,7 +230,7 @@ func (m *Manager) Latest(id string) (Held, bool) {
 	if s == nil {
 		return Held{}, false
 	}
-	return Held{Target: l.target, labels: l.labels, Snapshot: s}, true
+	return Held{Target: l.target, Snapshot: s}, true
 }
 
 // EachLatest calls fn with the latest snapshot of every collector that has one,
@@ -295,7 +248,7 @@ func (m *Manager) EachLatest(fn func(Held) bool) {
 		if s == nil {
 			continue
 		}
-		cont := fn(Held{Target: l.target, labels: l.labels, Snapshot: s})
+		cont := fn(Held{Target: l.target, Snapshot: s})
 		s.Release()
 		if !cont {
 			return
@@ -315,8 +268,9 @@ func (m *Manager) Targets() []*targets.Target {
 	return out
 }
 
-// acquireAll holds the latest snapshot of every collector, sorted by collector.
-func (m *Manager) acquireAll() []Held {
+// HoldAll holds the latest snapshot of every collector, sorted by collector;
+// release each when done.
+func (m *Manager) HoldAll() []Held {
 	m.mu.Lock()
 	ls := make([]*loop, 0, len(m.loops))
 	for _, l := range m.loops {
@@ -327,7 +281,7 @@ func (m *Manager) acquireAll() []Held {
 	out := make([]Held, 0, len(ls))
 	for _, l := range ls {
 		if s := l.acquire(); s != nil {
-			out = append(out, Held{Target: l.target, labels: l.labels, Snapshot: s})
+			out = append(out, Held{Target: l.target, Snapshot: s})
 		}
 	}
 	return out

@@ -13,10 +13,6 @@ type Metrics struct {
 	samples  prometheus.Counter
 	skipped  prometheus.Counter
 	loops    prometheus.Gauge
-
-	logPulls   *prometheus.CounterVec
-	logRecords prometheus.Counter
-	logMissed  prometheus.Counter
 }
 
 // NewMetrics registers the scraper's metrics on reg.
@@ -48,24 +44,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		loops: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "corral_scrape_loops", Help: "Scrape loops running (one per collector).",
 		}),
-		logPulls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "corral_log_pulls_total",
-			Help: "Pulls of agents' /logs by result: success, not_found, error, invalid, sink_error.",
-		}, []string{"result"}),
-		logRecords: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "corral_log_records_total", Help: "Log records pulled from agents and stored.",
-		}),
-		logMissed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "corral_log_missed_records_total", Help: "Log records agents dropped from their buffers before they were pulled.",
-		}),
-	}
-	for _, r := range logPullResults {
-		m.logPulls.WithLabelValues(r)
 	}
 	for _, r := range []string{ReasonDNS, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonBodyLimit, ReasonSampleLimit, ReasonParse, ReasonConnection, ReasonOther} {
 		m.failures.WithLabelValues(r)
 	}
-	reg.MustRegister(m.scrapes, m.failures, m.lag, m.duration, m.samples, m.skipped, m.loops, m.logPulls, m.logRecords, m.logMissed)
+	reg.MustRegister(m.scrapes, m.failures, m.lag, m.duration, m.samples, m.skipped, m.loops)
 	return m
 }
 

@@ -1,6 +1,8 @@
-// Package scrape is how corral scrapes: one loop per target, the HTTP fetch with
-// its limits, the parse, and the health evaluation that turns results into status,
-// freshness and completeness.
+// Package scrape is how corral scrapes: one loop per target on its schedule,
+// the HTTP fetch with its limits, the parse, and the agent's contract values
+// picked out of it. Each result goes to one Sink; what becomes of it (health,
+// log pulls) is the business of the Sink's owners (packages health, logpull),
+// wired together by the server.
 package scrape
 
 import (
@@ -59,11 +61,54 @@ type AgentSample struct {
 	HasStartTime bool
 }
 
+// Sink receives what the loops do, like Prometheus's storage.Appendable: a
+// target's results come in order, on its loop's goroutine, so Observe must
+// not block.
+type Sink interface {
+	// Track is called on every Sync for each target scraped, with its
+	// effective interval and timeout, before its loop's first result.
+	Track(t *targets.Target, interval, timeout time.Duration)
+	// Observe gets one result. r and what it points to may be reused after
+	// Observe returns, except r.Target and r.Client.
+	Observe(r *Result)
+	// Forget is called after a Sync with the collectors still scraped; the
+	// others' loops have stopped or are stopping.
+	Forget(keep map[string]bool)
+}
+
+// Sinks hands every call to each of its sinks in order.
+type Sinks []Sink
+
+// Track implements Sink.
+func (ss Sinks) Track(t *targets.Target, interval, timeout time.Duration) {
+	for _, s := range ss {
+		s.Track(t, interval, timeout)
+	}
+}
+
+// Observe implements Sink.
+func (ss Sinks) Observe(r *Result) {
+	for _, s := range ss {
+		s.Observe(r)
+	}
+}
+
+// Forget implements Sink.
+func (ss Sinks) Forget(keep map[string]bool) {
+	for _, s := range ss {
+		s.Forget(keep)
+	}
+}
+
 // Result is one scrape of one target.
 type Result struct {
-	Target   *targets.Target
-	Start    time.Time // when the scrape started
-	Duration time.Duration
+	Target *targets.Target
+	// Client is the loop's client to the target, for follow-up requests.
+	Client *TargetClient
+	// Interval and Timeout are the target's effective scrape settings.
+	Interval, Timeout time.Duration
+	Start             time.Time // when the scrape started
+	Duration          time.Duration
 	// Lag is how late the scrape started against its schedule.
 	Lag time.Duration
 	// Err is nil on success; Reason classifies it.

@@ -1,4 +1,4 @@
-package scrape
+package scrape_test
 
 import (
 	"bytes"
@@ -8,67 +8,43 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
-	dto "github.com/prometheus/client_model/go"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
-	"github.com/corral-dev/corral/exporter"
+	"github.com/corral-dev/corral/exporter/exportertest"
 	"github.com/corral-dev/corral/exporter/synthetic"
+	"github.com/corral-dev/corral/fleet"
+	"github.com/corral-dev/corral/health"
+	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/targets"
+	"github.com/corral-dev/corral/targets/targetstest"
 )
 
-// realAgent starts a corral agent with the synthetic collector behind an HTTP server.
-func realAgent(t testing.TB, name string, cfg synthetic.Config, mod func(*exporter.Options)) (*httptest.Server, *exporter.Agent) {
-	t.Helper()
-	opts := exporter.Options{Name: name, Kind: "synthetic", Interval: time.Second, ExpectedItems: cfg.Rate, ExpectedInterval: time.Second}
-	if mod != nil {
-		mod(&opts)
-	}
-	a, err := exporter.New(synthetic.New(cfg, 1), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Run(ctx); close(done) }()
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() { cancel(); <-done; srv.Close() })
-	return srv, a
-}
-
-func target(t testing.TB, name, rawURL string) *targets.Target {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &targets.Target{Collector: name, Job: "test", ScrapeJob: "test", Instance: u.Host, URL: rawURL,
-		Labels: map[string]string{"collector": name, "job": "test", "instance": u.Host},
-		Meta:   map[string]string{"__address__": u.Host}, Hash: uint64(len(name)) * 7919}
-}
-
 type harness struct {
-	m    *Manager
-	e    *Evaluator
+	m    *scrape.Manager
+	e    *health.Evaluator
 	reg  *prometheus.Registry
 	stop context.CancelFunc
 }
 
-func newHarness(t testing.TB, job JobConfig) *harness {
+// newHarness is a manager of job whose results go to a health evaluator with
+// th (optional) as every target's thresholds.
+func newHarness(t testing.TB, job scrape.JobConfig, th ...health.Thresholds) *harness {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	e := NewEvaluator(nil)
+	var thresholds health.Thresholds
+	if len(th) > 0 {
+		thresholds = th[0]
+	}
+	e := health.NewEvaluator(health.Options{Thresholds: func(*targets.Target) health.Thresholds { return thresholds }})
 	ctx, cancel := context.WithCancel(context.Background())
-	m := NewManager(ctx, Options{Evaluator: e, Metrics: NewMetrics(reg)})
+	m := scrape.NewManager(ctx, scrape.Options{Sink: e, Metrics: scrape.NewMetrics(reg)})
 	if job.Name == "" {
 		job.Name = "test"
 	}
@@ -82,7 +58,7 @@ func newHarness(t testing.TB, job JobConfig) *harness {
 		job.BodySizeLimit = 1 << 20
 	}
 	job.HTTPClient = commoncfg.DefaultHTTPClientConfig
-	if err := m.ApplyJobs([]JobConfig{job}); err != nil {
+	if err := m.ApplyJobs([]scrape.JobConfig{job}); err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{m: m, e: e, reg: reg, stop: cancel}
@@ -90,7 +66,7 @@ func newHarness(t testing.TB, job JobConfig) *harness {
 	return h
 }
 
-func (h *harness) scrapeOnce(t *testing.T, tg *targets.Target) *Result {
+func (h *harness) scrapeOnce(t *testing.T, tg *targets.Target) *scrape.Result {
 	t.Helper()
 	r, err := h.m.ScrapeNow(context.Background(), tg.Collector)
 	if err != nil {
@@ -99,7 +75,7 @@ func (h *harness) scrapeOnce(t *testing.T, tg *targets.Target) *Result {
 	return r
 }
 
-func waitStatus(t *testing.T, e *Evaluator, id, want string, within time.Duration) Health {
+func waitStatus(t *testing.T, e *health.Evaluator, id string, want fleet.Status, within time.Duration) health.Health {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -115,7 +91,7 @@ func waitStatus(t *testing.T, e *Evaluator, id, want string, within time.Duratio
 }
 
 // waitFresh waits until a collector has reported an item.
-func waitFresh(t *testing.T, e *Evaluator, id string) Health {
+func waitFresh(t *testing.T, e *health.Evaluator, id string) health.Health {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -130,11 +106,11 @@ func waitFresh(t *testing.T, e *Evaluator, id string) Health {
 }
 
 func TestScrapeRealAgent(t *testing.T) {
-	srv, _ := realAgent(t, "a1", synthetic.Config{Rate: 50, Series: 20}, nil)
-	h := newHarness(t, JobConfig{})
-	tg := target(t, "a1", srv.URL+"/metrics")
+	srv, _ := exportertest.Synthetic(t, "a1", synthetic.Config{Rate: 50, Series: 20}, time.Second, nil)
+	h := newHarness(t, scrape.JobConfig{})
+	tg := targetstest.FromURL(t, "a1", srv.URL+"/metrics")
 	h.m.Sync([]*targets.Target{tg})
-	waitStatus(t, h.e, "a1", StatusOnline, 10*time.Second)
+	waitStatus(t, h.e, "a1", fleet.StatusOnline, 10*time.Second)
 	got := waitFresh(t, h.e, "a1")
 	if !got.Up || !got.Agent.HasContract || got.Agent.State != "running" || got.Agent.Kind != "synthetic" || !got.HasFreshness || got.Samples < 40 {
 		t.Errorf("health: %+v", got)
@@ -181,20 +157,20 @@ func TestFailureReasons(t *testing.T) {
 	closedAddr := ln.Addr().String()
 	ln.Close()
 
-	h := newHarness(t, JobConfig{Interval: time.Hour, Timeout: 2 * time.Second, BodySizeLimit: 64 << 10, SampleLimit: 40})
+	h := newHarness(t, scrape.JobConfig{Interval: time.Hour, Timeout: 2 * time.Second, BodySizeLimit: 64 << 10, SampleLimit: 40})
 	cases := []struct{ name, url, want string }{
-		{"refused", "http://" + closedAddr + "/metrics", ReasonRefused},
-		{"timeout", hanging.URL + "/metrics", ReasonTimeout},
-		{"body_limit", big.URL + "/metrics", ReasonBodyLimit},
-		{"parse", malformed.URL + "/metrics", ReasonParse},
-		{"sample_limit", many.URL + "/metrics", ReasonSampleLimit},
+		{"refused", "http://" + closedAddr + "/metrics", scrape.ReasonRefused},
+		{"timeout", hanging.URL + "/metrics", scrape.ReasonTimeout},
+		{"body_limit", big.URL + "/metrics", scrape.ReasonBodyLimit},
+		{"parse", malformed.URL + "/metrics", scrape.ReasonParse},
+		{"sample_limit", many.URL + "/metrics", scrape.ReasonSampleLimit},
 		{"http_404", notFound.URL + "/metrics", "http_404"},
-		{"tls", tlsSrv.URL + "/metrics", ReasonTLS},
-		{"dns", "http://corral-test.invalid:9/metrics", ReasonDNS},
+		{"tls", tlsSrv.URL + "/metrics", scrape.ReasonTLS},
+		{"dns", "http://corral-test.invalid:9/metrics", scrape.ReasonDNS},
 	}
 	var ts []*targets.Target
 	for _, c := range cases {
-		ts = append(ts, target(t, c.name, c.url))
+		ts = append(ts, targetstest.FromURL(t, c.name, c.url))
 	}
 	h.m.Sync(ts)
 	for i, c := range cases {
@@ -233,12 +209,12 @@ func TestBodyLimitDoesNotGrowMemory(t *testing.T) {
 		}
 	}))
 	defer endless.Close()
-	h := newHarness(t, JobConfig{Interval: time.Hour, Timeout: 2 * time.Second, BodySizeLimit: 256 << 10})
-	tg := target(t, "endless", endless.URL)
+	h := newHarness(t, scrape.JobConfig{Interval: time.Hour, Timeout: 2 * time.Second, BodySizeLimit: 256 << 10})
+	tg := targetstest.FromURL(t, "endless", endless.URL)
 	h.m.Sync([]*targets.Target{tg})
 	var before, after runtime.MemStats
 	for i := range 30 {
-		if r := h.scrapeOnce(t, tg); r.Reason != ReasonBodyLimit {
+		if r := h.scrapeOnce(t, tg); r.Reason != scrape.ReasonBodyLimit {
 			t.Fatalf("scrape %d: %q %v", i, r.Reason, r.Err)
 		}
 		if i == 4 {
@@ -254,15 +230,15 @@ func TestBodyLimitDoesNotGrowMemory(t *testing.T) {
 }
 
 func TestKilledAgentGoesOffline(t *testing.T) {
-	srv, _ := realAgent(t, "k1", synthetic.Config{Rate: 10}, nil)
-	h := newHarness(t, JobConfig{Thresholds: Thresholds{OfflineAfter: 600 * time.Millisecond}})
-	tg := target(t, "k1", srv.URL+"/metrics")
+	srv, _ := exportertest.Synthetic(t, "k1", synthetic.Config{Rate: 10}, time.Second, nil)
+	h := newHarness(t, scrape.JobConfig{}, health.Thresholds{OfflineAfter: 600 * time.Millisecond})
+	tg := targetstest.FromURL(t, "k1", srv.URL+"/metrics")
 	h.m.Sync([]*targets.Target{tg})
-	waitStatus(t, h.e, "k1", StatusOnline, 10*time.Second)
+	waitStatus(t, h.e, "k1", fleet.StatusOnline, 10*time.Second)
 	killed := time.Now()
 	srv.CloseClientConnections()
 	srv.Close()
-	got := waitStatus(t, h.e, "k1", StatusOffline, 10*time.Second)
+	got := waitStatus(t, h.e, "k1", fleet.StatusOffline, 10*time.Second)
 	if took := time.Since(killed); took > 600*time.Millisecond+2*200*time.Millisecond+200*time.Millisecond {
 		t.Errorf("offline after %s; want within grace + one interval", took)
 	}
@@ -272,21 +248,17 @@ func TestKilledAgentGoesOffline(t *testing.T) {
 }
 
 func TestSyncKeepsUnchangedLoops(t *testing.T) {
-	srvA, _ := realAgent(t, "a", synthetic.Config{Rate: 5}, nil)
-	srvB, _ := realAgent(t, "b", synthetic.Config{Rate: 5}, nil)
-	h := newHarness(t, JobConfig{})
-	a, b := target(t, "a", srvA.URL+"/metrics"), target(t, "b", srvB.URL+"/metrics")
+	srvA, _ := exportertest.Synthetic(t, "a", synthetic.Config{Rate: 5}, time.Second, nil)
+	srvB, _ := exportertest.Synthetic(t, "b", synthetic.Config{Rate: 5}, time.Second, nil)
+	h := newHarness(t, scrape.JobConfig{})
+	a, b := targetstest.FromURL(t, "a", srvA.URL+"/metrics"), targetstest.FromURL(t, "b", srvB.URL+"/metrics")
 	h.m.Sync([]*targets.Target{a, b})
-	h.m.mu.Lock()
-	loopA := h.m.loops["a"]
-	h.m.mu.Unlock()
+	loopA := scrape.LoopOf(h.m, "a")
 	b2 := *b
 	b2.URL = srvB.URL + "/metrics?x=1"
 	b2.Hash++
 	h.m.Sync([]*targets.Target{a, &b2})
-	h.m.mu.Lock()
-	sameA, newB := h.m.loops["a"] == loopA, h.m.loops["b"].target == &b2
-	h.m.mu.Unlock()
+	sameA, newB := scrape.LoopOf(h.m, "a") == loopA, scrape.LoopTarget(h.m, "b") == &b2
 	if !sameA || !newB {
 		t.Errorf("unchanged loop kept: %v, changed loop replaced: %v", sameA, newB)
 	}
@@ -296,124 +268,10 @@ func TestSyncKeepsUnchangedLoops(t *testing.T) {
 	}
 }
 
-func TestFleetAndFederateOutput(t *testing.T) {
-	srv1, _ := realAgent(t, "f1", synthetic.Config{Rate: 10, Series: 5}, nil)
-	srv2, _ := realAgent(t, "f2", synthetic.Config{Rate: 10, Series: 5}, func(o *exporter.Options) { o.StartPaused = true })
-	h := newHarness(t, JobConfig{})
-	t1, t2 := target(t, "f1", srv1.URL+"/metrics"), target(t, "f2", srv2.URL+"/metrics")
-	t1.Labels["team"] = "data"
-	h.m.Sync([]*targets.Target{t1, t2})
-	waitStatus(t, h.e, "f1", StatusOnline, 10*time.Second)
-	waitFresh(t, h.e, "f1")
-	waitStatus(t, h.e, "f2", StatusPaused, 10*time.Second)
-
-	var fleet bytes.Buffer
-	if err := WriteFleet(&fleet, h.e); err != nil {
-		t.Fatal(err)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(fleet.Bytes()))
-	if err != nil {
-		t.Fatalf("fleet output does not parse: %v\n%s", err, fleet.String())
-	}
-	for _, want := range []string{
-		`corral_collector_status{collector="f1",instance="` + t1.Instance + `",job="test",team="data",status="online"} 1`,
-		`corral_collector_status{collector="f2",instance="` + t2.Instance + `",job="test",status="paused"} 1`,
-		`corral_collector_up{collector="f1"`, `corral_collector_freshness_seconds{collector="f1"`,
-		`corral_collectors{status="online"} 1`, `corral_collectors{status="paused"} 1`,
-	} {
-		if !strings.Contains(fleet.String(), want) {
-			t.Errorf("fleet output lacks %s", want)
-		}
-	}
-	var mfs []*dto.MetricFamily
-	for _, mf := range fams {
-		mfs = append(mfs, mf)
-	}
-	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pr := range problems {
-		t.Errorf("promlint: %s: %s", pr.Metric, pr.Text)
-	}
-
-	var fed bytes.Buffer
-	sel, _ := ParseSelector(`{job="test"}`)
-	if err := WriteFederate(&fed, h.m, h.e, []Selector{sel}); err != nil {
-		t.Fatal(err)
-	}
-	fp := expfmt.NewTextParser(model.UTF8Validation)
-	ffams, err := fp.TextToMetricFamilies(bytes.NewReader(fed.Bytes()))
-	if err != nil {
-		t.Fatalf("federate output does not parse: %v\n%s", err, fed.String())
-	}
-	st := ffams["corral_collector_state"]
-	if st == nil || len(st.GetMetric()) != 12 {
-		t.Fatalf("federated corral_collector_state: %v", st)
-	}
-	if ffams["up"] == nil || ffams["corral_collector_collection_duration_seconds"].GetType().String() != "HISTOGRAM" {
-		t.Errorf("federate families: up %v, histogram type %v", ffams["up"] != nil, ffams["corral_collector_collection_duration_seconds"].GetType())
-	}
-	if !strings.Contains(fed.String(), `corral_collector_info{collector="f1",instance="`+t1.Instance+`",job="test",team="data",exported_collector="f1",kind="synthetic"`) {
-		t.Errorf("target labels not applied / clash not renamed:\n%s", grepLines(fed.String(), "corral_collector_info"))
-	}
-	fed.Reset()
-	sel, _ = ParseSelector(`corral_collector_state{state="paused"}`)
-	WriteFederate(&fed, h.m, h.e, []Selector{sel})
-	if n := strings.Count(fed.String(), "\ncorral_collector_state{"); n != 2 {
-		t.Errorf("selector picked %d series, want 2:\n%s", n, fed.String())
-	}
-}
-
-func grepLines(s, prefix string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
-func TestParseSelector(t *testing.T) {
-	good := []string{`up`, `{job="x"}`, `a{b="c",d!="e",f=~"g.*",h!~"i"}`, `{__name__=~"corral_.+"}`, `x{ y = 'z' , }`, "x{y=`a\\b`}", `{"quoted.name"="v"}`}
-	for _, s := range good {
-		if _, err := ParseSelector(s); err != nil {
-			t.Errorf("%s: %v", s, err)
-		}
-	}
-	bad := []string{``, `{}`, `{job=~".*"}`, `{job=}`, `{job="x"`, `a b`, `{job="x" foo}`, `{job~"x"}`, `{job=~"("}`, `9abc`}
-	for _, s := range bad {
-		if _, err := ParseSelector(s); err == nil {
-			t.Errorf("%q accepted", s)
-		}
-	}
-	sel, _ := ParseSelector(`{job=~"a|b",x!="1"}`)
-	if !sel[0].Matches("a") || sel[0].Matches("ab") || !sel[1].Matches("") || sel[1].Matches("1") {
-		t.Error("matching semantics")
-	}
-}
-
-func FuzzParseSelector(f *testing.F) {
-	for _, s := range []string{`up`, `{job="x"}`, `a{b=~"c.*",d!~"e"}`, `{a='b'}`, "{a=`b`}"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		sel, err := ParseSelector(s)
-		if err != nil {
-			return
-		}
-		for _, m := range sel {
-			m.Matches("x")
-		}
-	})
-}
-
 func BenchmarkScrape(b *testing.B) {
-	srv, _ := realAgent(b, "bench", synthetic.Config{Rate: 10, Series: 150}, nil)
-	h := newHarness(b, JobConfig{Interval: time.Hour, Timeout: 5 * time.Second})
-	tg := target(b, "bench", srv.URL+"/metrics")
+	srv, _ := exportertest.Synthetic(b, "bench", synthetic.Config{Rate: 10, Series: 150}, time.Second, nil)
+	h := newHarness(b, scrape.JobConfig{Interval: time.Hour, Timeout: 5 * time.Second})
+	tg := targetstest.FromURL(b, "bench", srv.URL+"/metrics")
 	h.m.Sync([]*targets.Target{tg})
 	r, _ := h.m.ScrapeNow(context.Background(), "bench")
 	b.ReportMetric(float64(r.Samples), "samples/scrape")
@@ -429,7 +287,7 @@ func BenchmarkScrape(b *testing.B) {
 // BenchmarkScrapeStatic measures the scraper alone: the body of a real agent (≈200
 // samples) served pre-rendered, so the agent's own work is not in the figure.
 func BenchmarkScrapeStatic(b *testing.B) {
-	agentSrv, _ := realAgent(b, "bench", synthetic.Config{Rate: 10, Series: 150}, nil)
+	agentSrv, _ := exportertest.Synthetic(b, "bench", synthetic.Config{Rate: 10, Series: 150}, time.Second, nil)
 	resp, err := http.Get(agentSrv.URL + "/metrics")
 	if err != nil {
 		b.Fatal(err)
@@ -441,8 +299,8 @@ func BenchmarkScrapeStatic(b *testing.B) {
 		w.Write(body)
 	}))
 	defer static.Close()
-	h := newHarness(b, JobConfig{Interval: time.Hour, Timeout: 5 * time.Second})
-	h.m.Sync([]*targets.Target{target(b, "static", static.URL+"/metrics")})
+	h := newHarness(b, scrape.JobConfig{Interval: time.Hour, Timeout: 5 * time.Second})
+	h.m.Sync([]*targets.Target{targetstest.FromURL(b, "static", static.URL+"/metrics")})
 	r, _ := h.m.ScrapeNow(context.Background(), "static")
 	if r.Err != nil {
 		b.Fatal(r.Err)

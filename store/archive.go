@@ -182,15 +182,6 @@ func failOpenCommands(ctx context.Context, tx *sql.Tx, collector, why string, at
 	return nil
 }
 
-// ArchiveReader reads archived collectors.
-type ArchiveReader interface {
-	// ArchivedCollectors returns the archives, newest first: only those still
-	// unregistered unless all.
-	ArchivedCollectors(ctx context.Context, all bool) ([]ArchivedCollector, error)
-	// ArchivedCollector returns archive id, or an error wrapping ErrNotFound.
-	ArchivedCollector(ctx context.Context, id string) (ArchivedCollector, error)
-}
-
 // ArchivedCollectors returns the archives, newest first; only the collectors
 // still unregistered unless all.
 func (s *Store) ArchivedCollectors(ctx context.Context, all bool) ([]ArchivedCollector, error) {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 )
@@ -79,18 +78,6 @@ type AuditFilter struct {
 	Offset int
 	// Ascending returns the oldest first; the default is newest first.
 	Ascending bool
-}
-
-// AuditLog appends to and finishes rows of the audit trail.
-type AuditLog interface {
-	AppendAudit(ctx context.Context, e AuditEntry) (int64, error)
-	FinishAudit(ctx context.Context, id int64, result, errText string, at time.Time) error
-}
-
-// AuditReader reads the audit trail.
-type AuditReader interface {
-	// Audit returns the rows matching f and how many match in all.
-	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, int, error)
 }
 
 const auditColumns = `id, at, finished_at, actor_kind, actor, actor_id, remote, action, collector, org, team,
@@ -204,36 +191,4 @@ func (s *Store) DeleteAudit(ctx context.Context, collector string) (int64, error
 		return 0, fmt.Errorf("delete the audit rows of %q: %w", collector, err)
 	}
 	return n, nil
-}
-
-// scopeCond is the SQL condition of scopes over the columns org and team; arg
-// adds a parameter and returns its placeholder.
-func scopeCond(scopes []Scope, arg func(any) string) string {
-	if len(scopes) == 0 {
-		return "1 = 0"
-	}
-	or := make([]string, 0, len(scopes))
-	for _, sc := range scopes {
-		if sc.Team == "" {
-			or = append(or, "org = "+arg(text(sc.Org)))
-		} else {
-			or = append(or, "(org = "+arg(text(sc.Org))+" AND team = "+arg(text(sc.Team))+")")
-		}
-	}
-	return "(" + strings.Join(or, " OR ") + ")"
-}
-
-// limitOrAll is limit for a LIMIT clause, where ≤ 0 means no limit.
-func limitOrAll(limit int) int64 {
-	if limit <= 0 {
-		return math.MaxInt64
-	}
-	return int64(limit)
-}
-
-// dbtx is a *sql.DB or a *sql.Tx.
-type dbtx interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }

@@ -15,7 +15,7 @@ func BenchmarkUpsertCollectors10k(b *testing.B) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			s := openStore(b, be.url(b))
-			cs := fleet(10_000, time.Now())
+			cs := someCollectors(10_000, time.Now())
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -5,39 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/corral-dev/corral/fleet"
 )
-
-// Bucket is the completeness of a collector over one aligned window.
-type Bucket struct {
-	Collector string    // collector ID
-	Window    string    // "1h" or "24h"
-	Start     time.Time // start of the window, aligned; UTC to the millisecond on reading
-
-	ExpectedItems float64 // items the window should bring (only active time counts)
-	ActualItems   float64 // items collected in the window
-	ActiveSeconds float64 // seconds the collector was meant to be active
-	ScrapesOK     int64   // successful scrapes
-	ScrapesTotal  int64   // attempted scrapes
-	// UpdatedAt is when the bucket was written; UpsertBuckets sets it to the
-	// current time when it is zero.
-	UpdatedAt time.Time
-}
-
-// BucketWriter stores completeness buckets.
-type BucketWriter interface {
-	// UpsertBuckets inserts the buckets or replaces the values of the stored
-	// (collector, window, start) rows, in one transaction: writing the same
-	// bucket twice leaves one row.
-	UpsertBuckets(ctx context.Context, bs []Bucket) error
-}
-
-// BucketReader reads completeness buckets.
-type BucketReader interface {
-	// Buckets returns the buckets of collector and window ("" for both windows)
-	// with from <= Start <= to, oldest first. A zero from or to leaves that end
-	// of the range open.
-	Buckets(ctx context.Context, collector, window string, from, to time.Time) ([]Bucket, error)
-}
 
 const bucketCols = 9
 
@@ -57,14 +27,14 @@ type bucketKey struct {
 	start             int64
 }
 
-func keyOf(b *Bucket) bucketKey {
+func keyOf(b *fleet.Bucket) bucketKey {
 	return bucketKey{text(b.Collector), text(b.Window), b.Start.UnixMilli()}
 }
 
 // UpsertBuckets inserts the buckets or replaces the values of the stored
 // (collector, window, start) rows, all in one transaction. Of several buckets with
 // the same key the last wins. A bucket with a NaN or infinite value is an error.
-func (s *Store) UpsertBuckets(ctx context.Context, bs []Bucket) error {
+func (s *Store) UpsertBuckets(ctx context.Context, bs []fleet.Bucket) error {
 	if len(bs) == 0 {
 		return nil
 	}
@@ -98,7 +68,7 @@ func (s *Store) UpsertBuckets(ctx context.Context, bs []Bucket) error {
 // Buckets returns the buckets of collector in window ("" for every window) with
 // from <= Start <= to, oldest first (then by window). A zero from or to is an open
 // end; from == to asks for the one bucket starting then.
-func (s *Store) Buckets(ctx context.Context, collector, window string, from, to time.Time) ([]Bucket, error) {
+func (s *Store) Buckets(ctx context.Context, collector, window string, from, to time.Time) ([]fleet.Bucket, error) {
 	const cols = `SELECT ` + bucketColumns + ` FROM buckets`
 	var (
 		rows *sql.Rows
@@ -117,10 +87,10 @@ WHERE collector = $1 AND bucket_window = $2 AND start_at >= $3 AND start_at <= $
 		return nil, fmt.Errorf("read buckets of %q: %w", collector, err)
 	}
 	defer rows.Close()
-	var out []Bucket
+	var out []fleet.Bucket
 	for rows.Next() {
 		var (
-			b              Bucket
+			b              fleet.Bucket
 			start, updated int64
 		)
 		if err := rows.Scan(&b.Collector, &b.Window, &start, &b.ExpectedItems, &b.ActualItems, &b.ActiveSeconds,

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 )
 
 // rowsPerStatement is how many rows one multi-row INSERT carries. At 14 columns
@@ -64,18 +63,25 @@ func (s *Store) execBatchedN(ctx context.Context, tx *sql.Tx, n, cols int, full 
 	return changed, nil
 }
 
-// inTx runs fn in one transaction, committed when fn returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+// lastPerKey returns xs without the elements whose key comes again later: a
+// multi-row upsert must not touch one row twice (PostgreSQL refuses). xs itself is
+// returned when its keys are distinct.
+func lastPerKey[T any, K comparable](xs []T, key func(*T) K) []T {
+	if len(xs) < 2 {
+		return xs
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
+	last := make(map[K]int, len(xs))
+	for i := range xs {
+		last[key(&xs[i])] = i
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	if len(last) == len(xs) {
+		return xs
 	}
-	return nil
+	out := make([]T, 0, len(last))
+	for i := range xs {
+		if last[key(&xs[i])] == i {
+			out = append(out, xs[i])
+		}
+	}
+	return out
 }

@@ -8,19 +8,22 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // Command states. A command is created pending, sent when a delivery attempt
 // starts, acknowledged when the agent answered that it carried it out, and
 // confirmed once a scrape shows the effect; it fails when the agent refuses it
 // and expires when it could not be delivered (or confirmed) in time.
+// They are named once, in package wire, where the API's clients read them.
 const (
-	CommandPending      = "pending"
-	CommandSent         = "sent"
-	CommandAcknowledged = "acknowledged"
-	CommandConfirmed    = "confirmed"
-	CommandFailed       = "failed"
-	CommandExpired      = "expired"
+	CommandPending      = wire.CommandPending
+	CommandSent         = wire.CommandSent
+	CommandAcknowledged = wire.CommandAcknowledged
+	CommandConfirmed    = wire.CommandConfirmed
+	CommandFailed       = wire.CommandFailed
+	CommandExpired      = wire.CommandExpired
 )
 
 // CommandFinal reports whether state is final: confirmed, failed or expired.
@@ -68,38 +71,12 @@ type CommandFilter struct {
 	Offset int
 }
 
-// CommandStore keeps commands.
-type CommandStore interface {
-	// SubmitCommand creates c, appends audit (with c's ID) and, when d is not
-	// nil, sets the desired state, all or nothing. An existing ID is an error
-	// wrapping ErrExists.
-	SubmitCommand(ctx context.Context, c Command, audit AuditEntry, d *DesiredState) error
-	// UpdateCommand writes c's changing fields; a final state also finishes its
-	// audit row.
-	UpdateCommand(ctx context.Context, c Command) error
-	// OpenCommands returns the commands not in a final state, oldest first.
-	OpenCommands(ctx context.Context) ([]Command, error)
-}
-
-// CommandReader reads commands.
-type CommandReader interface {
-	Command(ctx context.Context, id string) (Command, error)
-	Commands(ctx context.Context, f CommandFilter) ([]Command, int, error)
-}
-
 const commandColumns = `id, collector, command, args, state, attempts, next_attempt_at, expires_at, created_at,
 	sent_at, acked_at, finished_at, updated_at, result, error, progress, baseline, actor_kind, actor, actor_id,
 	reason, bulk_id, org, team`
 
-func rawOr(b json.RawMessage, empty string) string {
-	if len(b) == 0 || string(b) == "null" {
-		return empty
-	}
-	return string(b)
-}
-
 // SubmitCommand creates c, appends audit for it and sets d (when not nil) in
-// one transaction.
+// one transaction. An existing ID is an error wrapping ErrExists.
 func (s *Store) SubmitCommand(ctx context.Context, c Command, audit AuditEntry, d *DesiredState) error {
 	if c.ID == "" || c.Collector == "" || c.Command == "" || c.State == "" {
 		return fmt.Errorf("submit command: id, collector, command and state are required")

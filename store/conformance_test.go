@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/corral-dev/corral/fleet"
 )
 
 // TestConformance runs the one conformance suite, unchanged, against a real
@@ -49,7 +51,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		if _, err := s.Collector(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Collector(unknown) error = %v, want ErrNotFound", err)
 		}
-		in := []CollectorState{
+		in := []fleet.CollectorState{
 			{
 				ID: "b/pg-1", Job: "pg", Instance: "10.0.0.1:9187", URL: "http://10.0.0.1:9187/metrics",
 				Labels:   map[string]string{"env": "prod", "city": "Zürich", "emoji": "🐄", "jp": "東京", "quote": `a"b\c`, "": "empty key"},
@@ -63,7 +65,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		if err := s.UpsertCollectors(ctx, in); err != nil {
 			t.Fatal(err)
 		}
-		want := make([]CollectorState, len(in))
+		want := make([]fleet.CollectorState, len(in))
 		for i, c := range in {
 			want[i] = normCollector(c)
 		}
@@ -71,8 +73,8 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(got, []CollectorState{want[1], want[0]}) {
-			t.Fatalf("Collectors() =\n%+v\nwant (ordered by ID)\n%+v", got, []CollectorState{want[1], want[0]})
+		if !reflect.DeepEqual(got, []fleet.CollectorState{want[1], want[0]}) {
+			t.Fatalf("Collectors() =\n%+v\nwant (ordered by ID)\n%+v", got, []fleet.CollectorState{want[1], want[0]})
 		}
 		one, err := s.Collector(ctx, "b/pg-1")
 		if err != nil || !reflect.DeepEqual(one, want[0]) {
@@ -88,10 +90,10 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 
 	t.Run("CollectorsUpsert", func(t *testing.T) {
 		s := open(t)
-		c := CollectorState{ID: "c1", Job: "j", Status: "online", Labels: map[string]string{"a": "1"},
+		c := fleet.CollectorState{ID: "c1", Job: "j", Status: "online", Labels: map[string]string{"a": "1"},
 			FirstSeen: base, LastSeen: base, UpdatedAt: base}
 		for range 3 { // idempotent
-			if err := s.UpsertCollectors(ctx, []CollectorState{c}); err != nil {
+			if err := s.UpsertCollectors(ctx, []fleet.CollectorState{c}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -99,10 +101,10 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 			t.Fatalf("%d rows after upserting one collector three times", n)
 		}
 		// A newer state replaces every value but FirstSeen, which stays the first.
-		c2 := CollectorState{ID: "c1", Job: "j2", Status: "offline", Reason: "no scrape for 2m",
+		c2 := fleet.CollectorState{ID: "c1", Job: "j2", Status: "offline", Reason: "no scrape for 2m",
 			Labels: map[string]string{"b": "2"}, FirstSeen: base.Add(time.Hour), LastSeen: base.Add(time.Minute)}
 		before := time.Now()
-		if err := s.UpsertCollectors(ctx, []CollectorState{c2}); err != nil {
+		if err := s.UpsertCollectors(ctx, []fleet.CollectorState{c2}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.Collector(ctx, "c1")
@@ -118,7 +120,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 			t.Fatalf("after update: %+v\nwant %+v", got, want)
 		}
 		// Of the same ID twice in one call, the last wins.
-		err = s.UpsertCollectors(ctx, []CollectorState{{ID: "c1", Status: "error"}, {ID: "c2"}, {ID: "c1", Status: "paused"}})
+		err = s.UpsertCollectors(ctx, []fleet.CollectorState{{ID: "c1", Status: "error"}, {ID: "c2"}, {ID: "c1", Status: "paused"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,9 +135,9 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("CollectorsMany", func(t *testing.T) {
 		s := open(t)
 		const n = 2*rowsPerStatement + 7 // two full statements and a short one
-		cs := make([]CollectorState, n)
+		cs := make([]fleet.CollectorState, n)
 		for i := range cs {
-			cs[i] = CollectorState{ID: fmt.Sprintf("c%05d", i), Status: "online", Labels: map[string]string{"i": fmt.Sprint(i)}, LastSeen: base}
+			cs[i] = fleet.CollectorState{ID: fmt.Sprintf("c%05d", i), Status: "online", Labels: map[string]string{"i": fmt.Sprint(i)}, LastSeen: base}
 		}
 		if err := s.UpsertCollectors(ctx, cs); err != nil {
 			t.Fatal(err)
@@ -151,7 +153,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 
 	t.Run("Upsert10k", func(t *testing.T) {
 		s := open(t)
-		cs := fleet(10_000, base)
+		cs := someCollectors(10_000, base)
 		// Typically 0.1s (0.06s in BenchmarkUpsertCollectors10k), 2s under the
 		// race detector; a per-row cost that grows with the statement (as $N
 		// parameters had on SQLite) takes 6s and 80s.
@@ -181,13 +183,13 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 			t.Fatalf("empty store: %v, %v", got, err)
 		}
 		at := func(min int) time.Time { return base.Add(time.Duration(min) * time.Minute) }
-		in := []StatusChange{
+		in := []fleet.StatusChange{
 			{Collector: "c1", From: "unknown", To: "online", Reason: "first scrape", At: at(0)},
 			{Collector: "c2", From: "unknown", To: "online", At: at(0)},
 			{Collector: "c1", From: "online", To: "stale", Reason: "no item for 5m — ünïcödé", At: at(5)},
 			{Collector: "c1", From: "stale", To: "online", At: at(10)},
 			{Collector: "c1", From: "online", To: "offline", Reason: "same ms as the next", At: at(15)},
-			{Collector: "c1", From: "running", To: "paused", Reason: "desired paused; pause sent again", At: at(15), Kind: KindReconcile},
+			{Collector: "c1", From: "running", To: "paused", Reason: "desired paused; pause sent again", At: at(15), Kind: fleet.KindReconcile},
 		}
 		if err := s.AppendStatusChanges(ctx, in[:2]); err != nil {
 			t.Fatal(err)
@@ -208,7 +210,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 			w.At = ms(w.At)
 			w.ID = got[i].ID
 			if w.Kind == "" {
-				w.Kind = KindStatus // the default
+				w.Kind = fleet.KindStatus // the default
 			}
 			if !reflect.DeepEqual(got[i], w) {
 				t.Errorf("change %d = %+v, want %+v", i, got[i], w)
@@ -247,7 +249,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 			t.Fatalf(`StatusHistory("") = %+v, %v; want c2's then c1's first change`, all, err)
 		}
 		// A zero At is the time of the append.
-		if err := s.AppendStatusChanges(ctx, []StatusChange{{Collector: "c3", To: "online"}}); err != nil {
+		if err := s.AppendStatusChanges(ctx, []fleet.StatusChange{{Collector: "c3", To: "online"}}); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := s.StatusHistory(ctx, "c3", time.Time{}, time.Time{}, 0); len(got) != 1 || time.Since(got[0].At) > time.Minute {
@@ -257,7 +259,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 
 	t.Run("StatusKeyIdempotent", func(t *testing.T) {
 		s := open(t)
-		cs := []StatusChange{
+		cs := []fleet.StatusChange{
 			{Collector: "c1", To: "online", At: base, Key: "k1"},
 			{Collector: "c1", To: "stale", At: base.Add(time.Second), Key: "k2"},
 		}
@@ -268,7 +270,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		}
 		// Changes without a key are always appended.
 		for range 2 {
-			if err := s.AppendStatusChanges(ctx, []StatusChange{{Collector: "c1", To: "x", At: base}}); err != nil {
+			if err := s.AppendStatusChanges(ctx, []fleet.StatusChange{{Collector: "c1", To: "x", At: base}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -285,7 +287,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		s := open(t)
 		h := base.UTC().Truncate(time.Hour)
 		d := time.Date(h.Year(), h.Month(), h.Day(), 0, 0, 0, 0, time.UTC)
-		in := []Bucket{
+		in := []fleet.Bucket{
 			{Collector: "c1", Window: "1h", Start: h, ExpectedItems: 60, ActualItems: 59.5, ActiveSeconds: 3600, ScrapesOK: 239, ScrapesTotal: 240, UpdatedAt: base},
 			{Collector: "c1", Window: "1h", Start: h.Add(-2 * time.Hour), ExpectedItems: 60, ActualItems: 60, ActiveSeconds: 3600, ScrapesOK: 240, ScrapesTotal: 240, UpdatedAt: base},
 			{Collector: "c1", Window: "1h", Start: h.Add(-time.Hour), ExpectedItems: 0.1, ActualItems: 1e-9, ActiveSeconds: 0.001, ScrapesOK: 0, ScrapesTotal: math.MaxInt32 + 1, UpdatedAt: base},
@@ -300,12 +302,12 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		if n := count(t, s, "buckets"); n != len(in) {
 			t.Fatalf("%d rows, want %d", n, len(in))
 		}
-		norm := func(b Bucket) Bucket { b.Start, b.UpdatedAt = ms(b.Start), ms(b.UpdatedAt); return b }
+		norm := func(b fleet.Bucket) fleet.Bucket { b.Start, b.UpdatedAt = ms(b.Start), ms(b.UpdatedAt); return b }
 		got, err := s.Buckets(ctx, "c1", "1h", time.Time{}, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []Bucket{norm(in[1]), norm(in[2]), norm(in[0])} // oldest first
+		want := []fleet.Bucket{norm(in[1]), norm(in[2]), norm(in[0])} // oldest first
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("Buckets(c1, 1h) =\n%+v\nwant\n%+v", got, want)
 		}
@@ -313,14 +315,14 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 			name     string
 			window   string
 			from, to time.Time
-			want     []Bucket
+			want     []fleet.Bucket
 		}{
-			{"exact start", "1h", h, h, []Bucket{norm(in[0])}},
-			{"from inclusive", "1h", h.Add(-time.Hour), time.Time{}, []Bucket{norm(in[2]), norm(in[0])}},
-			{"to inclusive", "1h", time.Time{}, h.Add(-time.Hour), []Bucket{norm(in[1]), norm(in[2])}},
+			{"exact start", "1h", h, h, []fleet.Bucket{norm(in[0])}},
+			{"from inclusive", "1h", h.Add(-time.Hour), time.Time{}, []fleet.Bucket{norm(in[2]), norm(in[0])}},
+			{"to inclusive", "1h", time.Time{}, h.Add(-time.Hour), []fleet.Bucket{norm(in[1]), norm(in[2])}},
 			{"between", "1h", h.Add(-time.Hour + time.Millisecond), h.Add(-time.Millisecond), nil},
-			{"day", "24h", d, d, []Bucket{norm(in[3])}},
-			{"every window", "", time.Time{}, time.Time{}, []Bucket{norm(in[3]), norm(in[1]), norm(in[2]), norm(in[0])}}, // d is 00:00, h 09:00
+			{"day", "24h", d, d, []fleet.Bucket{norm(in[3])}},
+			{"every window", "", time.Time{}, time.Time{}, []fleet.Bucket{norm(in[3]), norm(in[1]), norm(in[2]), norm(in[0])}}, // d is 00:00, h 09:00
 		} {
 			got, err := s.Buckets(ctx, "c1", tc.window, tc.from, tc.to)
 			if err != nil {
@@ -336,7 +338,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		upd.ActualItems, upd.ScrapesOK, upd.UpdatedAt = 1, 2, time.Time{}
 		last := upd
 		last.ActualItems = 60
-		if err := s.UpsertBuckets(ctx, []Bucket{upd, last}); err != nil {
+		if err := s.UpsertBuckets(ctx, []fleet.Bucket{upd, last}); err != nil {
 			t.Fatal(err)
 		}
 		got, err = s.Buckets(ctx, "c1", "1h", h, h)
@@ -349,7 +351,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		for _, bad := range []float64{math.NaN(), math.Inf(1)} {
 			b := in[0]
 			b.ExpectedItems = bad
-			if err := s.UpsertBuckets(ctx, []Bucket{b}); err == nil {
+			if err := s.UpsertBuckets(ctx, []fleet.Bucket{b}); err == nil {
 				t.Errorf("bucket with expected %v accepted", bad)
 			}
 		}
@@ -442,8 +444,8 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		// Values PostgreSQL refuses in text are made storable rather than failing
 		// the batch (and every retry of it).
 		s := open(t)
-		c := CollectorState{ID: "c1", Reason: "bad\x00byte \xff here", Labels: map[string]string{"k": "nul\x00"}}
-		if err := s.UpsertCollectors(ctx, []CollectorState{c}); err != nil {
+		c := fleet.CollectorState{ID: "c1", Reason: "bad\x00byte \xff here", Labels: map[string]string{"k": "nul\x00"}}
+		if err := s.UpsertCollectors(ctx, []fleet.CollectorState{c}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.Collector(ctx, "c1")
@@ -453,7 +455,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		if got.Reason != "badbyte \uFFFD here" || got.Labels["k"] != "nul\x00" {
 			t.Fatalf("got reason %q, labels %q", got.Reason, got.Labels)
 		}
-		if err := s.AppendStatusChanges(ctx, []StatusChange{{Collector: "c1", Reason: "\x00"}}); err != nil {
+		if err := s.AppendStatusChanges(ctx, []fleet.StatusChange{{Collector: "c1", Reason: "\x00"}}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -467,11 +469,11 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		for g := range 4 {
 			wg.Go(func() {
 				for i := range 10 {
-					b := Bucket{Collector: fmt.Sprintf("c%d", g), Window: "1h", Start: base.Add(time.Duration(i) * time.Hour), ActualItems: float64(i)}
-					if err := s.UpsertBuckets(ctx, []Bucket{b}); err != nil {
+					b := fleet.Bucket{Collector: fmt.Sprintf("c%d", g), Window: "1h", Start: base.Add(time.Duration(i) * time.Hour), ActualItems: float64(i)}
+					if err := s.UpsertBuckets(ctx, []fleet.Bucket{b}); err != nil {
 						errs <- err
 					}
-					if err := s.UpsertCollectors(ctx, []CollectorState{{ID: fmt.Sprintf("c%d", g), Status: fmt.Sprint(i)}}); err != nil {
+					if err := s.UpsertCollectors(ctx, []fleet.CollectorState{{ID: fmt.Sprintf("c%d", g), Status: fleet.Status(fmt.Sprint(i))}}); err != nil {
 						errs <- err
 					}
 					if _, err := s.Collectors(ctx); err != nil {
@@ -492,7 +494,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 }
 
 // normCollector is c as the store gives it back.
-func normCollector(c CollectorState) CollectorState {
+func normCollector(c fleet.CollectorState) fleet.CollectorState {
 	c.StatusSince, c.LastSeen, c.LastItem, c.FirstSeen, c.UpdatedAt = ms(c.StatusSince), ms(c.LastSeen), ms(c.LastItem), ms(c.FirstSeen), ms(c.UpdatedAt)
 	if c.Labels == nil {
 		c.Labels = map[string]string{}
@@ -500,12 +502,12 @@ func normCollector(c CollectorState) CollectorState {
 	return c
 }
 
-// fleet returns n collector states with typical values.
-func fleet(n int, at time.Time) []CollectorState {
-	cs := make([]CollectorState, n)
+// someCollectors returns n collector states with typical values.
+func someCollectors(n int, at time.Time) []fleet.CollectorState {
+	cs := make([]fleet.CollectorState, n)
 	for i := range cs {
 		id := fmt.Sprintf("collector-%05d", i)
-		cs[i] = CollectorState{
+		cs[i] = fleet.CollectorState{
 			ID: id, Job: "postgres", Instance: fmt.Sprintf("10.0.%d.%d:9187", i/250, i%250),
 			URL:      fmt.Sprintf("http://10.0.%d.%d:9187/metrics", i/250, i%250),
 			Labels:   map[string]string{"collector": id, "env": "prod", "team": "data", "region": "eu-west-1"},
@@ -518,12 +520,12 @@ func fleet(n int, at time.Time) []CollectorState {
 }
 
 // buckets returns hourly buckets of n collectors over hours hours before at.
-func buckets(n, hours int, at time.Time) []Bucket {
+func buckets(n, hours int, at time.Time) []fleet.Bucket {
 	h := at.UTC().Truncate(time.Hour)
-	bs := make([]Bucket, 0, n*hours)
+	bs := make([]fleet.Bucket, 0, n*hours)
 	for i := range n {
 		for k := range hours {
-			bs = append(bs, Bucket{
+			bs = append(bs, fleet.Bucket{
 				Collector: fmt.Sprintf("collector-%05d", i), Window: "1h", Start: h.Add(-time.Duration(k) * time.Hour),
 				ExpectedItems: 3600, ActualItems: 3590, ActiveSeconds: 3600, ScrapesOK: 239, ScrapesTotal: 240, UpdatedAt: at,
 			})

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/corral-dev/corral/fleet"
 )
 
 // TestControlConformance runs the control plane's part of the conformance suite
@@ -442,13 +444,13 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 func seedCollector(t *testing.T, s *Store, id string, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	if err := s.AppendStatusChanges(ctx, []StatusChange{{Collector: id, From: "unknown", To: "online", At: at}, {Collector: id, From: "online", To: "paused", At: at.Add(time.Minute)}}); err != nil {
+	if err := s.AppendStatusChanges(ctx, []fleet.StatusChange{{Collector: id, From: "unknown", To: "online", At: at}, {Collector: id, From: "online", To: "paused", At: at.Add(time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpsertBuckets(ctx, []Bucket{{Collector: id, Window: "1h", Start: at.Truncate(time.Hour), ExpectedItems: 10, ActualItems: 9, ActiveSeconds: 60, ScrapesOK: 1, ScrapesTotal: 1}}); err != nil {
+	if err := s.UpsertBuckets(ctx, []fleet.Bucket{{Collector: id, Window: "1h", Start: at.Truncate(time.Hour), ExpectedItems: 10, ActualItems: 9, ActiveSeconds: 60, ScrapesOK: 1, ScrapesTotal: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpsertCollectors(ctx, []CollectorState{{ID: id, Job: "j", Status: "paused"}}); err != nil {
+	if err := s.UpsertCollectors(ctx, []fleet.CollectorState{{ID: id, Job: "j", Status: "paused"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AppendLogs(ctx, LogCursor{Collector: id, Stream: "s1", Cursor: 1},

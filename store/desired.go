@@ -43,14 +43,6 @@ const (
 // Paused reports whether the collector should be paused.
 func (d *DesiredState) Paused() bool { return d.Run == DesiredPaused }
 
-// DesiredStore keeps desired states.
-type DesiredStore interface {
-	// DesiredStates returns every desired state, ordered by collector.
-	DesiredStates(ctx context.Context) ([]DesiredState, error)
-	// SetDesired inserts or replaces d.
-	SetDesired(ctx context.Context, d DesiredState) error
-}
-
 const desiredColumns = `collector, run_state, reason, resume_expected, config, config_generation, tags, grp, updated_by, updated_at`
 
 // SetDesired inserts or replaces d by collector.
@@ -117,11 +109,4 @@ func scanDesired(sc scanner) (DesiredState, error) {
 		return DesiredState{}, fmt.Errorf("decode the tags of %s: %w", d.Collector, err)
 	}
 	return d, nil
-}
-
-func b2i(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -30,6 +30,22 @@ func fromMillis(ms sql.NullInt64) time.Time {
 	return time.UnixMilli(ms.Int64).UTC()
 }
 
+// nowOr returns t in milliseconds, or the current time when t is zero.
+func nowOr(t time.Time) int64 {
+	if t.IsZero() {
+		return time.Now().UnixMilli()
+	}
+	return t.UnixMilli()
+}
+
+// toMillis is t truncated to UTC milliseconds, as the store gives times back.
+func toMillis(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return time.UnixMilli(t.UnixMilli()).UTC()
+}
+
 // bound encodes the lower or upper end of a time range; the zero time leaves that
 // end open.
 func bound(t time.Time, upper bool) int64 {
@@ -117,4 +133,18 @@ func valuesList(rows, cols int, dialect string) string {
 		b.WriteByte(')')
 	}
 	return b.String()
+}
+
+func rawOr(b json.RawMessage, empty string) string {
+	if len(b) == 0 || string(b) == "null" {
+		return empty
+	}
+	return string(b)
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

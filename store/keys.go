@@ -27,19 +27,6 @@ type ServerKey struct {
 	RetiredAt   time.Time
 }
 
-// KeyStore keeps the server's keys.
-type KeyStore interface {
-	// ServerKeys returns every key, oldest first.
-	ServerKeys(ctx context.Context) ([]ServerKey, error)
-	// AddServerKey adds k; false when a key of its state (active or next) exists
-	// already, or its KID does.
-	AddServerKey(ctx context.Context, k ServerKey) (bool, error)
-	// PromoteServerKey makes the next key kid active and retires the active one.
-	PromoteServerKey(ctx context.Context, kid string, at time.Time) error
-	// RetireServerKey retires key kid.
-	RetireServerKey(ctx context.Context, kid string, at time.Time) error
-}
-
 const keyColumns = `kid, private_key, public_key, state, created_at, activated_at, retired_at`
 
 // ServerKeys returns every key, oldest first.
@@ -60,7 +47,8 @@ func (s *Store) ServerKeys(ctx context.Context) ([]ServerKey, error) {
 }
 
 // AddServerKey adds k unless a key of its state (active or next) or its KID
-// exists; two servers starting at once on one PostgreSQL store make one key.
+// exists, and reports whether it did; two servers starting at once on one
+// PostgreSQL store make one key.
 func (s *Store) AddServerKey(ctx context.Context, k ServerKey) (bool, error) {
 	n, err := affected(s.db.ExecContext(ctx, `INSERT INTO server_keys (`+keyColumns+`)
 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, text(k.KID), text(k.PrivateKeyPEM), text(k.PublicKey),

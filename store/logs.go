@@ -67,50 +67,6 @@ type LogPurge struct {
 	Excess  int64 // beyond the newest rows kept per collector
 }
 
-// LogWriter stores pulled log records.
-type LogWriter interface {
-	// AppendLogs stores the records of c.Collector, skipping those already stored,
-	// and moves the collector's cursor to c, in one transaction. It returns how
-	// many records were new.
-	AppendLogs(ctx context.Context, c LogCursor, rs []LogRecord) (int64, error)
-}
-
-// LogCursorReader reads the pull positions back, e.g. when the server starts.
-type LogCursorReader interface {
-	// LogCursors returns the cursor of every collector, ordered by collector.
-	LogCursors(ctx context.Context) ([]LogCursor, error)
-}
-
-// LogReader queries stored log records.
-type LogReader interface {
-	// Logs returns the records matching q, within q's limit and offset, and how
-	// many match in all.
-	Logs(ctx context.Context, q LogQuery) ([]LogRecord, int64, error)
-	// EachLog calls fn with every record matching q, in q's order, as the
-	// database returns them; an error of fn stops it and is returned. The
-	// record is reused between calls: fn copies what it keeps.
-	EachLog(ctx context.Context, q LogQuery, fn func(*LogRecord) error) error
-	// CountLogs returns how many records of collector are stored.
-	CountLogs(ctx context.Context, collector string) (int64, error)
-}
-
-// LogRetention deletes log records.
-type LogRetention interface {
-	// PurgeLogs deletes the records received before before (zero: none by age)
-	// and, per collector, all but the newest maxRows (<= 0: none by count).
-	PurgeLogs(ctx context.Context, before time.Time, maxRows int) (LogPurge, error)
-	// DeleteLogs deletes every record and the cursor of collector, and returns
-	// how many records there were.
-	DeleteLogs(ctx context.Context, collector string) (int64, error)
-}
-
-var (
-	_ LogWriter       = (*Store)(nil)
-	_ LogCursorReader = (*Store)(nil)
-	_ LogReader       = (*Store)(nil)
-	_ LogRetention    = (*Store)(nil)
-)
-
 const logCols = 10
 
 const logColumns = `collector, stream, cursor, at, level, level_num, message, attrs, search, received_at`
@@ -253,7 +209,8 @@ func (s *Store) Logs(ctx context.Context, q LogQuery) ([]LogRecord, int64, error
 
 // EachLog calls fn with each record matching q, in q's order and within its
 // limit and offset, streaming them from the database. An error of fn stops the
-// query and is returned as it is.
+// query and is returned as it is. The record is reused between calls: fn
+// copies what it keeps.
 func (s *Store) EachLog(ctx context.Context, q LogQuery, fn func(*LogRecord) error) error {
 	where, args := q.where()
 	order := ` ORDER BY at DESC, id DESC`

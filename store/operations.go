@@ -7,15 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // States of a bulk operation.
 const (
-	BulkScheduled = "scheduled" // waits for ScheduleAt
-	BulkRunning   = "running"
-	BulkDone      = "done" // ran; its items may still have failed (see Result)
-	BulkCancelled = "cancelled"
-	BulkFailed    = "failed" // could not run at all (e.g. its owner lost the right)
+	BulkScheduled = wire.BulkScheduled // waits for ScheduleAt
+	BulkRunning   = wire.BulkRunning
+	BulkDone      = wire.BulkDone // ran; its items may still have failed (see Result)
+	BulkCancelled = wire.BulkCancelled
+	BulkFailed    = wire.BulkFailed // could not run at all (e.g. its owner lost the right)
 )
 
 // BulkOperation is one bulk action over many collectors. A scheduled one is
@@ -39,20 +41,6 @@ type BulkOperation struct {
 	Actor  Actor
 	Result json.RawMessage // per-item results once run
 	Error  string
-}
-
-// BulkStore keeps bulk operations.
-type BulkStore interface {
-	CreateBulk(ctx context.Context, b BulkOperation, audit AuditEntry) error
-	// ClaimBulk moves a scheduled operation to running; false when it is not
-	// scheduled (any more): someone else runs it, or it was cancelled.
-	ClaimBulk(ctx context.Context, id string, at time.Time) (bool, error)
-	FinishBulk(ctx context.Context, id, state string, result json.RawMessage, errText string, at time.Time) error
-	// CancelBulk cancels a scheduled operation; false when it is not scheduled.
-	CancelBulk(ctx context.Context, id string, at time.Time, audit AuditEntry) (bool, error)
-	Bulk(ctx context.Context, id string) (BulkOperation, error)
-	// Bulks returns the operations in state ("" for all), newest first.
-	Bulks(ctx context.Context, state string, limit int) ([]BulkOperation, error)
 }
 
 const bulkColumns = `id, action, request, state, schedule_at, created_at, started_at, finished_at, updated_at,
@@ -84,7 +72,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT
 	return nil
 }
 
-// ClaimBulk moves operation id from scheduled to running.
+// ClaimBulk moves operation id from scheduled to running; false when it is not
+// scheduled (any more): someone else runs it, or it was cancelled.
 func (s *Store) ClaimBulk(ctx context.Context, id string, at time.Time) (bool, error) {
 	n, err := affected(s.db.ExecContext(ctx, `UPDATE bulk_operations SET state = 'running', started_at = $2, updated_at = $2
 WHERE id = $1 AND state = 'scheduled'`, text(id), nowOr(at)))
@@ -108,7 +97,8 @@ WHERE id = $1`, text(id), text(state), text(rawOr(result, "")), text(errText), n
 	return nil
 }
 
-// CancelBulk cancels operation id if it is still scheduled, appending audit.
+// CancelBulk cancels operation id if it is still scheduled, appending audit;
+// false when it is not scheduled.
 func (s *Store) CancelBulk(ctx context.Context, id string, at time.Time, audit AuditEntry) (bool, error) {
 	var done bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {

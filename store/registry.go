@@ -34,26 +34,6 @@ type RegisteredCollector struct {
 	ArchivedAt *time.Time
 }
 
-// RegistryReader reads the registry.
-type RegistryReader interface {
-	// ListRegistered returns the collectors that are registered and not
-	// archived, ordered by ID.
-	ListRegistered(ctx context.Context) ([]RegisteredCollector, error)
-	// Registered returns one registered collector, archived or not, or an error
-	// wrapping ErrNotFound.
-	Registered(ctx context.Context, id string) (RegisteredCollector, error)
-}
-
-// RegistryWriter changes the registry.
-type RegistryWriter interface {
-	// Register adds a collector; an error wrapping ErrExists if one with its ID
-	// is registered and not archived.
-	Register(ctx context.Context, r RegisteredCollector) error
-	// Archive marks a collector archived at the given time; an error wrapping
-	// ErrNotFound if there is none with that ID.
-	Archive(ctx context.Context, id string, at time.Time) error
-}
-
 const registeredColumns = `id, name, url, labels, org, team, thresholds, token_sha256, created_at, archived_at, scrape_token, next_token`
 
 // Register adds r, active (r.ArchivedAt is ignored). Registering the ID of an

@@ -10,10 +10,11 @@
 // (NULL for the zero time), labels are JSON text. Only the migrations differ per
 // dialect; [Open] applies them. Time-series samples never go into the store.
 //
-// Callers depend on the small interfaces they need ([CollectorWriter],
-// [StatusReader], [RegistryReader] …), not on *Store. The scrape path writes through
-// a [Writer], which batches, never blocks and keeps writes while the database is
-// unreachable.
+// Consumers declare the small interfaces they need, with only the methods they
+// call (api.HistoryReader, dispatch.Store …), and *Store satisfies them; the
+// package declares none for them. Its one exported interface, [WriterTarget], is
+// what its own [Writer] writes to: the scrape path writes through a Writer, which
+// batches, never blocks and keeps writes while the database is unreachable.
 package store
 
 import (
@@ -34,10 +35,6 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-// DefaultURL is the store the server uses when none is configured: an SQLite file
-// beside the working directory.
-const DefaultURL = "sqlite:./data/corral.db"
-
 // Dialects, as returned by [Store.Dialect].
 const (
 	DialectSQLite   = "sqlite"
@@ -52,8 +49,7 @@ var (
 	ErrExists = errors.New("already exists")
 )
 
-// Store is the SQL store. It implements every reader and writer interface of the
-// package and is safe for concurrent use.
+// Store is the SQL store. It is safe for concurrent use.
 type Store struct {
 	db      *sql.DB
 	dialect string
@@ -62,34 +58,14 @@ type Store struct {
 	bulk bulkStatements
 }
 
-// Compile-time checks that *Store implements every interface of the package.
-var (
-	_ CollectorWriter = (*Store)(nil)
-	_ CollectorReader = (*Store)(nil)
-	_ StatusWriter    = (*Store)(nil)
-	_ StatusReader    = (*Store)(nil)
-	_ BucketWriter    = (*Store)(nil)
-	_ BucketReader    = (*Store)(nil)
-	_ RegistryReader  = (*Store)(nil)
-	_ RegistryWriter  = (*Store)(nil)
-	_ WriterTarget    = (*Store)(nil)
-	_ AuditLog        = (*Store)(nil)
-	_ AuditReader     = (*Store)(nil)
-	_ CommandStore    = (*Store)(nil)
-	_ CommandReader   = (*Store)(nil)
-	_ DesiredStore    = (*Store)(nil)
-	_ ArchiveReader   = (*Store)(nil)
-	_ BulkStore       = (*Store)(nil)
-	_ KeyStore        = (*Store)(nil)
-)
-
 // Open opens the store at url and brings its schema up to date.
 //
 // url selects the backend:
 //   - "postgres://…" or "postgresql://…" (or a libpq key=value string such as
 //     "host=db dbname=corral"): PostgreSQL through pgx;
 //   - "sqlite:PATH", "sqlite://PATH", "file:PATH" or a plain PATH: an SQLite file,
-//     its parent directory created if missing; "" means [DefaultURL].
+//     its parent directory created if missing. The server's default is
+//     configs.DefaultStorageURL.
 //
 // SQLite runs in WAL mode with a busy timeout, foreign keys on and write
 // transactions that take the write lock at BEGIN. log receives the migration
@@ -99,7 +75,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if url == "" {
-		url = DefaultURL
+		return nil, errors.New("no store URL: give postgres://…, sqlite:PATH or a file path")
 	}
 	dialect, target, err := parseURL(url)
 	if err != nil {
@@ -170,7 +146,7 @@ func parseURL(raw string) (dialect, target string, err error) {
 		}
 	}
 	if p, _, _ := strings.Cut(path, "?"); p == "" {
-		return "", "", errors.New("no SQLite file path given: use sqlite:PATH, e.g. " + DefaultURL)
+		return "", "", errors.New("no SQLite file path given: use sqlite:PATH, e.g. sqlite:/var/lib/corral/corral.db")
 	}
 	return DialectSQLite, path, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/corral-dev/corral/fleet"
 )
 
 func TestParseURL(t *testing.T) {
@@ -129,12 +131,12 @@ func TestReopen(t *testing.T) {
 			if l := first.lines("store schema migrated"); len(l) != len(versions) {
 				t.Fatalf("first Open logged %d migrations, applied %v: %v", len(l), versions, l)
 			}
-			err = s.UpsertCollectors(ctx, []CollectorState{{ID: "c1", Status: "online", LastSeen: at, Labels: map[string]string{"k": "välue"}}})
+			err = s.UpsertCollectors(ctx, []fleet.CollectorState{{ID: "c1", Status: "online", LastSeen: at, Labels: map[string]string{"k": "välue"}}})
 			if err == nil {
-				err = s.AppendStatusChanges(ctx, []StatusChange{{Collector: "c1", From: "unknown", To: "online", At: at}})
+				err = s.AppendStatusChanges(ctx, []fleet.StatusChange{{Collector: "c1", From: "unknown", To: "online", At: at}})
 			}
 			if err == nil {
-				err = s.UpsertBuckets(ctx, []Bucket{{Collector: "c1", Window: "1h", Start: at.Truncate(time.Hour), ActualItems: 7}})
+				err = s.UpsertBuckets(ctx, []fleet.Bucket{{Collector: "c1", Window: "1h", Start: at.Truncate(time.Hour), ActualItems: 7}})
 			}
 			if err == nil {
 				err = s.Register(ctx, RegisteredCollector{ID: "r1", Name: "c1", URL: "http://h:1/metrics"})

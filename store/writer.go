@@ -11,13 +11,20 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corral-dev/corral/fleet"
 )
 
 // WriterTarget is what a Writer writes to; *Store is one.
 type WriterTarget interface {
-	CollectorWriter
-	StatusWriter
-	BucketWriter
+	// UpsertCollectors inserts or replaces the states, by ID, in one transaction.
+	UpsertCollectors(ctx context.Context, cs []fleet.CollectorState) error
+	// AppendStatusChanges appends the changes, in order, in one transaction.
+	AppendStatusChanges(ctx context.Context, cs []fleet.StatusChange) error
+	// UpsertBuckets inserts the buckets or replaces the values of the stored
+	// (collector, window, start) rows, in one transaction: writing the same
+	// bucket twice leaves one row.
+	UpsertBuckets(ctx context.Context, bs []fleet.Bucket) error
 }
 
 // WriterOptions configure a Writer. Zero values take the defaults.
@@ -69,9 +76,9 @@ type Writer struct {
 	flushMu sync.Mutex // one flush at a time
 
 	mu         sync.Mutex // guards what follows
-	collectors map[string]CollectorState
-	status     []StatusChange
-	buckets    map[bucketKey]Bucket
+	collectors map[string]fleet.CollectorState
+	status     []fleet.StatusChange
+	buckets    map[bucketKey]fleet.Bucket
 	inflight   int    // taken by the running flush, not yet committed
 	keyPrefix  string // makes status change keys unique across writers
 	keySeq     uint64
@@ -105,8 +112,8 @@ func NewWriter(t WriterTarget, opts WriterOptions) *Writer {
 		opts:       opts,
 		log:        log,
 		kick:       make(chan struct{}, 1),
-		collectors: map[string]CollectorState{},
-		buckets:    map[bucketKey]Bucket{},
+		collectors: map[string]fleet.CollectorState{},
+		buckets:    map[bucketKey]fleet.Bucket{},
 		keyPrefix:  hex.EncodeToString(prefix[:]) + "-",
 	}
 	w.m = newWriterMetrics(opts.Registerer, w.Pending)
@@ -115,7 +122,7 @@ func NewWriter(t WriterTarget, opts WriterOptions) *Writer {
 
 // Collectors enqueues collector states. While one is pending, a newer state of the
 // same ID replaces it. It never blocks on the database.
-func (w *Writer) Collectors(cs ...CollectorState) {
+func (w *Writer) Collectors(cs ...fleet.CollectorState) {
 	if len(cs) == 0 {
 		return
 	}
@@ -131,7 +138,7 @@ func (w *Writer) Collectors(cs ...CollectorState) {
 // StatusChanges enqueues status changes, to be appended in order. Each gets a Key
 // (unless it has one) so that a retried write never stores it twice. It never
 // blocks on the database.
-func (w *Writer) StatusChanges(cs ...StatusChange) {
+func (w *Writer) StatusChanges(cs ...fleet.StatusChange) {
 	if len(cs) == 0 {
 		return
 	}
@@ -152,7 +159,7 @@ func (w *Writer) StatusChanges(cs ...StatusChange) {
 // the same (collector, window, start) replaces it. A bucket with a NaN or
 // infinite value is dropped (and counted in corral_store_rejected_writes_total):
 // the store would refuse it on every retry. It never blocks on the database.
-func (w *Writer) Buckets(bs ...Bucket) {
+func (w *Writer) Buckets(bs ...fleet.Bucket) {
 	if len(bs) == 0 {
 		return
 	}
@@ -270,14 +277,14 @@ func (w *Writer) Flush(ctx context.Context) error {
 		return nil
 	}
 	cm, ss, bm := w.collectors, w.status, w.buckets
-	w.collectors, w.status, w.buckets = map[string]CollectorState{}, nil, map[bucketKey]Bucket{}
+	w.collectors, w.status, w.buckets = map[string]fleet.CollectorState{}, nil, map[bucketKey]fleet.Bucket{}
 	w.inflight = len(cm) + len(ss) + len(bm)
 	w.mu.Unlock()
-	cs := make([]CollectorState, 0, len(cm))
+	cs := make([]fleet.CollectorState, 0, len(cm))
 	for _, c := range cm {
 		cs = append(cs, c)
 	}
-	bs := make([]Bucket, 0, len(bm))
+	bs := make([]fleet.Bucket, 0, len(bm))
 	for _, b := range bm {
 		bs = append(bs, b)
 	}
@@ -325,15 +332,15 @@ func writeBatches[T any](ctx context.Context, w *Writer, xs []T, kind string, wr
 // nothing of theirs was written: the work under the lock is then proportional to
 // the writes enqueued during the flush, not to a backlog that may have grown
 // large during an outage, so enqueuing stays quick.
-func (w *Writer) putBack(cm map[string]CollectorState, cs []CollectorState, ss []StatusChange, bm map[bucketKey]Bucket, bs []Bucket) {
+func (w *Writer) putBack(cm map[string]fleet.CollectorState, cs []fleet.CollectorState, ss []fleet.StatusChange, bm map[bucketKey]fleet.Bucket, bs []fleet.Bucket) {
 	if len(cs) != len(cm) {
-		cm = make(map[string]CollectorState, len(cs))
+		cm = make(map[string]fleet.CollectorState, len(cs))
 		for _, c := range cs {
 			cm[c.ID] = c
 		}
 	}
 	if len(bs) != len(bm) {
-		bm = make(map[bucketKey]Bucket, len(bs))
+		bm = make(map[bucketKey]fleet.Bucket, len(bs))
 		for i := range bs {
 			bm[keyOf(&bs[i])] = bs[i]
 		}

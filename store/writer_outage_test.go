@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/corral-dev/corral/fleet"
 	"github.com/corral-dev/corral/store/testdb"
 )
 
@@ -52,9 +53,9 @@ func TestWriterOutagePostgres(t *testing.T) {
 			status := fmt.Sprintf("r%d", r)
 			start := at.Add(time.Duration(r) * time.Hour)
 			t0 := time.Now()
-			w.Collectors(CollectorState{ID: id, Status: status, LastSeen: at.Add(time.Duration(r) * time.Second)})
-			w.StatusChanges(StatusChange{Collector: id, From: lastStatus[id], To: status, At: at.Add(time.Duration(r) * time.Second)})
-			w.Buckets(Bucket{Collector: id, Window: "1h", Start: start, ActualItems: float64(r), ScrapesOK: int64(r)})
+			w.Collectors(fleet.CollectorState{ID: id, Status: fleet.Status(status), LastSeen: at.Add(time.Duration(r) * time.Second)})
+			w.StatusChanges(fleet.StatusChange{Collector: id, From: lastStatus[id], To: status, At: at.Add(time.Duration(r) * time.Second)})
+			w.Buckets(fleet.Bucket{Collector: id, Window: "1h", Start: start, ActualItems: float64(r), ScrapesOK: int64(r)})
 			slowest = max(slowest, time.Since(t0))
 			statusSent++
 			lastStatus[id] = status
@@ -132,7 +133,7 @@ func TestWriterOutagePostgres(t *testing.T) {
 		t.Fatalf("%d collectors, %v", len(cs), err)
 	}
 	for _, c := range cs {
-		if c.Status != lastStatus[c.ID] {
+		if string(c.Status) != lastStatus[c.ID] {
 			t.Fatalf("collector %s has status %q, want its last %q", c.ID, c.Status, lastStatus[c.ID])
 		}
 	}

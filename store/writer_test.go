@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/corral-dev/corral/fleet"
 )
 
 // TestWriterConcurrentSQLite enqueues from 8 goroutines while Run flushes to a
@@ -31,9 +33,9 @@ func TestWriterConcurrentSQLite(t *testing.T) {
 		wg.Go(func() {
 			id := fmt.Sprintf("g%d", g)
 			for i := range n {
-				w.Collectors(CollectorState{ID: id, Status: fmt.Sprint(i), Labels: map[string]string{"g": id}, LastSeen: at})
-				w.StatusChanges(StatusChange{Collector: id, To: fmt.Sprint(i), At: at}) // same At: order is append order
-				w.Buckets(Bucket{Collector: id, Window: "1h", Start: at.Add(time.Duration(i%10) * time.Hour), ActualItems: float64(i)})
+				w.Collectors(fleet.CollectorState{ID: id, Status: fleet.Status(fmt.Sprint(i)), Labels: map[string]string{"g": id}, LastSeen: at})
+				w.StatusChanges(fleet.StatusChange{Collector: id, To: fmt.Sprint(i), At: at}) // same At: order is append order
+				w.Buckets(fleet.Bucket{Collector: id, Window: "1h", Start: at.Add(time.Duration(i%10) * time.Hour), ActualItems: float64(i)})
 			}
 		})
 	}
@@ -57,7 +59,7 @@ func TestWriterConcurrentSQLite(t *testing.T) {
 	for g := range goroutines {
 		id := fmt.Sprintf("g%d", g)
 		c, err := s.Collector(ctx, id)
-		if err != nil || c.Status != fmt.Sprint(n-1) || c.Labels["g"] != id {
+		if err != nil || string(c.Status) != fmt.Sprint(n-1) || c.Labels["g"] != id {
 			t.Errorf("collector %s = %+v, %v; want the last state", id, c, err)
 		}
 		h, err := s.StatusHistory(ctx, id, time.Time{}, time.Time{}, 0)
@@ -89,9 +91,9 @@ func TestWriterLatestWins(t *testing.T) {
 	w := NewWriter(s, WriterOptions{})
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 5 {
-		w.Collectors(CollectorState{ID: "c1", Status: fmt.Sprint(i)})
-		w.Buckets(Bucket{Collector: "c1", Window: "1h", Start: start, ActualItems: float64(i)})
-		w.StatusChanges(StatusChange{Collector: "c1", To: fmt.Sprint(i), At: start})
+		w.Collectors(fleet.CollectorState{ID: "c1", Status: fleet.Status(fmt.Sprint(i))})
+		w.Buckets(fleet.Bucket{Collector: "c1", Window: "1h", Start: start, ActualItems: float64(i)})
+		w.StatusChanges(fleet.StatusChange{Collector: "c1", To: fmt.Sprint(i), At: start})
 	}
 	if p := w.Pending(); p != 1+1+5 {
 		t.Fatalf("Pending() = %d, want 7", p)
@@ -134,21 +136,21 @@ func (f *faulty) failing(kind string) bool {
 	return f.calls[kind] == f.failAt[kind]
 }
 
-func (f *faulty) UpsertCollectors(ctx context.Context, cs []CollectorState) error {
+func (f *faulty) UpsertCollectors(ctx context.Context, cs []fleet.CollectorState) error {
 	if f.failing("collector") {
 		return errInjected
 	}
 	return f.Store.UpsertCollectors(ctx, cs)
 }
 
-func (f *faulty) AppendStatusChanges(ctx context.Context, cs []StatusChange) error {
+func (f *faulty) AppendStatusChanges(ctx context.Context, cs []fleet.StatusChange) error {
 	if f.failing("status") {
 		return errInjected
 	}
 	return f.Store.AppendStatusChanges(ctx, cs)
 }
 
-func (f *faulty) UpsertBuckets(ctx context.Context, bs []Bucket) error {
+func (f *faulty) UpsertBuckets(ctx context.Context, bs []fleet.Bucket) error {
 	if f.failing("bucket") {
 		return errInjected
 	}
@@ -162,12 +164,14 @@ func TestWriterPutBack(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	w := NewWriter(f, WriterOptions{MaxBatch: 2, Registerer: reg})
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	status := func(i int) StatusChange { return StatusChange{Collector: "c1", To: fmt.Sprintf("s%d", i), At: at} }
+	status := func(i int) fleet.StatusChange {
+		return fleet.StatusChange{Collector: "c1", To: fmt.Sprintf("s%d", i), At: at}
+	}
 
 	// Collectors fail: nothing else is written before them.
-	w.Collectors(CollectorState{ID: "c1", Status: "old"}, CollectorState{ID: "c2"}, CollectorState{ID: "c3"})
+	w.Collectors(fleet.CollectorState{ID: "c1", Status: "old"}, fleet.CollectorState{ID: "c2"}, fleet.CollectorState{ID: "c3"})
 	w.StatusChanges(status(1), status(2), status(3), status(4), status(5))
-	w.Buckets(Bucket{Collector: "c1", Window: "1h", Start: at, ActualItems: 1})
+	w.Buckets(fleet.Bucket{Collector: "c1", Window: "1h", Start: at, ActualItems: 1})
 	f.failCall("collector", 1)
 	if err := w.Flush(ctx); !errors.Is(err, errInjected) {
 		t.Fatalf("Flush = %v, want the injected failure", err)
@@ -178,7 +182,7 @@ func TestWriterPutBack(t *testing.T) {
 
 	// A newer state enqueued meanwhile wins over the one put back. The second
 	// status transaction fails: the first (s1, s2) is committed and not repeated.
-	w.Collectors(CollectorState{ID: "c1", Status: "new"})
+	w.Collectors(fleet.CollectorState{ID: "c1", Status: "new"})
 	f.failCall("status", 2)
 	if err := w.Flush(ctx); !errors.Is(err, errInjected) {
 		t.Fatalf("Flush = %v, want the injected failure", err)
@@ -187,7 +191,7 @@ func TestWriterPutBack(t *testing.T) {
 		t.Fatalf("pending %d after the failed second status batch, want 4", p)
 	}
 	w.StatusChanges(status(6))
-	w.Buckets(Bucket{Collector: "c1", Window: "1h", Start: at, ActualItems: 2})
+	w.Buckets(fleet.Bucket{Collector: "c1", Window: "1h", Start: at, ActualItems: 2})
 	if err := w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +241,7 @@ type hung struct {
 	release chan struct{}
 }
 
-func (h *hung) UpsertCollectors(ctx context.Context, cs []CollectorState) error {
+func (h *hung) UpsertCollectors(ctx context.Context, cs []fleet.CollectorState) error {
 	select {
 	case h.entered <- struct{}{}:
 	default:
@@ -257,15 +261,15 @@ func TestWriterNeverBlocks(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(runCtx) }()
 
-	w.Collectors(CollectorState{ID: "first"})
+	w.Collectors(fleet.CollectorState{ID: "first"})
 	<-h.entered // a flush is now stuck in the database
 	enqueued := make(chan struct{})
 	go func() {
 		defer close(enqueued)
 		for i := range 3000 { // many full batches: kicks must not block either
-			w.Collectors(CollectorState{ID: fmt.Sprint(i)})
-			w.StatusChanges(StatusChange{Collector: fmt.Sprint(i)})
-			w.Buckets(Bucket{Collector: fmt.Sprint(i), Window: "1h"})
+			w.Collectors(fleet.CollectorState{ID: fmt.Sprint(i)})
+			w.StatusChanges(fleet.StatusChange{Collector: fmt.Sprint(i)})
+			w.Buckets(fleet.Bucket{Collector: fmt.Sprint(i), Window: "1h"})
 		}
 		_ = w.Pending()
 	}()
@@ -298,9 +302,9 @@ func TestWriterRejectsNonFinite(t *testing.T) {
 	w := NewWriter(s, WriterOptions{Logger: slogTo(&logs)})
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	w.Buckets(
-		Bucket{Collector: "c1", Window: "1h", Start: at, ExpectedItems: math.NaN()},
-		Bucket{Collector: "c1", Window: "1h", Start: at.Add(time.Hour), ActualItems: math.Inf(-1)},
-		Bucket{Collector: "c1", Window: "1h", Start: at.Add(2 * time.Hour), ActualItems: 3},
+		fleet.Bucket{Collector: "c1", Window: "1h", Start: at, ExpectedItems: math.NaN()},
+		fleet.Bucket{Collector: "c1", Window: "1h", Start: at.Add(time.Hour), ActualItems: math.Inf(-1)},
+		fleet.Bucket{Collector: "c1", Window: "1h", Start: at.Add(2 * time.Hour), ActualItems: 3},
 	)
 	if err := w.Flush(ctx); err != nil {
 		t.Fatalf("a bad bucket blocked the flush: %v", err)

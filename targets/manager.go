@@ -30,7 +30,9 @@ type ScrapeJob struct {
 	Scheme      string     // default "http"
 	MetricsPath string     // default "/metrics"
 	Params      url.Values // query parameters of every scrape; __param_<name> overrides the first value
-	Providers   []Provider
+	// Tenancy gives the job's targets their Org and Team (zero: DefaultTenancy).
+	Tenancy   Tenancy
+	Providers []Provider
 	// Key identifies the job's configuration, e.g. a hash of its YAML. ApplyJobs
 	// keeps the running providers of a job whose Name and Key are unchanged. An
 	// empty Key never compares equal: such a job is restarted on every ApplyJobs.

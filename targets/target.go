@@ -32,26 +32,45 @@ type Target struct {
 	URL       string            // scheme://address + metrics_path (from __scheme__, __metrics_path__, defaults http, /metrics), plus the job's params and __param_* query params
 	Labels    map[string]string // final target labels: job, instance, collector, group labels; no label starting with "__"
 	Meta      map[string]string // the "__" labels (__address__, __scheme__, __metrics_path__, __meta_filepath, __scrape_interval__, __corral_stale_after__ …) kept for the scraper
+	Org       string            // the tenant: from the Tenancy's org label, else its default org
+	Team      string            // from the Tenancy's team label; "" for none
 	Provider  string            // "static", "file_sd", "registry"
 	Source    string            // the Group.Source it came from
 	Hash      uint64            // stable hash of Collector, URL, labels and non-__meta_ Meta labels (for scrape offsets and change detection)
+
+	labelsText string // LabelsString, rendered once when the target is made
 }
 
 // Address is the host:port scraped (the __address__ label).
 func (t *Target) Address() string { return t.Meta[LabelAddress] }
 
 // LabelsString renders t.Labels as `{collector="…",instance="…",job="…",…}`,
-// sorted by name, values escaped as in the text exposition format.
+// sorted by name, values escaped as in the text exposition format. A target
+// made by discovery has it rendered once; the publishers call it per series.
 func (t *Target) LabelsString() string {
+	if t.labelsText != "" {
+		return t.labelsText
+	}
+	return renderLabels(t.Labels)
+}
+
+// OpenLabels is LabelsString without its closing brace, for writers that
+// append more labels: `{collector="a",job="b"`.
+func (t *Target) OpenLabels() string {
+	s := t.LabelsString()
+	return s[:len(s)-1]
+}
+
+func renderLabels(labels map[string]string) string {
 	var b strings.Builder
 	b.WriteByte('{')
-	for i, name := range sortedKeys(t.Labels) {
+	for i, name := range sortedKeys(labels) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(name)
 		b.WriteString(`="`)
-		writeEscaped(&b, t.Labels[name])
+		writeEscaped(&b, labels[name])
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')
@@ -183,7 +202,9 @@ func buildTarget(job *ScrapeJob, kind string, g *Group, addr string) (*Target, e
 		Provider:  kind,
 		Source:    g.Source,
 	}
+	t.Org, t.Team = job.Tenancy.Of(labels)
 	t.Hash = hashTarget(t)
+	t.labelsText = renderLabels(t.Labels)
 	return t, nil
 }
 

@@ -6,35 +6,37 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
-// Error codes of the JSON error body {error, code, details}.
+// Error codes of the JSON error body {error, code, details}, named in
+// package wire where clients read them.
 const (
-	CodeUnauthenticated    = "unauthenticated"
-	CodeInvalidCredentials = "invalid_credentials"
-	CodeCSRF               = "csrf"
-	CodeForbidden          = "forbidden"
-	CodeRateLimited        = "rate_limited"
-	CodeBadRequest         = "bad_request"
-	CodeNotFound           = "not_found"
-	CodeInternal           = "internal"
+	CodeUnauthenticated    = wire.CodeUnauthenticated
+	CodeInvalidCredentials = wire.CodeInvalidCredentials
+	CodeCSRF               = wire.CodeCSRF
+	CodeForbidden          = wire.CodeForbidden
+	CodeRateLimited        = wire.CodeRateLimited
+	CodeBadRequest         = wire.CodeBadRequest
+	CodeNotFound           = wire.CodeNotFound
+	CodeInternal           = wire.CodeInternal
 )
 
-// apiError is an error response: the API's one JSON error shape.
+// apiError is an error response: the API's one JSON error shape, with the
+// HTTP status it goes with.
 type apiError struct {
-	Status  int            `json:"-"`
-	Message string         `json:"error"`
-	Code    string         `json:"code"`
-	Details map[string]any `json:"details"`
+	Status int
+	Body   wire.Error
 }
 
-func (e *apiError) Error() string { return e.Message }
+func (e *apiError) Error() string { return e.Body.Message }
 
 func newError(status int, code, msg string, details map[string]any) *apiError {
 	if details == nil {
 		details = map[string]any{}
 	}
-	return &apiError{Status: status, Code: code, Message: msg, Details: details}
+	return &apiError{Status: status, Body: wire.Error{Code: code, Message: msg, Details: details}}
 }
 
 func errUnauthenticated(reason string) *apiError {
@@ -67,7 +69,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="corral"`)
 	}
-	writeJSON(w, e.Status, e)
+	writeJSON(w, e.Status, e.Body)
 }
 
 // maxBody bounds the JSON request bodies of this package.
@@ -102,6 +104,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *apiError {
 	case errors.As(err, &syntax):
 	}
 	e := badRequest(msg, field)
-	e.Details["reason"] = errDetail
+	e.Body.Details["reason"] = errDetail
 	return e
 }

@@ -14,15 +14,12 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // notice is a message of the hub itself rather than an event.
-type notice struct {
-	Type   string    `json:"type"`
-	Reason string    `json:"reason,omitempty"`
-	Time   time.Time `json:"time"`
-	Data   any       `json:"data,omitempty"`
-}
+type notice wire.Event[any]
 
 func reply(typ string, data any) notice {
 	return notice{Type: typ, Time: time.Now().UTC(), Data: data}
@@ -142,7 +139,7 @@ func (h *Hub) read(ctx context.Context, conn *websocket.Conn, c *client) {
 			n, err = sb.handle(r)
 		}
 		if err != nil {
-			n = reply("error", map[string]string{"error": err.Error()})
+			n = reply(wire.MessageError, map[string]string{"error": err.Error()})
 		}
 		// Through the queue, so it comes after every event published before.
 		if !c.offer(n.bytes()) {
@@ -168,7 +165,7 @@ func (h *Hub) write(ctx context.Context, conn *websocket.Conn, c *client) error 
 			}
 			h.m.dropped.Add(float64(drained)) // the misses were counted by Publish
 			h.m.resyncs.Inc()
-			n := notice{Type: "resync", Reason: resyncReason, Time: time.Now().UTC(), Data: map[string]int64{"dropped": missed + int64(drained)}}
+			n := notice{Type: wire.MessageResync, Reason: resyncReason, Time: time.Now().UTC(), Data: map[string]int64{"dropped": missed + int64(drained)}}
 			if err := h.send(ctx, conn, n.bytes()); err != nil {
 				return err
 			}

@@ -11,8 +11,8 @@
 //
 // # Protocol
 //
-// The server sends events as JSON text messages: {"type","collector","time","data"}.
-// Besides events it sends
+// The server sends events as JSON text messages: {"type","collector","time","data"},
+// a [wire.Event]. Besides events it sends
 //
 //	{"type":"subscribed","time":…,"data":{"id":N,"subscriptions":M}}
 //	{"type":"unsubscribed","time":…,"data":{"removed":K,"subscriptions":M}}
@@ -28,7 +28,7 @@
 // everything; a client receives an event when any of its subscriptions matches it,
 // and every event in its scope while it has none (the state of a new connection).
 //
-// Log events ([TypeLog], one per agent log record) are opt-in: they come only
+// Log events ([wire.EventLog], one per agent log record) are opt-in: they come only
 // through a subscription whose "types" names them, such as
 // {"action":"subscribe","collectors":["pg-1"],"types":["collector:log"]}. A client
 // without subscriptions, or whose subscriptions have no "types", is not sent them,
@@ -53,51 +53,44 @@
 // the connection: a changed role applies when the client reconnects.
 package events
 
-import "time"
+import (
+	"time"
 
-// Event types. Publish accepts any type; these are the ones corral publishes.
-const (
-	TypeConnected     = "collector:connected"
-	TypeDisconnected  = "collector:disconnected"
-	TypeHeartbeat     = "collector:heartbeat"
-	TypeMetrics       = "collector:metrics"
-	TypeError         = "collector:error"
-	TypeStatusChanged = "collector:status-changed"
-	TypeRestarted     = "collector:restarted"
-	TypeStopped       = "collector:stopped"
-	TypeResumed       = "collector:resumed"
-	TypeRegistered    = "collector:registered"
-	TypeUnregistered  = "collector:unregistered"
-	TypeCommandUpdate = "command:updated"
-	// TypeLog is one log record pulled from an agent; opt-in (see the package doc).
-	TypeLog = "collector:log"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/fleet"
 )
 
 // optIn reports whether events of type t reach only the subscriptions that
 // name t in their types.
-func optIn(t string) bool { return t == TypeLog }
+func optIn(t string) bool { return t == wire.EventLog }
 
-var knownTypes = []string{TypeConnected, TypeDisconnected, TypeHeartbeat, TypeMetrics, TypeError,
-	TypeStatusChanged, TypeRestarted, TypeStopped, TypeResumed, TypeRegistered, TypeUnregistered, TypeCommandUpdate, TypeLog}
+var knownTypes = []string{wire.EventConnected, wire.EventDisconnected, wire.EventHeartbeat, wire.EventMetrics, wire.EventError,
+	wire.EventStatusChanged, wire.EventRestarted, wire.EventStopped, wire.EventResumed, wire.EventRegistered, wire.EventUnregistered, wire.EventCommandUpdate, wire.EventLog}
 
-// Event is one real-time event. Org and Team scope it; Status, Job and Labels are
-// what subscription filters match. None of those is sent to clients.
+// Event is one real-time event. Clients are sent its Type, Collector, Time and
+// Data as a [wire.Event]; Org and Team scope it, and Status, Job and Labels are
+// what subscription filters match.
 type Event struct {
-	Type      string    `json:"type"`
-	Collector string    `json:"collector,omitempty"`
-	Time      time.Time `json:"time"`           // now when zero
-	Data      any       `json:"data,omitempty"` // e.g. {"old":"online","new":"offline","reason":"…"}
+	Type      string
+	Collector string
+	Time      time.Time // now when zero
+	Data      any       // e.g. {"old":"online","new":"offline","reason":"…"}
 
-	Org    string            `json:"-"`
-	Team   string            `json:"-"`
-	Status string            `json:"-"` // the collector's status; else Labels["status"]
-	Job    string            `json:"-"` // the collector's job; else Labels["job"]
-	Labels map[string]string `json:"-"`
+	Org    string
+	Team   string
+	Status fleet.Status // the collector's status; else Labels["status"]
+	Job    string       // the collector's job; else Labels["job"]
+	Labels map[string]string
+}
+
+// message is e as clients are sent it.
+func (e *Event) message() wire.Event[any] {
+	return wire.Event[any]{Type: e.Type, Collector: e.Collector, Time: e.Time, Data: e.Data}
 }
 
 func (e *Event) status() string {
 	if e.Status != "" {
-		return e.Status
+		return string(e.Status)
 	}
 	return e.Labels["status"]
 }

@@ -133,7 +133,7 @@ func (h *Hub) Publish(e Event) {
 			continue
 		}
 		if msg == nil {
-			b, err := json.Marshal(e)
+			b, err := json.Marshal(e.message())
 			if err != nil {
 				h.log.Warn("event not published: cannot marshal its data", "type", e.Type, "collector", e.Collector, "err", err)
 				return

@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -243,12 +245,12 @@ func TestScopeIsolation(t *testing.T) {
 	}
 	waitClients(t, h, 4)
 	for _, e := range []Event{
-		{Type: TypeStatusChanged, Collector: "b-1", Org: "b"},
-		{Type: TypeStatusChanged, Collector: "a-1", Org: "a"},
-		{Type: TypeHeartbeat, Collector: "ax-1", Org: "a", Team: "x"},
-		{Type: TypeHeartbeat, Collector: "ay-1", Org: "a", Team: "y"},
-		{Type: TypeHeartbeat, Collector: "b-2", Org: "b", Team: "x"},
-		{Type: TypeHeartbeat, Collector: "c-1", Org: "c"},
+		{Type: wire.EventStatusChanged, Collector: "b-1", Org: "b"},
+		{Type: wire.EventStatusChanged, Collector: "a-1", Org: "a"},
+		{Type: wire.EventHeartbeat, Collector: "ax-1", Org: "a", Team: "x"},
+		{Type: wire.EventHeartbeat, Collector: "ay-1", Org: "a", Team: "y"},
+		{Type: wire.EventHeartbeat, Collector: "b-2", Org: "b", Team: "x"},
+		{Type: wire.EventHeartbeat, Collector: "c-1", Org: "c"},
 		// Sentinels: published last, so anything that leaked would arrive before them.
 		{Type: "test:end", Collector: "end-a", Org: "a", Team: "x"},
 		{Type: "test:end", Collector: "end-b", Org: "b"},
@@ -270,11 +272,11 @@ func TestScopeIsolation(t *testing.T) {
 
 func TestSubscriptions(t *testing.T) {
 	published := []Event{
-		{Type: TypeHeartbeat, Collector: "pg-1", Status: "online", Job: "postgres", Labels: map[string]string{"env": "prod"}},
-		{Type: TypeStatusChanged, Collector: "pg-2", Status: "offline", Job: "postgres", Labels: map[string]string{"env": "dev"}},
-		{Type: TypeHeartbeat, Collector: "my-1", Status: "online", Job: "mysql", Labels: map[string]string{"env": "prod"}},
-		{Type: TypeError, Collector: "my-2", Status: "error", Job: "mysql", Labels: map[string]string{"env": "prod", "tier": "1"}},
-		{Type: TypeHeartbeat, Collector: "syn", Labels: map[string]string{"job": "synthetic", "status": "paused"}},
+		{Type: wire.EventHeartbeat, Collector: "pg-1", Status: "online", Job: "postgres", Labels: map[string]string{"env": "prod"}},
+		{Type: wire.EventStatusChanged, Collector: "pg-2", Status: "offline", Job: "postgres", Labels: map[string]string{"env": "dev"}},
+		{Type: wire.EventHeartbeat, Collector: "my-1", Status: "online", Job: "mysql", Labels: map[string]string{"env": "prod"}},
+		{Type: wire.EventError, Collector: "my-2", Status: "error", Job: "mysql", Labels: map[string]string{"env": "prod", "tier": "1"}},
+		{Type: wire.EventHeartbeat, Collector: "syn", Labels: map[string]string{"job": "synthetic", "status": "paused"}},
 	}
 	all := []string{"pg-1", "pg-2", "my-1", "my-2", "syn"}
 	cases := []struct {
@@ -395,7 +397,7 @@ func TestBadMessages(t *testing.T) {
 		t.Errorf("subscription %d: %s %s", maxSubscriptions+1, m.Type, m.Data)
 	}
 	// The connection survived all of that.
-	h.Publish(Event{Type: TypeHeartbeat, Collector: "c7"})
+	h.Publish(Event{Type: wire.EventHeartbeat, Collector: "c7"})
 	if m := next(t, c); m.Collector != "c7" {
 		t.Errorf("after bad messages: %+v", m)
 	}
@@ -421,7 +423,7 @@ func TestSlowClient(t *testing.T) {
 	fast, _ := s.dial(t, "org=*")
 	// A first event shows the slow client's writer waiting for the next one:
 	// that one it will take and then hang in writing.
-	h.Publish(Event{Type: TypeMetrics, Collector: "warm-up"})
+	h.Publish(Event{Type: wire.EventMetrics, Collector: "warm-up"})
 	for _, c := range []*websocket.Conn{slow, fast} {
 		if m := next(t, c); m.Collector != "warm-up" {
 			t.Fatalf("warm-up: %+v", m)
@@ -434,7 +436,7 @@ func TestSlowClient(t *testing.T) {
 	var publishing time.Duration
 	for i := range n {
 		start := time.Now()
-		h.Publish(Event{Type: TypeMetrics, Collector: fmt.Sprint(i)})
+		h.Publish(Event{Type: wire.EventMetrics, Collector: fmt.Sprint(i)})
 		publishing += time.Since(start)
 		if m := next(t, fast); m.Collector != fmt.Sprint(i) {
 			t.Fatalf("the fast client got %+v, want event %d", m, i)
@@ -480,7 +482,7 @@ func TestSlowClient(t *testing.T) {
 		t.Errorf("received %v: %d events delivered and %d dropped, want at most one, %d in all, and a resync last", got, delivered, dropped, n)
 	}
 	// Then it is back in step.
-	h.Publish(Event{Type: TypeMetrics, Collector: "after"})
+	h.Publish(Event{Type: wire.EventMetrics, Collector: "after"})
 	if got := collectors(barrier(t, slow)); !slices.Equal(got, []string{"after"}) {
 		t.Errorf("after the resync: %v, want [after]", got)
 	}
@@ -499,7 +501,7 @@ func TestStuckClientClosed(t *testing.T) {
 	waitClients(t, h, 2)
 	stuckConn.stall()
 	for i := range 10 {
-		h.Publish(Event{Type: TypeMetrics, Collector: fmt.Sprint(i)})
+		h.Publish(Event{Type: wire.EventMetrics, Collector: fmt.Sprint(i)})
 		if m := next(t, other); m.Collector != fmt.Sprint(i) {
 			t.Fatalf("the other client got %+v, want event %d", m, i)
 		}
@@ -510,7 +512,7 @@ func TestStuckClientClosed(t *testing.T) {
 	if _, _, err := stuck.Read(ctx); err == nil {
 		t.Error("the stuck client is still connected")
 	}
-	h.Publish(Event{Type: TypeMetrics, Collector: "last"})
+	h.Publish(Event{Type: wire.EventMetrics, Collector: "last"})
 	if got := collectors(barrier(t, other)); !slices.Equal(got, []string{"last"}) {
 		t.Errorf("the other client received %v", got)
 	}
@@ -536,7 +538,7 @@ func TestKeepalive(t *testing.T) {
 	}()
 	waitClients(t, h, 1)
 	time.Sleep(200 * time.Millisecond) // several pings answered
-	h.Publish(Event{Type: TypeHeartbeat, Collector: "still-here", Org: "a"})
+	h.Publish(Event{Type: wire.EventHeartbeat, Collector: "still-here", Org: "a"})
 	if b := <-received; !strings.Contains(string(b), "still-here") {
 		t.Errorf("the answering client got %s", b)
 	}
@@ -659,19 +661,19 @@ func TestMetrics(t *testing.T) {
 	s := serve(t, h)
 	c, _ := s.dial(t, "org=a")
 	waitClients(t, h, 1)
-	h.Publish(Event{Type: TypeHeartbeat, Collector: "x", Org: "a"})
+	h.Publish(Event{Type: wire.EventHeartbeat, Collector: "x", Org: "a"})
 	h.Publish(Event{Type: "custom:thing", Collector: "y", Org: "b"})
 	barrier(t, c)
 	if v := value(h.m.clients); v != 1 {
 		t.Errorf("corral_ws_clients %v", v)
 	}
-	if v := value(h.m.events.WithLabelValues(TypeHeartbeat)); v != 1 {
+	if v := value(h.m.events.WithLabelValues(wire.EventHeartbeat)); v != 1 {
 		t.Errorf("heartbeats %v", v)
 	}
 	if v := value(h.m.events.WithLabelValues("custom:thing")); v != 1 {
 		t.Errorf("custom events %v", v)
 	}
-	if v := value(h.m.events.WithLabelValues(TypeError)); v != 0 {
+	if v := value(h.m.events.WithLabelValues(wire.EventError)); v != 0 {
 		t.Errorf("errors %v", v)
 	}
 	mfs, err := reg.Gather()
@@ -692,7 +694,7 @@ func TestMetrics(t *testing.T) {
 //	scoped:    100 clients in 10 orgs, so each event goes to 10
 //	websocket: 100 real WebSocket clients over loopback, reading as fast as they can
 func BenchmarkPublish(b *testing.B) {
-	e := Event{Type: TypeHeartbeat, Collector: "pg-1", Org: "o0", Team: "t", Time: time.Now(), Status: "online", Job: "postgres",
+	e := Event{Type: wire.EventHeartbeat, Collector: "pg-1", Org: "o0", Team: "t", Time: time.Now(), Status: "online", Job: "postgres",
 		Data: map[string]any{"status": "online", "scrape_duration_seconds": 0.012, "samples": 120}}
 	inProcess := func(b *testing.B, orgs int) {
 		h := NewHub(Options{BufferSize: 1 << 12})
@@ -701,7 +703,7 @@ func BenchmarkPublish(b *testing.B) {
 		for i := range 100 {
 			c := newClient(testScope{org: fmt.Sprint("o", i%orgs)}, 1<<12)
 			if i%2 == 1 { // half have a subscription to match
-				c.subs.Store(&subscriptions{list: []*subscription{newSubscription(1, request{Types: []string{TypeHeartbeat, TypeStatusChanged}})}})
+				c.subs.Store(&subscriptions{list: []*subscription{newSubscription(1, request{Types: []string{wire.EventHeartbeat, wire.EventStatusChanged}})}})
 			}
 			h.add(c)
 			wg.Go(func() {

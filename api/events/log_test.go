@@ -5,18 +5,20 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // TestLogEventsOptIn: log events reach only the subscriptions that name their
 // type, matched on their other fields too, and never outside the client's scope.
 func TestLogEventsOptIn(t *testing.T) {
 	published := []Event{
-		{Type: TypeLog, Collector: "pg-1", Org: "a", Job: "postgres", Data: map[string]any{"msg": "one"}},
-		{Type: TypeHeartbeat, Collector: "pg-1", Org: "a", Job: "postgres"},
-		{Type: TypeLog, Collector: "pg-2", Org: "a", Job: "postgres"},
-		{Type: TypeLog, Collector: "my-1", Org: "a", Job: "mysql"},
-		{Type: TypeLog, Collector: "b-1", Org: "b", Job: "postgres"},
-		{Type: TypeStatusChanged, Collector: "pg-2", Org: "a", Job: "postgres"},
+		{Type: wire.EventLog, Collector: "pg-1", Org: "a", Job: "postgres", Data: map[string]any{"msg": "one"}},
+		{Type: wire.EventHeartbeat, Collector: "pg-1", Org: "a", Job: "postgres"},
+		{Type: wire.EventLog, Collector: "pg-2", Org: "a", Job: "postgres"},
+		{Type: wire.EventLog, Collector: "my-1", Org: "a", Job: "mysql"},
+		{Type: wire.EventLog, Collector: "b-1", Org: "b", Job: "postgres"},
+		{Type: wire.EventStatusChanged, Collector: "pg-2", Org: "a", Job: "postgres"},
 	}
 	cases := []struct {
 		name, scope string

@@ -9,6 +9,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // request is a message from a client.
@@ -177,7 +179,7 @@ func (sb *subscriber) handle(r request) (notice, error) {
 		s := newSubscription(sb.nextID, r)
 		next := &subscriptions{list: append(slices.Clip(list), s)}
 		sb.c.subs.Store(next)
-		return reply("subscribed", map[string]int64{"id": s.id, "subscriptions": int64(len(next.list))}), nil
+		return reply(wire.MessageSubscribed, map[string]int64{"id": s.id, "subscriptions": int64(len(next.list))}), nil
 	}
 
 	var kept []*subscription
@@ -186,7 +188,7 @@ func (sb *subscriber) handle(r request) (notice, error) {
 	case r.ID == 0 && len(r.Collectors) == 0 && len(r.Types) == 0 && r.Filter == nil:
 		// Back to the default: everything in scope.
 		sb.c.subs.Store(nil)
-		return reply("unsubscribed", map[string]int{"removed": len(list), "subscriptions": 0}), nil
+		return reply(wire.MessageUnsubscribed, map[string]int{"removed": len(list), "subscriptions": 0}), nil
 	case r.ID != 0:
 		for _, s := range list {
 			if s.id == r.ID {
@@ -235,5 +237,5 @@ func (sb *subscriber) handle(r request) (notice, error) {
 		}
 	}
 	sb.c.subs.Store(&subscriptions{list: kept}) // empty but not nil: still filtered
-	return reply("unsubscribed", map[string]int{"removed": removed, "subscriptions": len(kept)}), nil
+	return reply(wire.MessageUnsubscribed, map[string]int{"removed": removed, "subscriptions": len(kept)}), nil
 }

@@ -13,6 +13,9 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/corral-dev/corral/configs"
+	"github.com/corral-dev/corral/server"
 )
 
 var version = "dev"
@@ -26,14 +29,14 @@ type cli struct {
 
 type keysShowCmd struct {
 	ConfigFile string `name:"config.file" placeholder:"FILE" help:"corral.yml, for its storage.url."`
-	StorageURL string `name:"storage.url" placeholder:"URL" help:"Store: sqlite:PATH or postgres://…; overrides the config (default sqlite:data/corral.db)."`
+	StorageURL string `name:"storage.url" placeholder:"URL" help:"Store: sqlite:PATH or postgres://…; overrides the config (default ${default_storage})."`
 }
 
 type serveCmd struct {
 	ConfigFile    string `name:"config.file" placeholder:"FILE" help:"corral.yml; without one corral starts with an empty fleet on the embedded store (collectors registered through the API are still scraped)."`
 	ConfigCheck   bool   `name:"config.check" help:"Load and check the config file, print a summary and exit (0 valid, 2 invalid)."`
 	ListenAddress string `name:"web.listen-address" default:":9480" help:"Address of the HTTP server (/metrics, /federate, /-/healthy, /-/ready, /-/reload)."`
-	StorageURL    string `name:"storage.url" placeholder:"URL" help:"Store: sqlite:PATH or postgres://…; overrides storage.url of the config (default sqlite:data/corral.db)."`
+	StorageURL    string `name:"storage.url" placeholder:"URL" help:"Store: sqlite:PATH or postgres://…; overrides storage.url of the config (default ${default_storage})."`
 	LogLevel      string `name:"log.level" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
 	LogFormat     string `name:"log.format" default:"logfmt" enum:"logfmt,json" help:"Log format (${enum})."`
 	Version       bool   `help:"Print the version and exit."`
@@ -43,9 +46,9 @@ func main() {
 	var cl cli
 	kctx := kong.Parse(&cl, kong.Name("corral"),
 		kong.Description("corral discovers data collectors (static, file_sd, registry), scrapes their /metrics, derives status, freshness and completeness, publishes them on /metrics and /federate, and steers the agents with signed commands."),
-		kong.UsageOnError())
+		kong.UsageOnError(), kong.Vars{"default_storage": configs.DefaultStorageURL})
 	if kctx.Command() == "keys show" {
-		os.Exit(showKeys(cl.Keys.Show.ConfigFile, cl.Keys.Show.StorageURL, os.Stdout, os.Stderr))
+		os.Exit(server.ShowKeys(cl.Keys.Show.ConfigFile, cl.Keys.Show.StorageURL, os.Stdout, os.Stderr))
 	}
 	c := cl.Serve
 	if c.Version {
@@ -67,7 +70,7 @@ func main() {
 	log := slog.New(h)
 
 	if c.ConfigCheck {
-		os.Exit(checkConfig(c.ConfigFile, os.Stdout, os.Stderr))
+		os.Exit(server.CheckConfig(c.ConfigFile, os.Stdout, os.Stderr))
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -83,11 +86,11 @@ func main() {
 			}
 		}
 	}()
-	err := Run(ctx, Options{
+	err := server.Run(ctx, server.Options{
 		ConfigFile: c.ConfigFile, ListenAddress: c.ListenAddress, StorageURL: c.StorageURL,
 		Logger: log, Version: version, Reload: reload,
 	})
-	var cfgErr *configError
+	var cfgErr *server.ConfigError
 	switch {
 	case err == nil:
 	case errors.As(err, &cfgErr):

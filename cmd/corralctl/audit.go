@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 type auditCmd struct {
@@ -18,6 +20,10 @@ type auditCmd struct {
 	Until     string `placeholder:"TIME" help:"Only rows up to this time: ${time_help}."`
 	Limit     int    `default:"100" help:"Rows of the table, newest first (at most 1000); csv and json export every matching row (at most 100,000)."`
 	Output    string `short:"o" default:"table" enum:"table,json,csv" help:"Output: table, or the server's export as json or csv (with a header row), written to stdout."`
+}
+
+func (o auditCmd) Run(ctx context.Context, g *globals) error {
+	return audit(ctx, o, g.config, g.stdout)
 }
 
 // audit prints the audit trail: who did what to which collector, newest first,
@@ -52,7 +58,7 @@ func audit(ctx context.Context, o auditCmd, cfgFlag string, out io.Writer) error
 		_, err = out.Write(body)
 		return err
 	}
-	rows, _, err := list[auditRow](ctx, cfgFlag, "/api/v1/audit", q, false, out)
+	rows, _, err := list[wire.AuditEntry](ctx, cfgFlag, "/api/v1/audit", q, false, out)
 	if err != nil {
 		return err
 	}

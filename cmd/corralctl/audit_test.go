@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // TestAudit: the trail lists what the test did; csv and json are the
@@ -57,7 +59,7 @@ func TestAudit(t *testing.T) {
 		t.Errorf("csv: exit %d, %v:\n%s", code, err, out)
 	}
 	out, code = trail(auditCmd{Collector: "live-1", Result: "confirmed", Output: "json"})
-	var list []auditRow
+	var list []wire.AuditEntry
 	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 || list[0].Action != "resume" || list[1].Actor.Kind != "token" {
 		t.Errorf("json: exit %d:\n%s", code, out)
 	}

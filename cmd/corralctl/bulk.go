@@ -9,6 +9,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // bulkCmd is corralctl bulk: an action (a command each) or the operations.
@@ -22,8 +26,8 @@ type bulkCmd struct {
 	UpdateGroup  bulkActionCmd `cmd:"" name:"update-group" help:"Set the collectors' group, kept by the server (--param group='\"g\"')."`
 	Unregister   bulkActionCmd `cmd:"" help:"Unregister the collectors (--param archive_metrics=false deletes their data, retention_days, delete_audit)."`
 	List         bulkListCmd   `cmd:"" help:"List your bulk operations, newest first (a super admin sees everyone's)."`
-	Show         bulkIDCmd     `cmd:"" help:"Show a bulk operation with its rows as it ended."`
-	Cancel       bulkIDCmd     `cmd:"" help:"Cancel a scheduled bulk operation."`
+	Show         bulkShowCmd   `cmd:"" help:"Show a bulk operation with its rows as it ended."`
+	Cancel       bulkCancelCmd `cmd:"" help:"Cancel a scheduled bulk operation."`
 }
 
 // bulkActionCmd is one action on many collectors: POST
@@ -44,11 +48,16 @@ type bulkActionCmd struct {
 	Output   string   `short:"o" default:"table" enum:"table,json" help:"Output: ${enum}."`
 }
 
+// Run carries out the action the command is named after (stop, resume …).
+func (o bulkActionCmd) Run(ctx context.Context, k *kong.Context, g *globals) error {
+	return bulkAction(ctx, k.Selected().Name, o, g.config, g.stdout)
+}
+
 // bulkAction runs action on the chosen collectors and prints a row per
 // collector and the totals. Exit 1 only when every collector failed: a partial
 // failure is exit 0 and the summary says so.
 func bulkAction(ctx context.Context, action string, o bulkActionCmd, cfgFlag string, out io.Writer) error {
-	req := bulkRequest{Action: action, CollectorIDs: o.IDs, Selector: o.Selector, Status: o.Status, Reason: o.Reason, DryRun: o.DryRun}
+	req := wire.BulkRequest{Action: action, CollectorIDs: o.IDs, Selector: o.Selector, Status: o.Status, Reason: o.Reason, DryRun: o.DryRun}
 	switch {
 	case len(o.IDs) == 0 && o.Selector == "":
 		return &badInput{msg: "--ids or --selector: give one, to choose the collectors"}
@@ -84,7 +93,7 @@ func bulkAction(ctx context.Context, action string, o bulkActionCmd, cfgFlag str
 		return err
 	}
 	c.http.Timeout = time.Minute // the server waits up to 10s for the agents, after the items
-	var res bulkResult
+	var res wire.BulkResult
 	b, err := c.call(ctx, http.MethodPost, "/api/v1/collectors/bulk-action", nil, req, &res)
 	if err != nil {
 		return err
@@ -99,8 +108,8 @@ func bulkAction(ctx context.Context, action string, o bulkActionCmd, cfgFlag str
 }
 
 // printBulk prints an operation's rows and its summary line.
-func printBulk(out io.Writer, res bulkResult) error {
-	if res.State == "scheduled" {
+func printBulk(out io.Writer, res wire.BulkResult) error {
+	if res.State == wire.BulkScheduled {
 		_, err := fmt.Fprintf(out, "%s: %s scheduled for %s by %s; corralctl bulk cancel %s cancels it\n", res.ID, res.Action,
 			localTime(res.ScheduleAt), res.CreatedBy, res.ID)
 		return err
@@ -124,13 +133,13 @@ func printBulk(out io.Writer, res bulkResult) error {
 }
 
 // bulkSummary says in one line how an operation went.
-func bulkSummary(res bulkResult) string {
+func bulkSummary(res wire.BulkResult) string {
 	switch {
-	case res.State == "cancelled":
+	case res.State == wire.BulkCancelled:
 		return fmt.Sprintf("%s: %s cancelled (it was scheduled for %s)", res.ID, res.Action, localTime(res.ScheduleAt))
-	case res.State == "failed":
+	case res.State == wire.BulkFailed:
 		return fmt.Sprintf("%s: %s did not run: %s", res.ID, res.Action, res.Error)
-	case res.State == "running":
+	case res.State == wire.BulkRunning:
 		return fmt.Sprintf("%s: %s is running since %s", res.ID, res.Action, localTime(res.StartedAt))
 	case res.Total == 0:
 		return fmt.Sprintf("%s: %s matched no collector; nothing was done", res.ID, res.Action)
@@ -158,13 +167,17 @@ type bulkListCmd struct {
 	Output string `short:"o" default:"table" enum:"table,json" help:"Output: ${enum}."`
 }
 
+func (o bulkListCmd) Run(ctx context.Context, g *globals) error {
+	return bulkList(ctx, o, g.config, g.stdout)
+}
+
 // bulkList lists the caller's bulk operations (a super admin's: everyone's).
 func bulkList(ctx context.Context, o bulkListCmd, cfgFlag string, out io.Writer) error {
 	q, err := pageQuery(o.Limit, map[string]string{"state": o.State})
 	if err != nil {
 		return err
 	}
-	ops, printed, err := list[bulkResult](ctx, cfgFlag, "/api/v1/bulk-actions", q, o.Output == "json", out)
+	ops, printed, err := list[wire.BulkResult](ctx, cfgFlag, "/api/v1/bulk-actions", q, o.Output == "json", out)
 	if err != nil || printed {
 		return err
 	}
@@ -189,6 +202,20 @@ type bulkIDCmd struct {
 	Output string `short:"o" default:"table" enum:"table,json" help:"Output: ${enum}."`
 }
 
+// bulk show and bulk cancel take the same flags.
+type (
+	bulkShowCmd   bulkIDCmd
+	bulkCancelCmd bulkIDCmd
+)
+
+func (o bulkShowCmd) Run(ctx context.Context, g *globals) error {
+	return bulkShow(ctx, bulkIDCmd(o), g.config, g.stdout)
+}
+
+func (o bulkCancelCmd) Run(ctx context.Context, g *globals) error {
+	return bulkCancel(ctx, bulkIDCmd(o), g.config, g.stdout)
+}
+
 // bulkShow shows one bulk operation with its rows as it ended (the commands
 // go on: corralctl commands --bulk ID shows where they are now).
 func bulkShow(ctx context.Context, o bulkIDCmd, cfgFlag string, out io.Writer) error {
@@ -206,7 +233,7 @@ func bulkOne(ctx context.Context, method, path, output, cfgFlag string, out io.W
 	if err != nil {
 		return err
 	}
-	var res bulkResult
+	var res wire.BulkResult
 	if printed, err := c.fetch(ctx, method, path, nil, nil, &res, output == "json", out); err != nil || printed {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // TestBulk: one live and one dead agent give a partial result with the right
@@ -71,7 +73,7 @@ func TestBulk(t *testing.T) {
 
 	t.Run("scheduled, listed, cancelled", func(t *testing.T) {
 		out, code := bulk("restart", bulkActionCmd{Selector: `{team="red"}`, At: "+10m", Output: "json"})
-		var res bulkResult
+		var res wire.BulkResult
 		if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.State != "scheduled" || res.ScheduleAt == nil {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // ctlConfig is what `corralctl login` keeps: the server and an API token.
@@ -65,12 +67,13 @@ func saveCtlConfig(path string, c ctlConfig) error {
 	return os.Rename(tmp, path)
 }
 
-// apiError is the API's one error shape.
+// apiError is an error answer of the API: its status and its body
+// (wire.Error).
 type apiError struct {
 	Status  int
-	Message string         `json:"error"`
-	Code    string         `json:"code"`
-	Details map[string]any `json:"details"`
+	Message string
+	Code    string
+	Details map[string]any
 }
 
 func (e *apiError) Error() string {
@@ -132,11 +135,11 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		return err
 	}
 	if resp.StatusCode >= 400 {
-		e := &apiError{Status: resp.StatusCode}
-		if json.Unmarshal(b, e) != nil || e.Message == "" {
-			e.Message = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		var body wire.Error
+		if json.Unmarshal(b, &body) != nil || body.Message == "" {
+			body.Message = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
 		}
-		return e
+		return &apiError{Status: resp.StatusCode, Message: body.Message, Code: body.Code, Details: body.Details}
 	}
 	c.cookies = append(c.cookies, resp.Cookies()...)
 	switch o := out.(type) {
@@ -185,16 +188,11 @@ func pageQuery(limit int, filters map[string]string) (url.Values, error) {
 	return q, nil
 }
 
-// page is a listing as the API answers it.
-type page[T any] struct {
-	Data  []T `json:"data"`
-	Total int `json:"total"`
-}
-
-// list GETs a listing. With asJSON it prints the data as the server sent it
-// instead, and reports printed.
-func list[T any](ctx context.Context, cfgFlag, path string, query url.Values, asJSON bool, out io.Writer) (page[T], bool, error) {
-	var p page[T]
+// list GETs a listing (a wire.Page, or a wire.List, whose Total is 0). With
+// asJSON it prints the data as the server sent it instead, and reports
+// printed.
+func list[T any](ctx context.Context, cfgFlag, path string, query url.Values, asJSON bool, out io.Writer) (wire.Page[T], bool, error) {
+	var p wire.Page[T]
 	c, err := apiClient(cfgFlag)
 	if err != nil {
 		return p, false, err

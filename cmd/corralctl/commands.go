@@ -17,15 +17,25 @@ import (
 	"github.com/coder/websocket"
 	"gopkg.in/yaml.v3"
 
+	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/configs"
+	"github.com/corral-dev/corral/exporter/contract"
 	"github.com/corral-dev/corral/scrape/expo"
 	"github.com/corral-dev/corral/targets/filesd"
 )
 
-// errNotOK is a check that ran and found problems: exit 1, the problems printed.
-var errNotOK = errors.New("check failed")
+type loginCmd struct {
+	Server        string `required:"" help:"corral's base URL, e.g. http://localhost:9480."`
+	Username      string `required:"" help:"User name."`
+	PasswordStdin bool   `name:"password-stdin" help:"Read the password from stdin (else $$CORRAL_PASSWORD)."`
+	ExpiresInDays int    `name:"expires-in-days" default:"90" help:"Lifetime of the API token."`
+}
 
-func login(ctx context.Context, o loginCmd, cfgFlag string, stdin io.Reader) error {
+func (o loginCmd) Run(ctx context.Context, g *globals) error {
+	return login(ctx, o, g.config, g.stdin, g.stdout)
+}
+
+func login(ctx context.Context, o loginCmd, cfgFlag string, stdin io.Reader, out io.Writer) error {
 	path, err := configPath(cfgFlag)
 	if err != nil {
 		return err
@@ -61,7 +71,7 @@ func login(ctx context.Context, o loginCmd, cfgFlag string, stdin io.Reader) err
 	if err := saveCtlConfig(path, ctlConfig{Server: o.Server, Token: created.Secret}); err != nil {
 		return err
 	}
-	fmt.Printf("logged in to %s as %s; token saved in %s (expires in %d days)\n", o.Server, o.Username, path, days)
+	fmt.Fprintf(out, "logged in to %s as %s; token saved in %s (expires in %d days)\n", o.Server, o.Username, path, days)
 	return nil
 }
 
@@ -77,6 +87,29 @@ func apiClient(cfgFlag string) (*client, error) {
 	return newClient(cfg.Server, cfg.Token), nil
 }
 
+type getCmd struct {
+	Collectors getCollectorsCmd `cmd:"" help:"List collectors."`
+}
+
+type getCollectorsCmd struct {
+	Status []string `help:"Only these statuses (repeatable)."`
+	Job    string   `help:"Only this job."`
+	Org    string   `help:"Only this org."`
+	Team   string   `help:"Only this team."`
+	Label  []string `help:"Label matcher k=v, k!=v, k=~re, k!~re (repeatable)."`
+	Query  string   `short:"q" help:"Free text."`
+	Sort   string   `default:"id" help:"Column to sort by; - for descending (e.g. -freshness)."`
+	Limit  int      `default:"100" help:"Rows per page (at most 1000)."`
+	Page   int      `default:"1" help:"Page."`
+	Output string   `short:"o" default:"table" enum:"table,wide,json,yaml" help:"Output: ${enum}."`
+}
+
+func (o getCollectorsCmd) Run(ctx context.Context, g *globals) error {
+	return getCollectors(ctx, o, g.config, g.stdout)
+}
+
+// collectorRow is what get collectors -o json|yaml prints of a collector: the
+// columns of its wide table, not the whole wire.Collector.
 type collectorRow struct {
 	ID              string            `json:"id" yaml:"id"`
 	Status          string            `json:"status" yaml:"status"`
@@ -90,6 +123,11 @@ type collectorRow struct {
 	Freshness       *float64          `json:"freshness_seconds" yaml:"freshness_seconds"`
 	Completeness1h  *float64          `json:"completeness_1h" yaml:"completeness_1h"`
 	Completeness24h *float64          `json:"completeness_24h" yaml:"completeness_24h"`
+}
+
+func rowOf(c wire.Collector) collectorRow {
+	return collectorRow{ID: c.ID, Status: c.Status, Reason: c.Reason, Job: c.Job, Instance: c.Instance, Org: c.Org, Team: c.Team,
+		Labels: c.Labels, LastSeen: c.LastSeen, Freshness: c.Freshness, Completeness1h: c.Completeness1h, Completeness24h: c.Completeness24h}
 }
 
 func getCollectors(ctx context.Context, o getCollectorsCmd, cfgFlag string, out io.Writer) error {
@@ -116,18 +154,20 @@ func getCollectors(ctx context.Context, o getCollectorsCmd, cfgFlag string, out 
 	set("sort", o.Sort)
 	q.Set("limit", fmt.Sprint(o.Limit))
 	q.Set("page", fmt.Sprint(o.Page))
-	var list struct {
-		Data  []collectorRow `json:"data"`
-		Total int            `json:"total"`
-	}
+	var list wire.CollectorList
 	if err := c.do(ctx, http.MethodGet, "/api/v1/collectors", q, nil, &list); err != nil {
 		return err
 	}
 	switch o.Output {
-	case "json":
-		return printJSON(out, list.Data)
-	case "yaml":
-		return yaml.NewEncoder(out).Encode(list.Data)
+	case "json", "yaml":
+		rows := make([]collectorRow, len(list.Data))
+		for i, r := range list.Data {
+			rows[i] = rowOf(r)
+		}
+		if o.Output == "json" {
+			return printJSON(out, rows)
+		}
+		return yaml.NewEncoder(out).Encode(rows)
 	}
 	tw := newTable(out)
 	if o.Output == "wide" {
@@ -169,6 +209,19 @@ func pct(f *float64) string {
 	return fmt.Sprintf("%.0f%%", *f*100)
 }
 
+type describeCmd struct {
+	Collector describeCollectorCmd `cmd:"" help:"Show a collector."`
+}
+
+type describeCollectorCmd struct {
+	ID     string `arg:"" help:"Collector id."`
+	Output string `short:"o" default:"yaml" enum:"yaml,json" help:"Output: ${enum}."`
+}
+
+func (o describeCollectorCmd) Run(ctx context.Context, g *globals) error {
+	return describeCollector(ctx, o.ID, o.Output, g.config, g.stdout)
+}
+
 func describeCollector(ctx context.Context, id, output, cfgFlag string, out io.Writer) error {
 	c, err := apiClient(cfgFlag)
 	if err != nil {
@@ -184,25 +237,39 @@ func describeCollector(ctx context.Context, id, output, cfgFlag string, out io.W
 	return yaml.NewEncoder(out).Encode(detail)
 }
 
+type historyCmd struct {
+	ID     string `arg:"" help:"Collector id."`
+	Limit  int    `default:"50" help:"Rows."`
+	Output string `short:"o" default:"table" enum:"table,json" help:"Output: ${enum}."`
+}
+
+func (o historyCmd) Run(ctx context.Context, g *globals) error {
+	return history(ctx, o, g.config, g.stdout)
+}
+
 func history(ctx context.Context, o historyCmd, cfgFlag string, out io.Writer) error {
 	c, err := apiClient(cfgFlag)
 	if err != nil {
 		return err
 	}
 	q := url.Values{"limit": {fmt.Sprint(o.Limit)}}
-	var h struct {
-		Data []struct {
-			At     time.Time `json:"at"`
-			From   string    `json:"from"`
-			To     string    `json:"to"`
-			Reason string    `json:"reason"`
-		} `json:"data"`
-	}
+	var h wire.History
 	if err := c.do(ctx, http.MethodGet, "/api/v1/collectors/"+url.PathEscape(o.ID)+"/history", q, nil, &h); err != nil {
 		return err
 	}
 	if o.Output == "json" {
-		return printJSON(out, h.Data)
+		// history -o json prints a change without its kind, as it always did.
+		type change struct {
+			At     time.Time `json:"at"`
+			From   string    `json:"from"`
+			To     string    `json:"to"`
+			Reason string    `json:"reason"`
+		}
+		rows := make([]change, len(h.Data))
+		for i, e := range h.Data {
+			rows[i] = change{At: e.At, From: e.From, To: e.To, Reason: e.Reason}
+		}
+		return printJSON(out, rows)
 	}
 	tw := newTable(out)
 	fmt.Fprintln(tw, "TIME\tFROM\tTO\tREASON")
@@ -210,6 +277,33 @@ func history(ctx context.Context, o historyCmd, cfgFlag string, out io.Writer) e
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", localTime(&e.At), e.From, e.To, e.Reason)
 	}
 	return tw.Flush()
+}
+
+type checkCmd struct {
+	SD      checkSDCmd      `cmd:"" name:"sd" help:"Validate file_sd files as corral reads them."`
+	Config  checkConfigCmd  `cmd:"" help:"Validate a corral.yml."`
+	Metrics checkMetricsCmd `cmd:"" help:"Lint an agent's exposition against corral's metric contract."`
+}
+
+type checkSDCmd struct {
+	Files []string `arg:"" type:"existingfile" help:"file_sd files (YAML or JSON)."`
+}
+
+func (o checkSDCmd) Run(g *globals) error { return checkSD(o.Files, g.stdout) }
+
+type checkConfigCmd struct {
+	File string `arg:"" type:"existingfile" help:"corral.yml"`
+}
+
+func (o checkConfigCmd) Run(g *globals) error { return checkConfig(o.File, g.stdout) }
+
+type checkMetricsCmd struct {
+	URL   string `arg:"" help:"An agent's /metrics URL."`
+	Token string `help:"Bearer token for /metrics (else $$CORRAL_METRICS_TOKEN)." env:"CORRAL_METRICS_TOKEN"`
+}
+
+func (o checkMetricsCmd) Run(ctx context.Context, g *globals) error {
+	return checkMetrics(ctx, o.URL, o.Token, g.stdout)
 }
 
 // checkSD validates file_sd files as corral reads them.
@@ -244,19 +338,19 @@ func checkConfig(file string, out io.Writer) error {
 	return nil
 }
 
-// contract is what every corral agent must expose, with the type it must have.
-var contract = map[string]expo.Type{
-	"corral_collector_info":                              expo.Gauge,
-	"corral_collector_state":                             expo.Gauge,
-	"corral_collector_items_total":                       expo.Counter,
-	"corral_collector_last_item_timestamp_seconds":       expo.Gauge,
-	"corral_collector_expected_items":                    expo.Gauge,
-	"corral_collector_expected_interval_seconds":         expo.Gauge,
-	"corral_collector_collections_total":                 expo.Counter,
-	"corral_collector_collection_duration_seconds":       expo.Histogram,
-	"corral_collector_last_collection_timestamp_seconds": expo.Gauge,
-	"corral_collector_config_generation":                 expo.Gauge,
-	"corral_collector_commands_total":                    expo.Counter,
+// required is what every corral agent must expose, with the type it must have.
+var required = map[string]expo.Type{
+	contract.MetricInfo:             expo.Gauge,
+	contract.MetricState:            expo.Gauge,
+	contract.MetricItems:            expo.Counter,
+	contract.MetricLastItem:         expo.Gauge,
+	contract.MetricExpectedItems:    expo.Gauge,
+	contract.MetricExpectedInterval: expo.Gauge,
+	contract.MetricCollections:      expo.Counter,
+	contract.MetricDuration:         expo.Histogram,
+	contract.MetricLastCollection:   expo.Gauge,
+	contract.MetricConfigGeneration: expo.Gauge,
+	contract.MetricCommands:         expo.Counter,
 }
 
 // checkMetrics lints an agent's exposition against the contract.
@@ -291,7 +385,7 @@ func checkMetrics(ctx context.Context, target, bearer string, out io.Writer) err
 		types[string(f.Name)] = f.Type
 	}
 	var problems []string
-	for name, want := range contract {
+	for name, want := range required {
 		got, ok := types[name]
 		switch {
 		case !ok:
@@ -318,6 +412,16 @@ func checkMetrics(ctx context.Context, target, bearer string, out io.Writer) err
 	}
 	fmt.Fprintf(out, "%s: OK, %d samples, the corral contract is complete\n", target, len(p.Samples()))
 	return nil
+}
+
+type watchCmd struct {
+	Collector []string `help:"Only these collectors (repeatable)."`
+	Type      []string `help:"Only these event types, e.g. collector:status-changed (repeatable)."`
+	Status    []string `help:"Only collectors in these statuses (repeatable)."`
+}
+
+func (o watchCmd) Run(ctx context.Context, g *globals) error {
+	return watch(ctx, o, g.config, g.stdout)
 }
 
 // watch prints the real-time events of /api/v1/ws, one JSON object per line.
@@ -363,4 +467,11 @@ func (c *client) dialEvents(ctx context.Context) (*websocket.Conn, error) {
 	}
 	conn.SetReadLimit(1 << 20)
 	return conn, nil
+}
+
+type versionCmd struct{}
+
+func (versionCmd) Run(g *globals) error {
+	fmt.Fprintln(g.stdout, "corralctl", version)
+	return nil
 }

@@ -12,6 +12,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 // actionFlags are what every action on one collector takes. The server signs
@@ -50,6 +54,28 @@ type (
 		Set         []string      `sep:"none" placeholder:"KEY=JSON" help:"Another key of the collector's config, its value as JSON: --set statement_timeout='\"5s\"' (repeatable)."`
 	}
 )
+
+// Run carries out the action the command is named after, for the commands
+// without flags of their own: resume, restart, collect and test-connection.
+func (o actionFlags) Run(ctx context.Context, k *kong.Context, g *globals) error {
+	return act(ctx, k.Selected().Name, o, nil, g.config, g.stdout)
+}
+
+func (o stopCmd) Run(ctx context.Context, g *globals) error {
+	return act(ctx, "stop", o.actionFlags, o.params, g.config, g.stdout)
+}
+
+func (o backfillCmd) Run(ctx context.Context, g *globals) error {
+	return act(ctx, "backfill", o.actionFlags, o.params, g.config, g.stdout)
+}
+
+func (o updateConfigCmd) Run(ctx context.Context, g *globals) error {
+	return act(ctx, "update-config", o.actionFlags, o.params, g.config, g.stdout)
+}
+
+func (o rotateCredentialsCmd) Run(ctx context.Context, g *globals) error {
+	return act(ctx, "rotate-credentials", o.actionFlags, o.params, g.config, g.stdout)
+}
 
 // actionParams are the action's JSON body, beyond the reason.
 type actionParams map[string]any
@@ -162,12 +188,12 @@ func act(ctx context.Context, action string, o actionFlags, params func(now time
 		wait = o.Timeout
 	}
 	c.http.Timeout = wait + 30*time.Second // the server answers when its wait is up
-	var res actResponse
+	var res wire.CommandResponse
 	printed, err := c.fetch(ctx, http.MethodPost, "/api/v1/collectors/"+url.PathEscape(o.ID)+"/"+action, q, p, &res, o.Output == "json", out)
 	var ae *apiError
-	if errors.As(err, &ae) && (ae.Code == "command_failed" || ae.Code == "command_expired") {
+	if errors.As(err, &ae) && (ae.Code == wire.CodeCommandFailed || ae.Code == wire.CodeCommandExpired) {
 		// HTTP 409 or 504: the command ended badly; the agent's reason is in it.
-		var cmd commandJSON
+		var cmd wire.Command
 		if b, jerr := json.Marshal(ae.Details["command"]); jerr == nil && json.Unmarshal(b, &cmd) == nil && cmd.ID != "" {
 			if o.Output == "json" {
 				_ = printRaw(out, b)
@@ -193,22 +219,22 @@ func act(ctx context.Context, action string, o actionFlags, params func(now time
 }
 
 // commandLine says in one line where a command is.
-func commandLine(c commandJSON) string {
+func commandLine(c wire.Command) string {
 	head := fmt.Sprintf("%s: %s", c.Collector, c.Command)
 	follow := "; follow with corralctl command " + c.ID
 	if c.Command == "backfill" {
 		follow += " --watch"
 	}
 	switch c.State {
-	case "confirmed":
+	case wire.CommandConfirmed:
 		line := fmt.Sprintf("%s confirmed (%s, %s)", head, c.ID, plural(c.Attempts, "attempt"))
 		if c.Command == "test_connection" && len(c.Result) > 0 {
 			line += ": " + string(c.Result) // what the agent found
 		}
 		return line
-	case "acknowledged":
+	case wire.CommandAcknowledged:
 		return fmt.Sprintf("%s acknowledged (%s, %s); the next scrapes confirm it%s", head, c.ID, plural(c.Attempts, "attempt"), follow)
-	case "failed", "expired":
+	case wire.CommandFailed, wire.CommandExpired:
 		return fmt.Sprintf("%s %s (%s, %s): %s", head, c.State, c.ID, plural(c.Attempts, "attempt"), orDash(c.Error))
 	}
 	line := head + " queued, not acknowledged yet"
@@ -224,6 +250,10 @@ type commandCmd struct {
 	Output string `short:"o" default:"text" enum:"text,json" help:"Output: ${enum} (with --watch, json prints one object per change)."`
 }
 
+func (o commandCmd) Run(ctx context.Context, g *globals) error {
+	return command(ctx, o, g.config, g.stdout, time.Second)
+}
+
 // command shows one command, and with --watch follows it to its end.
 func command(ctx context.Context, o commandCmd, cfgFlag string, out io.Writer, every time.Duration) error {
 	c, err := apiClient(cfgFlag)
@@ -231,8 +261,8 @@ func command(ctx context.Context, o commandCmd, cfgFlag string, out io.Writer, e
 		return err
 	}
 	var raw []byte
-	get := func() (commandJSON, error) {
-		var cmd commandJSON
+	get := func() (wire.Command, error) {
+		var cmd wire.Command
 		var err error
 		raw, err = c.call(ctx, http.MethodGet, "/api/v1/commands/"+url.PathEscape(o.ID), nil, nil, &cmd)
 		return cmd, err
@@ -250,7 +280,7 @@ func command(ctx context.Context, o commandCmd, cfgFlag string, out io.Writer, e
 	last := changeLine(cmd)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for !cmd.final() {
+	for !final(cmd) {
 		select {
 		case <-ctx.Done():
 			return nil // Ctrl-C
@@ -270,14 +300,19 @@ func command(ctx context.Context, o commandCmd, cfgFlag string, out io.Writer, e
 			}
 		}
 	}
-	if cmd.State != "confirmed" {
+	if cmd.State != wire.CommandConfirmed {
 		return errNotOK
 	}
 	return nil
 }
 
+// final reports whether the command has ended.
+func final(c wire.Command) bool {
+	return c.State == wire.CommandConfirmed || c.State == wire.CommandFailed || c.State == wire.CommandExpired
+}
+
 // changeLine is what --watch prints when it changes.
-func changeLine(c commandJSON) string {
+func changeLine(c wire.Command) string {
 	l := fmt.Sprintf("%s, %s", c.State, plural(c.Attempts, "attempt"))
 	if c.Progress != nil {
 		l += fmt.Sprintf(", %.0f%% done", *c.Progress*100)
@@ -288,7 +323,7 @@ func changeLine(c commandJSON) string {
 	return l
 }
 
-func printCommand(out io.Writer, c commandJSON) error {
+func printCommand(out io.Writer, c wire.Command) error {
 	tw := newTable(out)
 	row := func(k, v string) {
 		if v != "" {
@@ -339,13 +374,17 @@ type commandsCmd struct {
 	Output    string `short:"o" default:"table" enum:"table,json" help:"Output: ${enum}."`
 }
 
+func (o commandsCmd) Run(ctx context.Context, g *globals) error {
+	return commands(ctx, o, g.config, g.stdout)
+}
+
 // commands lists commands, newest first.
 func commands(ctx context.Context, o commandsCmd, cfgFlag string, out io.Writer) error {
 	q, err := pageQuery(o.Limit, map[string]string{"collector": o.Collector, "state": o.State, "bulk_id": o.Bulk})
 	if err != nil {
 		return err
 	}
-	cmds, printed, err := list[commandJSON](ctx, cfgFlag, "/api/v1/commands", q, o.Output == "json", out)
+	cmds, printed, err := list[wire.Command](ctx, cfgFlag, "/api/v1/commands", q, o.Output == "json", out)
 	if err != nil || printed {
 		return err
 	}
@@ -369,6 +408,10 @@ type scrapeCmd struct {
 	Output string `short:"o" default:"text" enum:"text,json" help:"Output: ${enum}."`
 }
 
+func (o scrapeCmd) Run(ctx context.Context, g *globals) error {
+	return scrapeNow(ctx, o, g.config, g.stdout)
+}
+
 // scrapeNow has the server scrape a collector at once and prints the result;
 // a failed scrape is exit 1.
 func scrapeNow(ctx context.Context, o scrapeCmd, cfgFlag string, out io.Writer) error {
@@ -376,7 +419,7 @@ func scrapeNow(ctx context.Context, o scrapeCmd, cfgFlag string, out io.Writer) 
 	if err != nil {
 		return err
 	}
-	var res scrapeJSON
+	var res wire.ScrapeResult
 	b, err := c.call(ctx, http.MethodPost, "/api/v1/collectors/"+url.PathEscape(o.ID)+"/scrape", nil, nil, &res)
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 var cmdIDRE = regexp.MustCompile(`\(?(cmd-[0-9a-f]+)`)
@@ -58,7 +60,7 @@ func TestActions(t *testing.T) {
 
 	t.Run("resume as json", func(t *testing.T) {
 		out, code := actOn("resume", actionFlags{ID: "live-1", Output: "json"}, nil)
-		var res actResponse
+		var res wire.CommandResponse
 		if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Command == nil || res.Command.Command != "resume" ||
 			(res.Command.State != "acknowledged" && res.Command.State != "confirmed") {
 			t.Fatalf("exit %d: %s", code, out)

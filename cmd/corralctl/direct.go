@@ -21,6 +21,8 @@ type controlCmd struct {
 	Args      string        `arg:"" optional:"" help:"Arguments as a JSON object, e.g. '{\"reason\":\"maintenance\"}'."`
 }
 
+func (o controlCmd) Run(ctx context.Context, g *globals) error { return sendControl(ctx, o, g.stdout) }
+
 // sendControl signs one command with a local key and sends it straight to an
 // agent, past the server: no audit row, no retries, no desired state.
 func sendControl(ctx context.Context, o controlCmd, out io.Writer) error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/exporter/control"
 )
 
@@ -28,6 +29,16 @@ type keysRotateCmd struct {
 	Complete bool   `help:"Switch to the next key now (POST /api/v1/keys/rotate/complete) instead of sending it; refused while an agent has not acknowledged it, unless --force."`
 	Force    bool   `help:"With --complete: switch even though some agents missed the next key; they keep trusting only the old key and cannot be steered until their config trusts the new one."`
 	Output   string `short:"o" default:"text" enum:"text,json" help:"Output: ${enum}."`
+}
+
+func (o keysGenerateCmd) Run(g *globals) error { return generateKeys(o, g.stdout) }
+
+func (o keysStatusCmd) Run(ctx context.Context, g *globals) error {
+	return keysStatus(ctx, o, g.config, g.stdout)
+}
+
+func (o keysRotateCmd) Run(ctx context.Context, g *globals) error {
+	return keysRotate(ctx, o, g.config, g.stdout)
 }
 
 func generateKeys(o keysGenerateCmd, out io.Writer) error {
@@ -55,7 +66,7 @@ func keysStatus(ctx context.Context, o keysStatusCmd, cfgFlag string, out io.Wri
 	if err != nil {
 		return err
 	}
-	var r rotation
+	var r wire.Rotation
 	if printed, err := c.fetch(ctx, http.MethodGet, "/api/v1/keys", nil, nil, &r, o.Output == "json", out); err != nil || printed {
 		return err
 	}
@@ -75,14 +86,14 @@ func keysRotate(ctx context.Context, o keysRotateCmd, cfgFlag string, out io.Wri
 	if o.Complete {
 		path, body = "/api/v1/keys/rotate/complete", map[string]bool{"force": o.Force}
 	}
-	var r rotation
+	var r wire.Rotation
 	if printed, err := c.fetch(ctx, http.MethodPost, path, nil, body, &r, o.Output == "json", out); err != nil || printed {
 		return err
 	}
 	return printRotation(out, r)
 }
 
-func printRotation(out io.Writer, r rotation) error {
+func printRotation(out io.Writer, r wire.Rotation) error {
 	if a := r.Active; a != nil {
 		fmt.Fprintf(out, "active key %s, signing since %s: %s\n", a.KID, localTime(a.ActivatedAt), a.PublicKey)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/store"
 )
 
@@ -23,9 +25,9 @@ func TestKeys(t *testing.T) {
 	addUsers(t, f.storage) // before the server starts, which then makes no admin
 	f.start()
 	ctx := context.Background()
-	status := func() (rotation, string, int) {
+	status := func() (wire.Rotation, string, int) {
 		out, code := run(t, func(out *bytes.Buffer) error { return keysStatus(ctx, keysStatusCmd{Output: "json"}, f.cfg, out) })
-		var r rotation
+		var r wire.Rotation
 		if code == 0 {
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				t.Fatalf("%v: %s", err, out)
@@ -51,7 +53,7 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("rotate: exit %d:\n%s", code, out)
 	}
 	// One agent: once it acknowledged the next key the server switches by itself.
-	var after rotation
+	var after wire.Rotation
 	waitFor(t, 10*time.Second, "the server signs with the next key", func() bool {
 		after, _, _ = status()
 		return !after.InProgress && after.Active != nil && after.Active.KID != before.Active.KID
@@ -64,7 +66,7 @@ func TestKeys(t *testing.T) {
 
 	// A viewer may read collectors but not the keys, nor act.
 	viewerCfg := filepath.Join(t.TempDir(), "viewer.json")
-	if err := login(ctx, loginCmd{Server: f.base, Username: "viewer", PasswordStdin: true, ExpiresInDays: 1}, viewerCfg, strings.NewReader(adminPassword+"\n")); err != nil {
+	if err := login(ctx, loginCmd{Server: f.base, Username: "viewer", PasswordStdin: true, ExpiresInDays: 1}, viewerCfg, strings.NewReader(adminPassword+"\n"), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if _, code := run(t, func(out *bytes.Buffer) error { return keysStatus(ctx, keysStatusCmd{Output: "text"}, viewerCfg, out) }); code != 4 {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 type registerCmd struct {
@@ -21,6 +23,10 @@ type registerCmd struct {
 	AgentConfig string   `name:"agent-config" placeholder:"FILE" help:"Write the agent config the server made to FILE (mode 0600) instead of printing it."`
 	Force       bool     `help:"Overwrite --agent-config FILE."`
 	Output      string   `short:"o" default:"text" enum:"text,json" help:"Output: ${enum} (json: the server's answer, token included)."`
+}
+
+func (o registerCmd) Run(ctx context.Context, g *globals) error {
+	return register(ctx, o, g.config, g.stdout)
 }
 
 // register registers a collector: the server keeps it in its registry, scrapes
@@ -50,11 +56,12 @@ func register(ctx context.Context, o registerCmd, cfgFlag string, out io.Writer)
 		return err
 	}
 	req := map[string]any{"name": o.Name, "url": o.URL, "labels": labels, "org": o.Org, "team": o.Team, "thresholds": thresholds}
-	var reg registration
-	b, err := c.call(ctx, http.MethodPost, "/api/v1/collectors/register", nil, req, &reg)
+	var res wire.Registered
+	b, err := c.call(ctx, http.MethodPost, "/api/v1/collectors/register", nil, req, &res)
 	if err != nil {
 		return err
 	}
+	reg := res.Registration
 	if o.Output == "json" {
 		return showRegistration(out, reg, o.AgentConfig, o.Force, b)
 	}
@@ -89,7 +96,7 @@ func checkWritable(flag, path string, force bool) error {
 // showRegistration writes the agent config to path, if both are there, and
 // prints a new scrape token once, with the warning, and the agent config if
 // it was not written; or, with -o json, the server's answer.
-func showRegistration(out io.Writer, reg registration, path string, force bool, answer json.RawMessage) error {
+func showRegistration(out io.Writer, reg wire.Registration, path string, force bool, answer json.RawMessage) error {
 	written := false
 	var werr error
 	if path != "" && reg.AgentConfig != "" {
@@ -137,6 +144,14 @@ type unregisterCmd struct {
 	Output        string `short:"o" default:"text" enum:"text,json" help:"Output: ${enum}."`
 }
 
+func (o unregisterCmd) Run(ctx context.Context, g *globals) error {
+	var tty io.Reader // only a person at a terminal can confirm
+	if isTerminal(g.stdin) {
+		tty = g.stdin
+	}
+	return unregister(ctx, o, g.config, tty, g.stderr, g.stdout)
+}
+
 // unregister stops corral scraping a collector: a registered one leaves the
 // registry, a file_sd or static one is ignored while its file still lists it,
 // until it is re-registered. tty is stdin when it is a terminal, else nil.
@@ -175,10 +190,7 @@ func unregister(ctx context.Context, o unregisterCmd, cfgFlag string, tty io.Rea
 	if o.RetentionDays > 0 {
 		body["retention_days"] = o.RetentionDays
 	}
-	var res struct {
-		Message string  `json:"message"`
-		Archive archive `json:"archive"`
-	}
+	var res wire.Unregistered
 	if printed, err := c.fetch(ctx, http.MethodDelete, "/api/v1/collectors/"+url.PathEscape(o.ID), nil, body, &res, o.Output == "json", out); err != nil || printed {
 		return err
 	}
@@ -190,9 +202,13 @@ type archivedCmd struct {
 	Output string `short:"o" default:"table" enum:"table,json" help:"Output: ${enum}."`
 }
 
+func (o archivedCmd) Run(ctx context.Context, g *globals) error {
+	return archived(ctx, o, g.config, g.stdout)
+}
+
 // archived lists the unregistered collectors, newest first.
 func archived(ctx context.Context, o archivedCmd, cfgFlag string, out io.Writer) error {
-	arcs, printed, err := list[archive](ctx, cfgFlag, "/api/v1/collectors/archived", nil, o.Output == "json", out)
+	arcs, printed, err := list[wire.Archive](ctx, cfgFlag, "/api/v1/collectors/archived", nil, o.Output == "json", out)
 	if err != nil || printed {
 		return err
 	}
@@ -225,6 +241,10 @@ type reregisterCmd struct {
 	Output      string `short:"o" default:"text" enum:"text,json" help:"Output: ${enum}."`
 }
 
+func (o reregisterCmd) Run(ctx context.Context, g *globals) error {
+	return reregister(ctx, o, g.config, g.stdout)
+}
+
 // reregister brings an archived collector back: it is scraped again from the
 // next discovery update, with its history unless --fresh.
 func reregister(ctx context.Context, o reregisterCmd, cfgFlag string, out io.Writer) error {
@@ -238,11 +258,9 @@ func reregister(ctx context.Context, o reregisterCmd, cfgFlag string, out io.Wri
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"archived_collector_id": o.ArchiveID, "generate_new_token": !o.KeepToken, "restore_metrics": !o.Fresh}
-	var res struct {
-		Registration registration `json:"registration"`
-		Archive      archive      `json:"archive"`
-	}
+	newToken, restore := !o.KeepToken, !o.Fresh
+	body := wire.ReregisterRequest{ArchiveID: o.ArchiveID, GenerateNewToken: &newToken, RestoreMetrics: &restore}
+	var res wire.Reregistered
 	b, err := c.call(ctx, http.MethodPost, "/api/v1/collectors/re-register", nil, body, &res)
 	if err != nil {
 		return err

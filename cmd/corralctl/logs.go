@@ -12,9 +12,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/corral-dev/corral/api/wire"
 )
 
 type logsCmd struct {
@@ -27,20 +28,6 @@ type logsCmd struct {
 	Follow bool   `short:"f" help:"Then print new records as they arrive (the WebSocket) until Ctrl-C."`
 }
 
-// logRecord is a record as the API and the collector:log event carry it
-// (api.LogJSON). It is declared again here because importing package api would
-// link the server's store and both database drivers into the CLI (18 → 30 MB).
-type logRecord struct {
-	Collector  string          `json:"collector"`
-	Stream     string          `json:"stream"`
-	Cursor     uint64          `json:"cursor"`
-	Time       time.Time       `json:"time"`
-	Level      string          `json:"level"`
-	Message    string          `json:"msg"`
-	Attrs      json.RawMessage `json:"attrs"`
-	ReceivedAt *time.Time      `json:"received_at,omitempty"`
-}
-
 // logPrinter prints records once each: within a stream the server's cursors
 // only grow, so the highest printed per stream is all it must remember.
 type logPrinter struct {
@@ -50,12 +37,13 @@ type logPrinter struct {
 	min     *slog.Level
 }
 
-func (p *logPrinter) print(r logRecord) {
+func (p *logPrinter) print(r wire.LogRecord) {
 	if c, ok := p.printed[r.Stream]; ok && r.Cursor <= c {
 		return
 	}
 	p.printed[r.Stream] = r.Cursor
 	if p.o.Output == "json" {
+		r.ID = 0 // as the live records come: a record prints alike either way
 		b, _ := json.Marshal(r)
 		fmt.Fprintln(p.out, string(b))
 		return
@@ -82,7 +70,7 @@ func (p *logPrinter) print(r logRecord) {
 
 // matches applies the filters to a live record as the server applies them to
 // stored ones (the WebSocket sends every record of the collector).
-func (p *logPrinter) matches(r logRecord) bool {
+func (p *logPrinter) matches(r wire.LogRecord) bool {
 	if p.min != nil {
 		var l slog.Level
 		if l.UnmarshalText([]byte(r.Level)) != nil {
@@ -108,6 +96,8 @@ func (p *logPrinter) matches(r logRecord) bool {
 	return strings.Contains(text, strings.ToLower(p.o.Query))
 }
 
+func (o logsCmd) Run(ctx context.Context, g *globals) error { return logs(ctx, o, g.config, g.stdout) }
+
 // logs prints a collector's newest records oldest first, then with -f follows
 // the live ones.
 func logs(ctx context.Context, o logsCmd, cfgFlag string, out io.Writer) error {
@@ -132,11 +122,11 @@ func logs(ctx context.Context, o logsCmd, cfgFlag string, out io.Writer) error {
 		return err
 	}
 	defer conn.Close(websocket.StatusNormalClosure, "")
-	sub, _ := json.Marshal(map[string]any{"action": "subscribe", "collectors": []string{o.ID}, "types": []string{"collector:log"}})
+	sub, _ := json.Marshal(map[string]any{"action": "subscribe", "collectors": []string{o.ID}, "types": []string{wire.EventLog}})
 	if err := conn.Write(ctx, websocket.MessageText, sub); err != nil {
 		return err
 	}
-	var queued []logRecord
+	var queued []wire.LogRecord
 	subscribed := false
 	for !subscribed {
 		e, err := readEvent(ctx, conn)
@@ -144,12 +134,12 @@ func logs(ctx context.Context, o logsCmd, cfgFlag string, out io.Writer) error {
 			return err
 		}
 		switch e.Type {
-		case "subscribed":
+		case wire.MessageSubscribed:
 			subscribed = true
-		case "error":
+		case wire.MessageError:
 			return fmt.Errorf("the server refused the subscription: %s", e.Data)
-		case "collector:log":
-			queued = append(queued, e.record()) // sent before the reply: keep
+		case wire.EventLog:
+			queued = append(queued, record(e)) // sent before the reply: keep
 		}
 	}
 	if err := fetchLogs(ctx, c, o, p); err != nil {
@@ -169,11 +159,11 @@ func logs(ctx context.Context, o logsCmd, cfgFlag string, out io.Writer) error {
 			return err
 		}
 		switch e.Type {
-		case "collector:log":
-			if r := e.record(); e.Collector == o.ID && p.matches(r) {
+		case wire.EventLog:
+			if r := record(e); e.Collector == o.ID && p.matches(r) {
 				p.print(r)
 			}
-		case "resync":
+		case wire.MessageResync:
 			// Events were dropped: what was stored meanwhile is on the API.
 			fmt.Fprintln(os.Stderr, "corralctl: fell behind the live records; reading them back from the server")
 			if err := fetchLogs(ctx, c, o, p); err != nil {
@@ -183,27 +173,22 @@ func logs(ctx context.Context, o logsCmd, cfgFlag string, out io.Writer) error {
 	}
 }
 
-type wsEvent struct {
-	Type      string          `json:"type"`
-	Collector string          `json:"collector"`
-	Data      json.RawMessage `json:"data"`
-}
-
-func (e wsEvent) record() logRecord {
-	var r logRecord
+// record is the log record of a collector:log event.
+func record(e wire.Event[json.RawMessage]) wire.LogRecord {
+	var r wire.LogRecord
 	_ = json.Unmarshal(e.Data, &r)
 	return r
 }
 
-func readEvent(ctx context.Context, conn *websocket.Conn) (wsEvent, error) {
+func readEvent(ctx context.Context, conn *websocket.Conn) (wire.Event[json.RawMessage], error) {
+	var e wire.Event[json.RawMessage]
 	_, msg, err := conn.Read(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return wsEvent{}, err
+			return e, err
 		}
-		return wsEvent{}, fmt.Errorf("event stream ended: %w", err)
+		return e, fmt.Errorf("event stream ended: %w", err)
 	}
-	var e wsEvent
 	if err := json.Unmarshal(msg, &e); err != nil {
 		return e, fmt.Errorf("event stream: %w", err)
 	}
@@ -216,9 +201,7 @@ func fetchLogs(ctx context.Context, c *client, o logsCmd, p *logPrinter) error {
 	if err != nil {
 		return err
 	}
-	var page struct {
-		Data []logRecord `json:"data"`
-	}
+	var page wire.Page[wire.LogRecord]
 	if err := c.do(ctx, http.MethodGet, "/api/v1/collectors/"+url.PathEscape(o.ID)+"/logs", q, nil, &page); err != nil {
 		return err
 	}

@@ -18,7 +18,8 @@ import (
 	"github.com/corral-dev/corral/api"
 	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/api/events"
-	"github.com/corral-dev/corral/scrape"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets"
 )
@@ -51,10 +52,10 @@ func newLogServer(t *testing.T) *logServer {
 	if _, err := st.CreateUser(ctx, store.User{Username: "admin", PasswordHash: hash}, store.RoleBinding{Role: store.RoleSuperAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	eval := scrape.NewEvaluator(nil)
+	eval := health.NewEvaluator(health.Options{})
 	for _, id := range []string{"pg-1", "pg-2"} {
-		eval.Track(&targets.Target{Collector: id, Job: "pg", URL: "http://" + id + ":9100/metrics", Labels: map[string]string{"collector": id}},
-			time.Minute, 10*time.Second, scrape.Thresholds{}, time.Now(), nil)
+		eval.Track(&targets.Target{Collector: id, Job: "pg", URL: "http://" + id + ":9100/metrics", Labels: map[string]string{"collector": id},
+			Org: targets.DefaultTenancy.DefaultOrg}, time.Minute, 10*time.Second)
 	}
 	hub := events.NewHub(events.Options{})
 	hubCtx, stopHub := context.WithCancel(context.Background())
@@ -71,7 +72,7 @@ func newLogServer(t *testing.T) *logServer {
 	t.Cleanup(func() { stopHub(); <-hubDone; srv.Close() })
 	// corralctl login makes the token the other commands use.
 	cfg := filepath.Join(t.TempDir(), "corralctl.json")
-	if err := login(ctx, loginCmd{Server: srv.URL, Username: "admin", PasswordStdin: true, ExpiresInDays: 1}, cfg, strings.NewReader("pw-for-tests\n")); err != nil {
+	if err := login(ctx, loginCmd{Server: srv.URL, Username: "admin", PasswordStdin: true, ExpiresInDays: 1}, cfg, strings.NewReader("pw-for-tests\n"), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	return &logServer{st: st, hub: hub, cfg: cfg, t0: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -95,7 +96,7 @@ func (s *logServer) add(t *testing.T, id, level, msg string, live bool) store.Lo
 }
 
 func (s *logServer) publish(r store.LogRecord) {
-	s.hub.Publish(events.Event{Type: events.TypeLog, Collector: r.Collector, Org: "default", Time: r.Time, Data: api.LogView(&r)})
+	s.hub.Publish(events.Event{Type: wire.EventLog, Collector: r.Collector, Org: "default", Time: r.Time, Data: api.LogView(&r)})
 }
 
 func TestLogsCommand(t *testing.T) {
@@ -137,7 +138,7 @@ func TestLogsCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-		var r logRecord
+		var r wire.LogRecord
 		if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &r) != nil || r.Cursor != 5 || r.Message != "run 5" || r.Collector != "pg-1" || r.Stream != "s1" {
 			t.Errorf("%q", out.String())
 		}

@@ -1,9 +1,54 @@
 package main
 
 import (
+	"context"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/alecthomas/kong"
 )
+
+// TestEveryCommandRuns: each command has a Run method that asks only for
+// what main binds, so none is left unwired.
+func TestEveryCommandRuns(t *testing.T) {
+	k, err := kong.New(&cli{}, options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := map[reflect.Type]bool{
+		reflect.TypeFor[context.Context](): true, reflect.TypeFor[*globals](): true, reflect.TypeFor[*kong.Context](): true,
+	}
+	n := 0
+	var walk func(node *kong.Node)
+	walk = func(node *kong.Node) {
+		leaf := true
+		for _, c := range node.Children {
+			if c.Type == kong.CommandNode {
+				leaf = false
+				walk(c)
+			}
+		}
+		if !leaf || node.Type != kong.CommandNode {
+			return
+		}
+		n++
+		run := node.Target.Addr().MethodByName("Run")
+		if !run.IsValid() {
+			t.Errorf("%s has no Run method", node.FullPath())
+			return
+		}
+		for i := range run.Type().NumIn() {
+			if in := run.Type().In(i); !bound[in] {
+				t.Errorf("%s: Run takes a %s, which main does not bind", node.FullPath(), in)
+			}
+		}
+	}
+	walk(k.Model.Node)
+	if n < 40 {
+		t.Errorf("%d commands; the walk missed some", n)
+	}
+}
 
 // TestExitCodes: what main does with bad flags, before any request.
 func TestExitCodes(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -232,7 +233,7 @@ scrape_configs:
 	}
 	f.cfg = filepath.Join(f.dir, "corralctl.json")
 	if err := login(context.Background(), loginCmd{Server: f.base, Username: "admin", PasswordStdin: true, ExpiresInDays: 1}, f.cfg,
-		strings.NewReader(adminPassword+"\n")); err != nil {
+		strings.NewReader(adminPassword+"\n"), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{}

@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/corral-dev/corral/targets"
 	"gopkg.in/yaml.v3"
+
+	"github.com/corral-dev/corral/targets"
 )
 
 const (

@@ -1,0 +1,141 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/corral-dev/corral/exporter"
+	"github.com/corral-dev/corral/exporter/exportertest"
+	"github.com/corral-dev/corral/exporter/synthetic"
+	"github.com/corral-dev/corral/fleet"
+	"github.com/corral-dev/corral/health"
+	"github.com/corral-dev/corral/scrape"
+	"github.com/corral-dev/corral/targets"
+	"github.com/corral-dev/corral/targets/selector"
+	"github.com/corral-dev/corral/targets/targetstest"
+)
+
+// harness scrapes real agents every 200ms into a health evaluator.
+type harness struct {
+	m *scrape.Manager
+	e *health.Evaluator
+}
+
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	e := health.NewEvaluator(health.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	m := scrape.NewManager(ctx, scrape.Options{Sink: e, Metrics: scrape.NewMetrics(prometheus.NewRegistry())})
+	job := scrape.JobConfig{Name: "test", Interval: 200 * time.Millisecond, Timeout: 150 * time.Millisecond, BodySizeLimit: 1 << 20,
+		HTTPClient: commoncfg.DefaultHTTPClientConfig}
+	if err := m.ApplyJobs([]scrape.JobConfig{job}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); m.Stop() })
+	return &harness{m: m, e: e}
+}
+
+// waitFor polls cond for up to 10s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10s", what)
+		}
+	}
+}
+
+func waitStatus(t *testing.T, e *health.Evaluator, id string, want fleet.Status) {
+	t.Helper()
+	waitFor(t, id+" "+string(want), func() bool { h, _ := e.Get(id); return h.Status == want })
+}
+
+func TestFleetAndFederateOutput(t *testing.T) {
+	srv1, _ := exportertest.Synthetic(t, "f1", synthetic.Config{Rate: 10, Series: 5}, time.Second, nil)
+	srv2, _ := exportertest.Synthetic(t, "f2", synthetic.Config{Rate: 10, Series: 5}, time.Second, func(o *exporter.Options) { o.StartPaused = true })
+	h := newHarness(t)
+	t1, t2 := targetstest.FromURL(t, "f1", srv1.URL+"/metrics"), targetstest.FromURL(t, "f2", srv2.URL+"/metrics")
+	t1.Labels["team"] = "data"
+	h.m.Sync([]*targets.Target{t1, t2})
+	waitStatus(t, h.e, "f1", fleet.StatusOnline)
+	waitFor(t, "an item of f1", func() bool { h, _ := h.e.Get("f1"); return h.HasFreshness })
+	waitStatus(t, h.e, "f2", fleet.StatusPaused)
+
+	var fleetOut bytes.Buffer
+	if err := WriteFleet(&fleetOut, h.e); err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(fleetOut.Bytes()))
+	if err != nil {
+		t.Fatalf("fleet output does not parse: %v\n%s", err, fleetOut.String())
+	}
+	for _, want := range []string{
+		`corral_collector_status{collector="f1",instance="` + t1.Instance + `",job="test",team="data",status="online"} 1`,
+		`corral_collector_status{collector="f2",instance="` + t2.Instance + `",job="test",status="paused"} 1`,
+		`corral_collector_up{collector="f1"`, `corral_collector_freshness_seconds{collector="f1"`,
+		`corral_collectors{status="online"} 1`, `corral_collectors{status="paused"} 1`,
+	} {
+		if !strings.Contains(fleetOut.String(), want) {
+			t.Errorf("fleet output lacks %s", want)
+		}
+	}
+	var mfs []*dto.MetricFamily
+	for _, mf := range fams {
+		mfs = append(mfs, mf)
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range problems {
+		t.Errorf("promlint: %s: %s", pr.Metric, pr.Text)
+	}
+
+	var fed bytes.Buffer
+	sel, _ := selector.Parse(`{job="test"}`)
+	if err := WriteFederate(&fed, h.m, h.e, []selector.Selector{sel}); err != nil {
+		t.Fatal(err)
+	}
+	fp := expfmt.NewTextParser(model.UTF8Validation)
+	ffams, err := fp.TextToMetricFamilies(bytes.NewReader(fed.Bytes()))
+	if err != nil {
+		t.Fatalf("federate output does not parse: %v\n%s", err, fed.String())
+	}
+	st := ffams["corral_collector_state"]
+	if st == nil || len(st.GetMetric()) != 12 {
+		t.Fatalf("federated corral_collector_state: %v", st)
+	}
+	if ffams["up"] == nil || ffams["corral_collector_collection_duration_seconds"].GetType().String() != "HISTOGRAM" {
+		t.Errorf("federate families: up %v, histogram type %v", ffams["up"] != nil, ffams["corral_collector_collection_duration_seconds"].GetType())
+	}
+	if !strings.Contains(fed.String(), `corral_collector_info{collector="f1",instance="`+t1.Instance+`",job="test",team="data",exported_collector="f1",kind="synthetic"`) {
+		t.Errorf("target labels not applied / clash not renamed:\n%s", grepLines(fed.String(), "corral_collector_info"))
+	}
+	fed.Reset()
+	sel, _ = selector.Parse(`corral_collector_state{state="paused"}`)
+	WriteFederate(&fed, h.m, h.e, []selector.Selector{sel})
+	if n := strings.Count(fed.String(), "\ncorral_collector_state{"); n != 2 {
+		t.Errorf("selector picked %d series, want 2:\n%s", n, fed.String())
+	}
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
