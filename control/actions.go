@@ -314,12 +314,8 @@ func planUpdateConfig(params json.RawMessage, kind string) (plan, error) {
 		if group != nil {
 			d.Group = *group
 		}
-		if len(agent) > 0 {
-			if d.Config == nil {
-				d.Config = map[string]json.RawMessage{}
-			}
-			maps.Copy(d.Config, agent)
-		}
+		// The agent's keys become desired once a scrape confirms the agent
+		// applied them (Dispatcher.Observe), not before.
 	}
 	return p, nil
 }

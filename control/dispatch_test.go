@@ -264,9 +264,11 @@ func TestConfigReconciledAfterLostState(t *testing.T) {
 	a := startAgent(t, "cfg-1", agentOpts{keys: []ed25519.PublicKey{h.pub}, statePath: "-"})
 	h.scrapeTargets(a)
 	h.waitUp("cfg-1", "running")
-	c := h.submit(Request{Collector: "cfg-1", Command: agentctl.UpdateConfig, Args: json.RawMessage(`{"rate":7}`),
-		Desired: func(d *store.DesiredState) { d.Config = map[string]json.RawMessage{"rate": json.RawMessage(`7`)} }})
+	c := h.submit(Request{Collector: "cfg-1", Command: agentctl.UpdateConfig, Args: json.RawMessage(`{"rate":7}`)})
 	h.waitState(c.ID, store.CommandConfirmed, 10*time.Second)
+	if des, _ := h.d.Desired("cfg-1"); string(des.Config["rate"]) != "7" || des.ConfigGeneration != 1 {
+		t.Fatalf("confirmed config not desired: %+v", des)
+	}
 	r := h.submit(Request{Collector: "cfg-1", Command: agentctl.Restart})
 	h.waitState(r.ID, store.CommandConfirmed, 15*time.Second)
 	waitFor(t, 10*time.Second, func() bool {
@@ -277,6 +279,50 @@ func TestConfigReconciledAfterLostState(t *testing.T) {
 	cs, _, _ := h.st.Commands(context.Background(), store.CommandFilter{Collector: "cfg-1"})
 	if cs[0].Actor.Kind != store.ActorReconciler || cs[0].Command != agentctl.UpdateConfig || string(cs[0].Args) != `{"rate":7}` {
 		t.Errorf("newest command %+v", cs[0])
+	}
+}
+
+// TestRefusedConfigIsNotDesired: keys of an update-config the agent refused
+// never become desired, so an agent that loses its state is not sent them
+// again and again; keys it applied become desired once a scrape confirms them.
+func TestRefusedConfigIsNotDesired(t *testing.T) {
+	h := newHarness(t, nil)
+	a := startAgent(t, "cfg-2", agentOpts{keys: []ed25519.PublicKey{h.pub}, statePath: "-"})
+	h.scrapeTargets(a)
+	h.waitUp("cfg-2", "running")
+	admin := store.Actor{Kind: store.ActorUser, Name: "admin"}
+	res, err := h.d.Act(context.Background(), ActRequest{Collector: "cfg-2", Action: "update-config",
+		Params: json.RawMessage(`{"no_such_key":1}`), Actor: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(res.Command.ID, store.CommandFailed, 10*time.Second)
+	if des, ok := h.d.Desired("cfg-2"); ok && len(des.Config) > 0 {
+		t.Fatalf("a refused config became desired: %+v", des.Config)
+	}
+	// The agent loses its state (a restart with no state file): nothing to
+	// put back, so the reconciler sends nothing.
+	r := h.submit(Request{Collector: "cfg-2", Command: agentctl.Restart})
+	h.waitState(r.ID, store.CommandConfirmed, 15*time.Second)
+	time.Sleep(500 * time.Millisecond) // several scrapes and reconcile rounds (every 200ms)
+	cs, _, _ := h.st.Commands(context.Background(), store.CommandFilter{Collector: "cfg-2"})
+	for _, c := range cs {
+		if c.Actor.Kind == store.ActorReconciler {
+			t.Errorf("the reconciler sent %s %s", c.Command, c.Args)
+		}
+	}
+	// An accepted change is desired once confirmed.
+	res, err = h.d.Act(context.Background(), ActRequest{Collector: "cfg-2", Action: "update-config",
+		Params: json.RawMessage(`{"rate":5}`), Actor: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if des, _ := h.d.Desired("cfg-2"); len(des.Config) > 0 {
+		t.Errorf("desired before the agent answered: %+v", des.Config)
+	}
+	h.waitState(res.Command.ID, store.CommandConfirmed, 10*time.Second)
+	if des, _ := h.d.Desired("cfg-2"); string(des.Config["rate"]) != "5" {
+		t.Errorf("confirmed config not desired: %+v", des.Config)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/corral-dev/corral/api/events"
@@ -112,10 +113,25 @@ func (d *Dispatcher) Observe(h *health.Health) {
 			if ok {
 				out = append(out, outcome{e, c, true})
 			}
-			if ok && c.Command == agentctl.UpdateConfig && hasDes && len(des.Config) > 0 {
-				des.ConfigGeneration = int64(e.base.TargetGeneration)
-				d.desired[h.Collector] = des
-				desiredChanged = true
+			if ok && c.Command == agentctl.UpdateConfig {
+				// Only a config the agent applied becomes desired: one it
+				// refused, or that never arrived, is not re-sent by the
+				// reconciler.
+				var applied map[string]json.RawMessage
+				if json.Unmarshal(c.Args, &applied) == nil && len(applied) > 0 {
+					if !hasDes {
+						des, hasDes = store.DesiredState{Collector: h.Collector}, true
+					}
+					des.Config = maps.Clone(des.Config)
+					if des.Config == nil {
+						des.Config = map[string]json.RawMessage{}
+					}
+					maps.Copy(des.Config, applied)
+					des.ConfigGeneration = int64(e.base.TargetGeneration)
+					des.UpdatedAt, des.UpdatedBy = now, c.Actor.Name
+					d.desired[h.Collector] = des
+					desiredChanged = true
+				}
 			}
 		case failedNow:
 			c, ok := d.changeLocked(e, func(c *store.Command) {
