@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,7 +53,9 @@ func healthURL(target string) (string, error) {
 }
 
 // collectorHealth serves GET /api/v1/collectors/{id}/health: the agent's own
-// /healthz, relayed with its status code; 502 when the agent cannot be reached.
+// /healthz as a [wire.AgentHealth], always JSON, whatever the agent sent, so
+// that nothing the agent serves runs on corral's origin; 502 when the agent
+// cannot be reached.
 func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	h, ok := a.visible(r, id)
@@ -76,6 +79,7 @@ func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, codeBadGateway, "the collector's URL is invalid", map[string]any{"id": id})
 		return
 	}
+	shown := redactURL(u)
 	resp, err := a.o.HealthClient.Do(req)
 	if err != nil {
 		reason := "unreachable"
@@ -83,25 +87,23 @@ func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 			reason = fmt.Sprintf("no answer within %s", HealthTimeout)
 		}
 		writeError(w, http.StatusBadGateway, codeBadGateway, "the agent did not answer its /healthz",
-			map[string]any{"id": id, "reason": reason, "url": redactURL(u)})
+			map[string]any{"id": id, "reason": reason, "url": shown})
 		return
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
 	if err != nil {
 		writeError(w, http.StatusBadGateway, codeBadGateway, "reading the agent's /healthz failed",
-			map[string]any{"id": id, "reason": err.Error()})
+			map[string]any{"id": id, "url": shown, "reason": err.Error()})
 		return
 	}
-	ct := resp.Header.Get("Content-Type")
-	if ct == "" {
-		ct = "text/plain; charset=utf-8"
+	out := wire.AgentHealth{ID: id, URL: shown, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+	if json.Valid(body) {
+		out.Body, out.JSON = body, true
+	} else {
+		out.Body, _ = json.Marshal(string(body)) // a string cannot fail; invalid UTF-8 becomes U+FFFD
 	}
-	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(body)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // collectorMetrics serves GET /api/v1/collectors/{id}/metrics: the samples of

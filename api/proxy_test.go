@@ -1,0 +1,84 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/health"
+)
+
+// healthVia answers GET /collectors/acme-red-1/health with the collector's
+// target on agent, as the super admin.
+func healthVia(t *testing.T, agent http.Handler) (int, string, http.Header) {
+	t.Helper()
+	srv := httptest.NewServer(agent)
+	t.Cleanup(srv.Close)
+	st, tokens := openStore(t)
+	eval := health.NewEvaluator(health.Options{})
+	eval.Track(target(collectors[0], srv.URL+"/metrics"), time.Minute, 10*time.Second)
+	h := New(Options{Fleet: eval, Auth: auth.New(st, auth.Options{})})
+	return do(t, h, tokens[uSuper], "/api/v1/collectors/acme-red-1/health")
+}
+
+// TestHealthAnswersOnlyJSON: whatever the agent's /healthz serves, corral
+// answers application/json — the agent's JSON as a value, anything else as a
+// JSON string — so an agent serving HTML cannot run a script on corral's origin.
+func TestHealthAnswersOnlyJSON(t *testing.T) {
+	const page = `<html><script>fetch("/api/v1/tokens",{method:"POST"})</script></html>`
+	for _, tc := range []struct {
+		name, ct, body string
+		status         int
+		want           any // the decoded wire.AgentHealth.Body
+		wantJSON       bool
+	}{
+		{"json", "application/json", `{"status":"ok","checks":{"db":"up"}}`, 200,
+			map[string]any{"status": "ok", "checks": map[string]any{"db": "up"}}, true},
+		{"json unhealthy", "application/json", `{"status":"down"}`, 503, map[string]any{"status": "down"}, true},
+		{"json mislabelled", "text/html", `{"status":"ok"}`, 200, map[string]any{"status": "ok"}, true},
+		{"html", "text/html; charset=utf-8", page, 200, page, false},
+		{"html as json", "application/json", page, 200, page, false},
+		{"plain", "text/plain", "ok\n", 200, "ok\n", false},
+		{"empty", "", "", 204, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body, hdr := healthVia(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.ct != "" {
+					w.Header().Set("Content-Type", tc.ct)
+				}
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.body)
+			}))
+			if ct := hdr.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Errorf("Content-Type %q, want application/json", ct)
+			}
+			if strings.Contains(body, "<script>") {
+				t.Errorf("the answer carries the agent's markup unescaped: %s", body)
+			}
+			if code != http.StatusOK {
+				t.Fatalf("%d %s, want 200", code, body)
+			}
+			var got wire.AgentHealth
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("not a wire.AgentHealth: %v: %s", err, body)
+			}
+			var v any
+			if err := json.Unmarshal(got.Body, &v); err != nil {
+				t.Fatalf("body %s: %v", got.Body, err)
+			}
+			if fmt.Sprint(v) != fmt.Sprint(tc.want) || got.JSON != tc.wantJSON {
+				t.Errorf("body %v json %v, want %v json %v", v, got.JSON, tc.want, tc.wantJSON)
+			}
+			if got.Status != tc.status || !strings.HasSuffix(got.URL, "/healthz") || got.ID != "acme-red-1" {
+				t.Errorf("labels: id %q url %q status %d, want acme-red-1, …/healthz, %d", got.ID, got.URL, got.Status, tc.status)
+			}
+		})
+	}
+}
