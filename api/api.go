@@ -87,7 +87,8 @@ type Options struct {
 	// scraped collector's org and team are its target's.
 	DefaultOrg string
 	// HealthClient fetches agents' /healthz; default a plain client. Each request
-	// is bounded by HealthTimeout.
+	// is bounded by HealthTimeout. Its CheckRedirect is replaced: a redirect is
+	// never followed.
 	HealthClient *http.Client
 	Logger       *slog.Logger
 
@@ -176,9 +177,12 @@ func register(mux auth.Mux, o Options) {
 	if o.DefaultOrg == "" {
 		o.DefaultOrg = targets.DefaultTenancy.DefaultOrg
 	}
-	if o.HealthClient == nil {
-		o.HealthClient = &http.Client{}
+	hc := http.Client{}
+	if o.HealthClient != nil {
+		hc = *o.HealthClient
 	}
+	hc.CheckRedirect = noRedirect
+	o.HealthClient = &hc
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

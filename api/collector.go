@@ -52,10 +52,15 @@ func healthURL(target string) (string, error) {
 	return u.String(), nil
 }
 
+// noRedirect is the CheckRedirect of the health client: a redirect is the
+// agent's answer, never followed, so /healthz cannot send corral to another
+// host or path (its own /debug/pprof, a metadata address) and relay that.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // collectorHealth serves GET /api/v1/collectors/{id}/health: the agent's own
 // /healthz as a [wire.AgentHealth], always JSON, whatever the agent sent, so
 // that nothing the agent serves runs on corral's origin; 502 when the agent
-// cannot be reached.
+// cannot be reached or redirects.
 func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	h, ok := a.visible(r, id)
@@ -91,6 +96,12 @@ func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		writeError(w, http.StatusBadGateway, codeBadGateway,
+			"the agent's /healthz answered with a redirect, which corral does not follow; serve /healthz at the target itself",
+			map[string]any{"id": id, "url": shown, "status": resp.StatusCode, "location": redactURL(resp.Header.Get("Location"))})
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
 	if err != nil {
 		writeError(w, http.StatusBadGateway, codeBadGateway, "reading the agent's /healthz failed",

@@ -16,15 +16,15 @@ import (
 )
 
 // healthVia answers GET /collectors/acme-red-1/health with the collector's
-// target on agent, as the super admin.
-func healthVia(t *testing.T, agent http.Handler) (int, string, http.Header) {
+// target on agent, as the super admin; hc is Options.HealthClient.
+func healthVia(t *testing.T, hc *http.Client, agent http.Handler) (int, string, http.Header) {
 	t.Helper()
 	srv := httptest.NewServer(agent)
 	t.Cleanup(srv.Close)
 	st, tokens := openStore(t)
 	eval := health.NewEvaluator(health.Options{})
 	eval.Track(target(collectors[0], srv.URL+"/metrics"), time.Minute, 10*time.Second)
-	h := New(Options{Fleet: eval, Auth: auth.New(st, auth.Options{})})
+	h := New(Options{Fleet: eval, Auth: auth.New(st, auth.Options{}), HealthClient: hc})
 	return do(t, h, tokens[uSuper], "/api/v1/collectors/acme-red-1/health")
 }
 
@@ -49,7 +49,7 @@ func TestHealthAnswersOnlyJSON(t *testing.T) {
 		{"empty", "", "", 204, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, body, hdr := healthVia(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			code, body, hdr := healthVia(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if tc.ct != "" {
 					w.Header().Set("Content-Type", tc.ct)
 				}
@@ -78,6 +78,56 @@ func TestHealthAnswersOnlyJSON(t *testing.T) {
 			}
 			if got.Status != tc.status || !strings.HasSuffix(got.URL, "/healthz") || got.ID != "acme-red-1" {
 				t.Errorf("labels: id %q url %q status %d, want acme-red-1, …/healthz, %d", got.ID, got.URL, got.Status, tc.status)
+			}
+		})
+	}
+}
+
+// TestHealthDoesNotFollowRedirects: an agent's /healthz that redirects
+// elsewhere (corral's own /debug/pprof, a cloud metadata address) is answered
+// 502 naming the redirect; corral never asks the place it points to.
+func TestHealthDoesNotFollowRedirects(t *testing.T) {
+	asked := make(chan string, 1)
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked <- r.URL.Path
+		io.WriteString(w, `{"secret":"internal"}`)
+	}))
+	defer internal.Close()
+	// A client given in Options that would follow is overruled too.
+	follows := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+	for _, tc := range []struct {
+		status int
+		hc     *http.Client
+	}{
+		{http.StatusFound, nil}, {http.StatusMovedPermanently, nil}, {http.StatusTemporaryRedirect, nil},
+		{http.StatusPermanentRedirect, nil}, {http.StatusFound, follows},
+	} {
+		status, name := tc.status, fmt.Sprint(tc.status)
+		if tc.hc != nil {
+			name += " with a client that follows"
+		}
+		t.Run(name, func(t *testing.T) {
+			code, body, hdr := healthVia(t, tc.hc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, internal.URL+"/debug/pprof/cmdline", status)
+			}))
+			select {
+			case p := <-asked:
+				t.Errorf("corral followed the redirect to %s", p)
+			default:
+			}
+			if strings.Contains(body, "secret") {
+				t.Errorf("relayed the redirect's target: %s", body)
+			}
+			var e wire.Error
+			if code != http.StatusBadGateway || json.Unmarshal([]byte(body), &e) != nil || e.Code != codeBadGateway ||
+				!strings.Contains(e.Message, "redirect") {
+				t.Fatalf("%d %s, want 502 bad_gateway naming the redirect", code, body)
+			}
+			if e.Details["status"] != float64(status) || e.Details["location"] != internal.URL+"/debug/pprof/cmdline" {
+				t.Errorf("details %v, want the agent's status and location", e.Details)
+			}
+			if ct := hdr.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Errorf("Content-Type %q", ct)
 			}
 		})
 	}
