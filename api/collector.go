@@ -39,7 +39,8 @@ func (a *api) collectorStatus(w http.ResponseWriter, r *http.Request) {
 		StatusSince: ts(h.StatusSince), Up: h.Up, LastSeen: ts(h.LastSeen), LastScrape: ts(h.LastScrape)})
 }
 
-// maxHealthBody bounds the agent's /healthz answer relayed.
+// maxHealthBody bounds the agent's /healthz answer relayed; a longer one is
+// answered 502, never cut short.
 const maxHealthBody = 1 << 20
 
 // healthURL is the agent's /healthz: the target URL with its path replaced.
@@ -60,7 +61,7 @@ func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastRe
 // collectorHealth serves GET /api/v1/collectors/{id}/health: the agent's own
 // /healthz as a [wire.AgentHealth], always JSON, whatever the agent sent, so
 // that nothing the agent serves runs on corral's origin; 502 when the agent
-// cannot be reached or redirects.
+// cannot be reached, redirects or answers more than maxHealthBody.
 func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	h, ok := a.visible(r, id)
@@ -102,10 +103,23 @@ func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 			map[string]any{"id": id, "url": shown, "status": resp.StatusCode, "location": redactURL(resp.Header.Get("Location"))})
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
+	tooLarge := func() {
+		writeError(w, http.StatusBadGateway, codeBadGateway,
+			fmt.Sprintf("the agent's /healthz answer exceeds %dMiB, the most corral relays; make it shorter", maxHealthBody>>20),
+			map[string]any{"id": id, "url": shown, "status": resp.StatusCode, "limit_bytes": maxHealthBody})
+	}
+	if resp.ContentLength > maxHealthBody {
+		tooLarge()
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody+1))
 	if err != nil {
 		writeError(w, http.StatusBadGateway, codeBadGateway, "reading the agent's /healthz failed",
 			map[string]any{"id": id, "url": shown, "reason": err.Error()})
+		return
+	}
+	if len(body) > maxHealthBody {
+		tooLarge()
 		return
 	}
 	out := wire.AgentHealth{ID: id, URL: shown, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}

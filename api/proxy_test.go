@@ -132,3 +132,49 @@ func TestHealthDoesNotFollowRedirects(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthOverLimit: an answer over maxHealthBody is a 502 that names the
+// limit, never a body cut short and relayed as if whole; one at the limit passes.
+func TestHealthOverLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		n      int
+		length bool // send Content-Length (else chunked)
+		ok     bool
+	}{
+		{"at the limit", maxHealthBody, true, true},
+		{"over, with length", maxHealthBody + 1, true, false},
+		{"over, chunked", maxHealthBody + 1, false, false},
+		{"far over, chunked", 4 * maxHealthBody, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body, _ := healthVia(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.length {
+					w.Header().Set("Content-Length", fmt.Sprint(tc.n))
+				}
+				w.Header().Set("Content-Type", "text/plain")
+				w.WriteHeader(200)
+				chunk := strings.Repeat("x", 4096)
+				for left := tc.n; left > 0; left -= len(chunk) {
+					io.WriteString(w, chunk[:min(left, len(chunk))])
+					if !tc.length {
+						w.(http.Flusher).Flush()
+					}
+				}
+			}))
+			if tc.ok {
+				var got wire.AgentHealth
+				var s string
+				if code != 200 || json.Unmarshal([]byte(body), &got) != nil || json.Unmarshal(got.Body, &s) != nil || len(s) != tc.n {
+					t.Fatalf("%d, body of %d bytes, want 200 with all %d", code, len(body), tc.n)
+				}
+				return
+			}
+			var e wire.Error
+			if code != http.StatusBadGateway || json.Unmarshal([]byte(body), &e) != nil || e.Code != codeBadGateway ||
+				!strings.Contains(e.Message, "1MiB") || e.Details["limit_bytes"] != float64(maxHealthBody) {
+				t.Fatalf("%d %.300s, want 502 naming the 1MiB limit", code, body)
+			}
+		})
+	}
+}
