@@ -87,7 +87,8 @@ type Options struct {
 	// scraped collector's org and team are its target's.
 	DefaultOrg string
 	// HealthClient fetches agents' /healthz; default a plain client. Each request
-	// is bounded by HealthTimeout.
+	// is bounded by HealthTimeout. Its CheckRedirect is replaced: a redirect is
+	// never followed.
 	HealthClient *http.Client
 	Logger       *slog.Logger
 
@@ -163,7 +164,12 @@ func (a *api) routes() []route {
 func New(o Options) http.Handler {
 	mux := http.NewServeMux()
 	register(mux, o)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every answer, including those of package auth and the non-JSON
+		// ones (metrics, CSV exports), before any handler writes.
+		secureHeaders(w.Header())
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // register puts every route of the API on mux; the OpenAPI test walks it.
@@ -171,9 +177,12 @@ func register(mux auth.Mux, o Options) {
 	if o.DefaultOrg == "" {
 		o.DefaultOrg = targets.DefaultTenancy.DefaultOrg
 	}
-	if o.HealthClient == nil {
-		o.HealthClient = &http.Client{}
+	hc := http.Client{}
+	if o.HealthClient != nil {
+		hc = *o.HealthClient
 	}
+	hc.CheckRedirect = noRedirect
+	o.HealthClient = &hc
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -203,7 +212,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	secureHeaders(h)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
 }
@@ -252,3 +261,14 @@ func (a *api) visible(r *http.Request, id string) (health.Health, bool) {
 	}
 	return h, true
 }
+
+// secureHeaders forbids a browser to sniff an answer into something else and
+// to run or frame anything in one.
+func secureHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+}
+
+// contentSecurityPolicy lets an API answer load, run and frame nothing: the API
+// serves data, never a page, so a body that reaches a browser as one stays inert.
+const contentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'"

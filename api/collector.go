@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +39,8 @@ func (a *api) collectorStatus(w http.ResponseWriter, r *http.Request) {
 		StatusSince: ts(h.StatusSince), Up: h.Up, LastSeen: ts(h.LastSeen), LastScrape: ts(h.LastScrape)})
 }
 
-// maxHealthBody bounds the agent's /healthz answer relayed.
+// maxHealthBody bounds the agent's /healthz answer relayed; a longer one is
+// answered 502, never cut short.
 const maxHealthBody = 1 << 20
 
 // healthURL is the agent's /healthz: the target URL with its path replaced.
@@ -51,8 +53,15 @@ func healthURL(target string) (string, error) {
 	return u.String(), nil
 }
 
+// noRedirect is the CheckRedirect of the health client: a redirect is the
+// agent's answer, never followed, so /healthz cannot send corral to another
+// host or path (its own /debug/pprof, a metadata address) and relay that.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // collectorHealth serves GET /api/v1/collectors/{id}/health: the agent's own
-// /healthz, relayed with its status code; 502 when the agent cannot be reached.
+// /healthz as a [wire.AgentHealth], always JSON, whatever the agent sent, so
+// that nothing the agent serves runs on corral's origin; 502 when the agent
+// cannot be reached, redirects or answers more than maxHealthBody.
 func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	h, ok := a.visible(r, id)
@@ -76,6 +85,7 @@ func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, codeBadGateway, "the collector's URL is invalid", map[string]any{"id": id})
 		return
 	}
+	shown := redactURL(u)
 	resp, err := a.o.HealthClient.Do(req)
 	if err != nil {
 		reason := "unreachable"
@@ -83,25 +93,42 @@ func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 			reason = fmt.Sprintf("no answer within %s", HealthTimeout)
 		}
 		writeError(w, http.StatusBadGateway, codeBadGateway, "the agent did not answer its /healthz",
-			map[string]any{"id": id, "reason": reason, "url": redactURL(u)})
+			map[string]any{"id": id, "reason": reason, "url": shown})
 		return
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
-	if err != nil {
-		writeError(w, http.StatusBadGateway, codeBadGateway, "reading the agent's /healthz failed",
-			map[string]any{"id": id, "reason": err.Error()})
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		writeError(w, http.StatusBadGateway, codeBadGateway,
+			"the agent's /healthz answered with a redirect, which corral does not follow; serve /healthz at the target itself",
+			map[string]any{"id": id, "url": shown, "status": resp.StatusCode, "location": redactURL(resp.Header.Get("Location"))})
 		return
 	}
-	ct := resp.Header.Get("Content-Type")
-	if ct == "" {
-		ct = "text/plain; charset=utf-8"
+	tooLarge := func() {
+		writeError(w, http.StatusBadGateway, codeBadGateway,
+			fmt.Sprintf("the agent's /healthz answer exceeds %dMiB, the most corral relays; make it shorter", maxHealthBody>>20),
+			map[string]any{"id": id, "url": shown, "status": resp.StatusCode, "limit_bytes": maxHealthBody})
 	}
-	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(body)
+	if resp.ContentLength > maxHealthBody {
+		tooLarge()
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadGateway, codeBadGateway, "reading the agent's /healthz failed",
+			map[string]any{"id": id, "url": shown, "reason": err.Error()})
+		return
+	}
+	if len(body) > maxHealthBody {
+		tooLarge()
+		return
+	}
+	out := wire.AgentHealth{ID: id, URL: shown, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+	if json.Valid(body) {
+		out.Body, out.JSON = body, true
+	} else {
+		out.Body, _ = json.Marshal(string(body)) // a string cannot fail; invalid UTF-8 becomes U+FFFD
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // collectorMetrics serves GET /api/v1/collectors/{id}/metrics: the samples of

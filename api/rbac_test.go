@@ -190,7 +190,9 @@ func TestUnauthenticated(t *testing.T) {
 func TestHealthAndMetricsProxy(t *testing.T) {
 	h, tokens := liveFixture(t)
 	code, body, hdr := do(t, h, tokens[uSuper], "/api/v1/collectors/acme-red-1/health")
-	if code != 200 || body != `{"status":"ok"}` || hdr.Get("Content-Type") != "application/json" {
+	var ah wire.AgentHealth
+	if code != 200 || json.Unmarshal([]byte(body), &ah) != nil || string(ah.Body) != `{"status":"ok"}` || !ah.JSON ||
+		ah.Status != 200 || hdr.Get("Content-Type") != "application/json; charset=utf-8" {
 		t.Errorf("health: %d %q %q", code, body, hdr.Get("Content-Type"))
 	}
 	code, body, hdr = do(t, h, tokens[uSuper], "/api/v1/collectors/acme-red-1/metrics")
