@@ -81,8 +81,10 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.now()
-	ip, userKey := a.opts.ClientIP(r), strings.ToLower(req.Username)
-	if wait := max(a.byUser.retryAfter(userKey, now), a.byIP.retryAfter(ip, now)); wait > 0 {
+	ip := a.opts.ClientIP(r)
+	// Usernames are looked up case-sensitively, but ANA and ana share a throttle.
+	pairKey := strings.ToLower(req.Username) + "\x00" + ip
+	if wait := max(a.byPair.retryAfter(pairKey, now), a.byIP.retryAfter(ip, now)); wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		a.log.Warn("login refused: too many failures", "client_ip", ip, "retry_after_seconds", secs)
 		w.Header().Set("Retry-After", fmt.Sprint(secs))
@@ -115,7 +117,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		ok = false
 	}
 	if !ok || !known || u.Disabled() {
-		a.byUser.fail(userKey, now)
+		a.byPair.fail(pairKey, now)
 		a.byIP.fail(ip, now)
 		reason := "wrong password"
 		switch {
@@ -132,7 +134,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusUnauthorized, CodeInvalidCredentials, "invalid username or password", nil))
 		return
 	}
-	a.byUser.reset(userKey)
+	a.byPair.reset(pairKey)
 
 	p, aerr := a.principal(ctx, u.ID)
 	if aerr != nil {
