@@ -99,9 +99,14 @@ type Options struct {
 	// A negative limit turns that limit off.
 	LoginFailuresPerUser, LoginFailuresPerIP int
 	LoginWindow, LoginMaxDelay               time.Duration
-	// MaxConcurrentLogins bounds the password checks running at once (each
-	// takes 64 MiB); default 4.
+	// MaxConcurrentLogins bounds the password checks running at once, each of
+	// which takes 64 MiB (an unknown username costs one too, so that it cannot
+	// be told from a wrong password); default 2. A login waits at most
+	// LoginQueueWait for a free slot, default 2s, and is then answered 503
+	// unavailable with Retry-After, so that a burst of logins costs at most
+	// MaxConcurrentLogins × 64 MiB and no unbounded queue.
 	MaxConcurrentLogins int
+	LoginQueueWait      time.Duration
 	// ClientIP tells the client address of a request, for the login rate limit;
 	// default the host of RemoteAddr. Behind a reverse proxy, give one that
 	// trusts the proxy's X-Forwarded-For.
@@ -139,6 +144,8 @@ type Authenticator struct {
 	// dummyHash is checked against when the username is unknown, so that a
 	// login takes as long whether the user exists or not.
 	dummyHash func() string
+	// checkPassword is CheckPassword; tests hold a login inside it.
+	checkPassword func(hash, pw string) (bool, error)
 }
 
 // New returns an Authenticator over st.
@@ -168,7 +175,10 @@ func New(st Store, opts Options) *Authenticator {
 		opts.LoginMaxDelay = 15 * time.Minute
 	}
 	if opts.MaxConcurrentLogins <= 0 {
-		opts.MaxConcurrentLogins = 4
+		opts.MaxConcurrentLogins = 2
+	}
+	if opts.LoginQueueWait <= 0 {
+		opts.LoginQueueWait = 2 * time.Second
 	}
 	if opts.ClientIP == nil {
 		opts.ClientIP = remoteHost
@@ -188,6 +198,8 @@ func New(st Store, opts Options) *Authenticator {
 		byIP:   newLimiter(opts.LoginFailuresPerIP, opts.LoginWindow),
 		slots:  make(chan struct{}, opts.MaxConcurrentLogins),
 		params: defaultParams,
+
+		checkPassword: CheckPassword,
 	}
 	a.dummyHash = sync.OnceValue(func() string {
 		h, _ := hashPassword(newSecret(16), a.params) // cannot fail for a short password

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -466,6 +467,88 @@ func TestLimiterForgets(t *testing.T) {
 	}
 	if n := len(l.failures["x"]); n != 2 {
 		t.Fatalf("%d failures kept for one key, want the limit, 2", n)
+	}
+}
+
+// TestLoginConcurrency is the regression test of logins queued without bound:
+// every login waited for a password-check slot as long as its client did, so a
+// burst of them piled up behind the 64 MiB argon2 checks. Now a login that finds
+// no slot within LoginQueueWait is answered 503 at once.
+func TestLoginConcurrency(t *testing.T) {
+	checkLeaks(t)
+	e := newEnv(t, backends[0].url(t), Options{MaxConcurrentLogins: 1, LoginQueueWait: 50 * time.Millisecond})
+	e.user("ana", "pw")
+	// The first password check holds its slot until released.
+	var checks atomic.Int32
+	entered, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	e.a.checkPassword = func(hash, pw string) (bool, error) {
+		if checks.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		return CheckPassword(hash, pw)
+	}
+	// login does not use e.do, which may not fail t from another goroutine,
+	// and gives up after 5s rather than hanging on a login that waits for ever.
+	login := func(user, pw string) (resp, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		j, _ := json.Marshal(map[string]string{"username": user, "password": pw})
+		hr, err := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/api/v1/login", bytes.NewReader(j))
+		if err != nil {
+			return resp{}, err
+		}
+		hr.Header.Set("Content-Type", "application/json")
+		hres, err := e.srv.Client().Do(hr)
+		if err != nil {
+			return resp{}, err
+		}
+		defer hres.Body.Close()
+		raw, err := io.ReadAll(hres.Body)
+		if err != nil {
+			return resp{}, err
+		}
+		r := resp{status: hres.StatusCode, header: hres.Header, raw: string(raw)}
+		return r, json.Unmarshal(raw, &r.body)
+	}
+
+	held := make(chan error, 1)
+	go func() {
+		r, err := login("ana", "pw")
+		if err == nil && r.status != http.StatusOK {
+			err = fmt.Errorf("held login: %d %s", r.status, r.raw)
+		}
+		held <- err
+	}()
+	<-entered
+	// An unknown username waits for a slot too: it costs a hash like a known one,
+	// so the answers cannot tell them apart.
+	for _, user := range []string{"ana", "nobody"} {
+		r, err := login(user, "pw")
+		if err != nil {
+			t.Fatalf("login %s while the slot is held: %v", user, err)
+		}
+		wantError(t, r, http.StatusServiceUnavailable, CodeUnavailable)
+		if ra := r.header.Get("Retry-After"); ra != "1" || r.body["details"].(map[string]any)["retry_after_seconds"] != 1.0 {
+			t.Fatalf("login %s: Retry-After %q, body %s; want 1", user, ra, r.raw)
+		}
+	}
+	unblock()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if r, err := login("ana", "pw"); err != nil || r.status != http.StatusOK {
+		t.Fatalf("login once the slot is free: %v %d %s", err, r.status, r.raw)
+	}
+	before := checks.Load()
+	if r, err := login("nobody", "pw"); err != nil || r.status != http.StatusUnauthorized {
+		t.Fatalf("unknown user: %v %d %s", err, r.status, r.raw)
+	}
+	if n := checks.Load() - before; n != 1 {
+		t.Fatalf("an unknown username cost %d password checks, want 1", n)
 	}
 }
 

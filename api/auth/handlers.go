@@ -93,11 +93,24 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Bound the argon2 checks running at once: each takes 64 MiB.
+	// Bound the argon2 checks running at once: each takes 64 MiB. Wait a
+	// little for a slot, not for ever, so that a burst is refused rather than
+	// queued without end.
+	queued := time.NewTimer(a.opts.LoginQueueWait)
 	select {
 	case a.slots <- struct{}{}:
+		queued.Stop()
 		defer func() { <-a.slots }()
+	case <-queued.C:
+		const secs = 1
+		a.log.Warn("login refused: too many logins at once", "client_ip", ip,
+			"max_concurrent_logins", a.opts.MaxConcurrentLogins)
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		writeError(w, newError(http.StatusServiceUnavailable, CodeUnavailable, "too many logins at once; try again shortly",
+			map[string]any{"retry_after_seconds": secs}))
+		return
 	case <-ctx.Done():
+		queued.Stop()
 		return // the client went away
 	}
 	u, err := a.st.UserByUsername(ctx, req.Username)
@@ -111,7 +124,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 	if !known {
 		hash = a.dummyHash()
 	}
-	ok, err := CheckPassword(hash, req.Password)
+	ok, err := a.checkPassword(hash, req.Password)
 	if err != nil {
 		a.log.Error("login: check password", "user", u.Username, "err", err)
 		ok = false
