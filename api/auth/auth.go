@@ -83,16 +83,30 @@ type Options struct {
 	// default 90 days. MaxTokenTTL bounds the lifetime a request may ask for;
 	// default 366 days.
 	TokenTTL, MaxTokenTTL time.Duration
-	// LoginFailuresPerUser and LoginFailuresPerIP are how many failed logins a
-	// username and a client address may have within LoginWindow before further
-	// attempts get 429; defaults 5, 20 and 15 minutes. A negative limit turns
-	// that limit off. The per-address limit is the higher one so that the users
-	// behind one NAT do not lock each other out.
+	// LoginFailuresPerUser is how many failed logins a username may have from
+	// one client address before each further attempt from that address for that
+	// username must wait 1s, 2s, 4s, … (doubling) after the previous failure, at
+	// most LoginMaxDelay; default 5 and 15 minutes. The wait is answered with 429
+	// and Retry-After. A correct login clears the pair, and a pair idle for its
+	// wait plus LoginWindow starts afresh. Only the pair is throttled: someone
+	// else's wrong guesses never stop the right password from another address.
+	//
+	// LoginFailuresPerIP is how many failed logins a client address may have
+	// within LoginWindow, whatever the usernames, before its further attempts
+	// get 429; default 20 and 15 minutes. It is high so that the users behind one
+	// NAT do not stop each other.
+	//
+	// A negative limit turns that limit off.
 	LoginFailuresPerUser, LoginFailuresPerIP int
-	LoginWindow                              time.Duration
-	// MaxConcurrentLogins bounds the password checks running at once (each
-	// takes 64 MiB); default 4.
+	LoginWindow, LoginMaxDelay               time.Duration
+	// MaxConcurrentLogins bounds the password checks running at once, each of
+	// which takes 64 MiB (an unknown username costs one too, so that it cannot
+	// be told from a wrong password); default 2. A login waits at most
+	// LoginQueueWait for a free slot, default 2s, and is then answered 503
+	// unavailable with Retry-After, so that a burst of logins costs at most
+	// MaxConcurrentLogins × 64 MiB and no unbounded queue.
 	MaxConcurrentLogins int
+	LoginQueueWait      time.Duration
 	// ClientIP tells the client address of a request, for the login rate limit;
 	// default the host of RemoteAddr. Behind a reverse proxy, give one that
 	// trusts the proxy's X-Forwarded-For.
@@ -123,13 +137,15 @@ type Authenticator struct {
 	opts   Options
 	log    *slog.Logger
 	now    func() time.Time
-	byUser *limiter
+	byPair *backoff // failures per (username, client address)
 	byIP   *limiter
 	slots  chan struct{} // password checks running
 	params argon2Params  // of the hashes Bootstrap makes; tests lower them
 	// dummyHash is checked against when the username is unknown, so that a
 	// login takes as long whether the user exists or not.
 	dummyHash func() string
+	// checkPassword is CheckPassword; tests hold a login inside it.
+	checkPassword func(hash, pw string) (bool, error)
 }
 
 // New returns an Authenticator over st.
@@ -155,8 +171,14 @@ func New(st Store, opts Options) *Authenticator {
 	if opts.LoginWindow <= 0 {
 		opts.LoginWindow = 15 * time.Minute
 	}
+	if opts.LoginMaxDelay <= 0 {
+		opts.LoginMaxDelay = 15 * time.Minute
+	}
 	if opts.MaxConcurrentLogins <= 0 {
-		opts.MaxConcurrentLogins = 4
+		opts.MaxConcurrentLogins = 2
+	}
+	if opts.LoginQueueWait <= 0 {
+		opts.LoginQueueWait = 2 * time.Second
 	}
 	if opts.ClientIP == nil {
 		opts.ClientIP = remoteHost
@@ -172,10 +194,12 @@ func New(st Store, opts Options) *Authenticator {
 		opts:   opts,
 		log:    opts.Logger,
 		now:    opts.Now,
-		byUser: newLimiter(opts.LoginFailuresPerUser, opts.LoginWindow),
+		byPair: newBackoff(opts.LoginFailuresPerUser, opts.LoginMaxDelay, opts.LoginWindow),
 		byIP:   newLimiter(opts.LoginFailuresPerIP, opts.LoginWindow),
 		slots:  make(chan struct{}, opts.MaxConcurrentLogins),
 		params: defaultParams,
+
+		checkPassword: CheckPassword,
 	}
 	a.dummyHash = sync.OnceValue(func() string {
 		h, _ := hashPassword(newSecret(16), a.params) // cannot fail for a short password

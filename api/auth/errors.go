@@ -21,6 +21,7 @@ const (
 	CodeBadRequest         = wire.CodeBadRequest
 	CodeNotFound           = wire.CodeNotFound
 	CodeInternal           = wire.CodeInternal
+	CodeUnavailable        = wire.CodeUnavailable
 )
 
 // apiError is an error response: the API's one JSON error shape, with the

@@ -81,8 +81,10 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.now()
-	ip, userKey := a.opts.ClientIP(r), strings.ToLower(req.Username)
-	if wait := max(a.byUser.retryAfter(userKey, now), a.byIP.retryAfter(ip, now)); wait > 0 {
+	ip := a.opts.ClientIP(r)
+	// Usernames are looked up case-sensitively, but ANA and ana share a throttle.
+	pairKey := strings.ToLower(req.Username) + "\x00" + ip
+	if wait := max(a.byPair.retryAfter(pairKey, now), a.byIP.retryAfter(ip, now)); wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		a.log.Warn("login refused: too many failures", "client_ip", ip, "retry_after_seconds", secs)
 		w.Header().Set("Retry-After", fmt.Sprint(secs))
@@ -91,11 +93,24 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Bound the argon2 checks running at once: each takes 64 MiB.
+	// Bound the argon2 checks running at once: each takes 64 MiB. Wait a
+	// little for a slot, not for ever, so that a burst is refused rather than
+	// queued without end.
+	queued := time.NewTimer(a.opts.LoginQueueWait)
 	select {
 	case a.slots <- struct{}{}:
+		queued.Stop()
 		defer func() { <-a.slots }()
+	case <-queued.C:
+		const secs = 1
+		a.log.Warn("login refused: too many logins at once", "client_ip", ip,
+			"max_concurrent_logins", a.opts.MaxConcurrentLogins)
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		writeError(w, newError(http.StatusServiceUnavailable, CodeUnavailable, "too many logins at once; try again shortly",
+			map[string]any{"retry_after_seconds": secs}))
+		return
 	case <-ctx.Done():
+		queued.Stop()
 		return // the client went away
 	}
 	u, err := a.st.UserByUsername(ctx, req.Username)
@@ -109,13 +124,13 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 	if !known {
 		hash = a.dummyHash()
 	}
-	ok, err := CheckPassword(hash, req.Password)
+	ok, err := a.checkPassword(hash, req.Password)
 	if err != nil {
 		a.log.Error("login: check password", "user", u.Username, "err", err)
 		ok = false
 	}
 	if !ok || !known || u.Disabled() {
-		a.byUser.fail(userKey, now)
+		a.byPair.fail(pairKey, now)
 		a.byIP.fail(ip, now)
 		reason := "wrong password"
 		switch {
@@ -132,7 +147,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusUnauthorized, CodeInvalidCredentials, "invalid username or password", nil))
 		return
 	}
-	a.byUser.reset(userKey)
+	a.byPair.reset(pairKey)
 
 	p, aerr := a.principal(ctx, u.ID)
 	if aerr != nil {
