@@ -94,7 +94,7 @@ func (a *api) detail(h *health.Health) wire.CollectorDetail {
 		AgentState: ag.State, LastItem: ts(h.LastItem),
 		Uptime:   numIf(h.Uptime > 0, h.Uptime.Seconds()),
 		Restarts: h.Restarts, LastError: h.LastError, LastErrorReason: h.LastReason,
-		ConsecutiveFailures: h.ConsecutiveFailures,
+		ConsecutiveFailures: h.ConsecutiveFailures, CollectionError: h.CollectionError,
 		Collection: wire.Collection{
 			Succeeded: ag.CollectionsOK, Failed: ag.CollectionsError,
 			MeanDuration:     h.CollectionMean.Seconds(),

@@ -80,15 +80,20 @@ type Health struct {
 	Reason      string
 	StatusSince time.Time
 
-	Up                  bool
-	FirstSeen           time.Time
-	LastScrape          time.Time
-	LastSeen            time.Time // last successful scrape
-	ScrapeDuration      time.Duration
+	Up             bool
+	FirstSeen      time.Time
+	LastScrape     time.Time
+	LastSeen       time.Time // last successful scrape
+	ScrapeDuration time.Duration
+	// LastError and LastReason are the last scrape's failure and its reason
+	// (timeout, refused, http_503 …); both clear with a successful scrape.
 	LastError           string
 	LastReason          string
 	ConsecutiveFailures int
-	Samples             int
+	// CollectionError is the agent's own trouble, from its latest successful
+	// scrape: its collection runs failing in a row. "" while they succeed.
+	CollectionError string
+	Samples         int
 
 	Agent scrape.AgentSample // latest successful scrape's agent values
 
@@ -334,6 +339,7 @@ func (c *collectorHealth) observe(r *scrape.Result, persistEvery time.Duration) 
 		h.Up = true
 		h.LastSeen = now
 		h.ConsecutiveFailures = 0
+		h.LastError, h.LastReason = "", ""
 		h.Samples = r.Samples
 		a := r.Agent
 		if c.hasPrev {
@@ -358,6 +364,10 @@ func (c *collectorHealth) observe(r *scrape.Result, persistEvery time.Duration) 
 			h.LastItem = time.Unix(0, int64(a.LastItem*1e9))
 		}
 		h.Agent = a
+		h.CollectionError = ""
+		if a.CollectionFailures > 0 {
+			h.CollectionError = fmt.Sprintf("%.0f collection runs failed in a row (%.0f in all)", a.CollectionFailures, a.CollectionsError)
+		}
 		c.prev, c.prevAt, c.hasPrev = a, now, true
 	} else {
 		h.Up = false
@@ -433,6 +443,13 @@ func (c *collectorHealth) derive(now time.Time, th Thresholds) (fleet.Status, st
 			since = fmt.Sprintf("no successful scrape for %s", roundDur(now.Sub(h.LastSeen)))
 		}
 		return fleet.StatusOffline, fmt.Sprintf("%s (offline after %s); last error: %s", since, roundDur(th.OfflineAfter), h.LastError)
+	}
+	if !h.Up {
+		// Reached before, failing now: say so, with why, until offline. What
+		// the agent said at its last good scrape (state, freshness, duration)
+		// is old news, and a hung agent's timeout is not slowness.
+		return fleet.StatusError, fmt.Sprintf("scrape failed (%s): %s; offline after %s without a successful scrape",
+			h.LastReason, h.LastError, roundDur(th.OfflineAfter))
 	}
 	a := h.Agent
 	if a.HasContract && a.State == contract.StateError {

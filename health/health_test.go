@@ -156,12 +156,51 @@ func TestStatusHistoryRows(t *testing.T) {
 	for _, c := range rec.changes {
 		got = append(got, c.From+"→"+c.To)
 	}
-	want := "unknown→online offline→online"
-	if strings.Join(got, " ") != "unknown→online online→offline offline→online" {
-		t.Errorf("history %v, want unknown→online online→offline %s", got, want)
+	if want := "unknown→online online→error error→offline offline→online"; strings.Join(got, " ") != want {
+		t.Errorf("history %v, want %s", got, want)
 	}
-	if rec.changes[1].Reason == "" || !rec.changes[1].At.Equal(t0.Add(30*time.Second).Add(time.Millisecond)) {
-		t.Errorf("change row: %+v", rec.changes[1])
+	if c := rec.changes[1]; !strings.Contains(c.Reason, "scrape failed (refused)") || !c.At.Equal(t0.Add(10*time.Second).Add(time.Millisecond)) {
+		t.Errorf("failing row: %+v", c)
+	}
+	if c := rec.changes[2]; c.Reason == "" || !c.At.Equal(t0.Add(30*time.Second).Add(time.Millisecond)) {
+		t.Errorf("offline row: %+v", c)
+	}
+}
+
+// TestScrapeAndCollectionErrors: while scrapes fail the status says so, with
+// the failure, until offline — a hung agent's timeouts are not "slow", an old
+// freshness is not "stale" — and the last scrape error clears with the next
+// good scrape; the agent's own collection failures are reported apart.
+func TestScrapeAndCollectionErrors(t *testing.T) {
+	e, tg, _ := newEval(t, Thresholds{OfflineAfter: time.Minute})
+	e.Observe(ok(tg, t0, running(0, t0)))
+	hung := fail(tg, t0.Add(10*time.Second))
+	hung.Duration, hung.Reason, hung.Err = 5*time.Second, scrape.ReasonTimeout, errors.New("context deadline exceeded")
+	e.Observe(hung)
+	if st, reason := status(t, e); st != fleet.StatusError || !strings.Contains(reason, "scrape failed (timeout)") || !strings.Contains(reason, "offline after 1m") {
+		t.Errorf("hung agent: %s (%s), want error with the timeout", st, reason)
+	}
+	e.Observe(fail(tg, t0.Add(50*time.Second))) // the newest item is 50s old now, with a 30s stale threshold
+	if st, reason := status(t, e); st != fleet.StatusError || !strings.Contains(reason, "refused") {
+		t.Errorf("killed agent: %s (%s), want error, not stale", st, reason)
+	}
+	h, _ := e.Get("c1")
+	if h.LastError == "" || h.LastReason != scrape.ReasonRefused {
+		t.Errorf("last error %q (%s)", h.LastError, h.LastReason)
+	}
+	a := running(50, t0.Add(60*time.Second))
+	a.CollectionFailures, a.CollectionsError = 3, 7
+	e.Observe(ok(tg, t0.Add(60*time.Second), a))
+	h, _ = e.Get("c1")
+	if h.LastError != "" || h.LastReason != "" || h.Status == fleet.StatusError {
+		t.Errorf("after a good scrape: last error %q (%s), status %s", h.LastError, h.LastReason, h.Status)
+	}
+	if !strings.Contains(h.CollectionError, "3 collection runs failed in a row") {
+		t.Errorf("collection error %q", h.CollectionError)
+	}
+	e.Observe(ok(tg, t0.Add(70*time.Second), running(60, t0.Add(70*time.Second))))
+	if h, _ = e.Get("c1"); h.CollectionError != "" {
+		t.Errorf("collection error not cleared: %q", h.CollectionError)
 	}
 }
 

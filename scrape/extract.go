@@ -59,6 +59,8 @@ func ExtractAgent(samples []expo.Sample, prev *AgentSample) AgentSample {
 			a.BackfillProgress = s.Value
 		case contract.MetricLogRecords:
 			a.LogRecords, a.HasLogRecords = s.Value, true
+		case contract.MetricConsecutiveFailures:
+			a.CollectionFailures = s.Value
 		case contract.MetricBackfillRunning:
 			a.BackfillRunning, a.HasBackfill = s.Value == 1, true
 		case contract.MetricProcessCPU:

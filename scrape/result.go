@@ -40,14 +40,17 @@ type AgentSample struct {
 	ExpectedInterval float64 // seconds
 	CollectionsOK    float64
 	CollectionsError float64
-	DurationSum      float64
-	DurationCount    float64
-	LastCollection   float64
-	ConfigGeneration float64
-	HasGeneration    bool
-	BackfillProgress float64
-	BackfillRunning  bool
-	HasBackfill      bool // corral_collector_backfill_running was exposed
+	// CollectionFailures is corral_collector_consecutive_failures: collection
+	// runs failed in a row.
+	CollectionFailures float64
+	DurationSum        float64
+	DurationCount      float64
+	LastCollection     float64
+	ConfigGeneration   float64
+	HasGeneration      bool
+	BackfillProgress   float64
+	BackfillRunning    bool
+	HasBackfill        bool // corral_collector_backfill_running was exposed
 	// LogRecords is corral_collector_log_records_total: records the agent has
 	// logged for /logs since it started.
 	LogRecords    float64

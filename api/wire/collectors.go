@@ -30,22 +30,26 @@ type Collector struct {
 // the server knows of the collector.
 type CollectorDetail struct {
 	Collector
-	Kind                string      `json:"kind"`
-	Version             string      `json:"version"`
-	URL                 string      `json:"url"`
-	Source              string      `json:"source"`
-	ScrapeJob           string      `json:"scrape_job"`
-	FirstSeen           *time.Time  `json:"first_seen"`
-	LastScrape          *time.Time  `json:"last_scrape"`
-	ScrapeDuration      float64     `json:"scrape_duration_seconds"`
-	Samples             int         `json:"samples"`
-	AgentState          string      `json:"agent_state"`
-	LastItem            *time.Time  `json:"last_item"`
-	Uptime              *float64    `json:"uptime_seconds"`
-	Restarts            int         `json:"restarts"`
+	Kind           string     `json:"kind"`
+	Version        string     `json:"version"`
+	URL            string     `json:"url"`
+	Source         string     `json:"source"`
+	ScrapeJob      string     `json:"scrape_job"`
+	FirstSeen      *time.Time `json:"first_seen"`
+	LastScrape     *time.Time `json:"last_scrape"`
+	ScrapeDuration float64    `json:"scrape_duration_seconds"`
+	Samples        int        `json:"samples"`
+	AgentState     string     `json:"agent_state"`
+	LastItem       *time.Time `json:"last_item"`
+	Uptime         *float64   `json:"uptime_seconds"`
+	Restarts       int        `json:"restarts"`
+	// LastError and LastErrorReason are the last scrape's failure; "" once
+	// a scrape succeeds. CollectionError is the agent's own: its collection
+	// runs failing in a row, from its latest successful scrape.
 	LastError           string      `json:"last_error"`
 	LastErrorReason     string      `json:"last_error_reason"`
 	ConsecutiveFailures int         `json:"consecutive_failures"`
+	CollectionError     string      `json:"collection_error"`
 	Collection          Collection  `json:"collection"`
 	Thresholds          *Thresholds `json:"thresholds"`
 	// Desired is what operators asked for through corral (stop, resume,
