@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -257,7 +256,8 @@ scrape_configs:
   - job_name: fleet
     static_configs: [{targets: ['`+a.addr+`'], labels: {collector: la}}]
 `)
-	srv := startServer(t, cfgPath, "sqlite:"+filepath.Join(dir, "corral.db"))
+	t.Setenv("CORRAL_ADMIN_PASSWORD", e2ePassword)
+	srv := startServer(t, cfgPath, "sqlite:"+filepath.Join(dir, "corral.db"), withLifecycle)
 	waitStatuses(t, srv.base, 20*time.Second, map[string]string{"la": "online"})
 	time.Sleep(time.Second) // five more scrapes
 	if n := len(a.afters()); n != 0 {
@@ -266,13 +266,8 @@ scrape_configs:
 	// The section is fixed at start: a reload that changes it is refused.
 	cfg, _ := os.ReadFile(cfgPath)
 	writeFile(t, cfgPath, strings.Replace(string(cfg), "pull: false", "pull: true", 1))
-	resp, err := http.Post(srv.base+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 500 || !strings.Contains(string(msg), "logs cannot change on reload") {
-		t.Errorf("reload changing logs: %d %s", resp.StatusCode, msg)
+	code, msg := postReload(t, srv.base, session(t, srv.base, "admin", e2ePassword), "")
+	if code != 500 || !strings.Contains(msg, "logs cannot change on reload") {
+		t.Errorf("reload changing logs: %d %s", code, msg)
 	}
 }

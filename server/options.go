@@ -33,6 +33,11 @@ type Options struct {
 	Reload <-chan struct{}
 	// Listening, when set, gets the bound address once the server listens.
 	Listening func(net.Addr)
+	// EnableLifecycle serves POST /-/reload (--web.enable-lifecycle), to a
+	// super_admin only; without it only the Reload channel (SIGHUP) reloads.
+	EnableLifecycle bool
+	// EnablePprof serves /debug/pprof/ (--web.enable-pprof), to a super_admin only.
+	EnablePprof bool
 	// Stderr gets what is printed once on the terminal, never through the log
 	// (the first admin's generated password); default os.Stderr.
 	Stderr io.Writer

@@ -3,6 +3,7 @@ package server
 import (
 	"compress/gzip"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -31,11 +32,14 @@ func (s *server) routes() http.Handler {
 			http.Error(w, "corral is not ready: discovery has not delivered its first targets", http.StatusServiceUnavailable)
 		}
 	})
-	// Profiling, as Prometheus serves it: the fleet benchmark and operators use it.
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	// Profiling only with --web.enable-pprof, and only for a super_admin: a
+	// profile shows the heap (secrets included) and a trace costs CPU.
+	if s.opts.EnablePprof {
+		mux.Handle("GET /debug/pprof/", s.superAdmin(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", s.superAdmin(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/symbol", s.superAdmin(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/trace", s.superAdmin(http.HandlerFunc(pprof.Trace)))
+	}
 	mux.Handle("GET /api/v1/ws", s.auth.Middleware(s.hub.Handler(func(r *http.Request) (events.Scope, bool) {
 		p, ok := auth.FromContext(r.Context())
 		return p, ok
@@ -46,14 +50,57 @@ func (s *server) routes() http.Handler {
 		Commands: s.plane.Dispatcher, CommandList: s.store, Scraper: s.scraper, Registrar: s.plane.Lifecycle, Archives: s.plane.Lifecycle,
 		Bulk: s.plane.Bulk, Keys: s.plane.Dispatcher, Audit: s.store, AuditLog: s.store,
 	}))
-	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("POST /-/reload", s.lifecycle(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.reload(); err != nil {
 			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
 		io.WriteString(w, "config reloaded\n")
-	})
+	})))
 	return mux
+}
+
+// lifecycle guards an endpoint that changes the running server, as Prometheus's
+// --web.enable-lifecycle does: off by default (SIGHUP still reloads), and when on
+// only for a super_admin and never from another site.
+func (s *server) lifecycle(next http.Handler) http.Handler {
+	if !s.opts.EnableLifecycle {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "the lifecycle API is not enabled: start corral with --web.enable-lifecycle, or send SIGHUP", http.StatusForbidden)
+		})
+	}
+	return refuseCrossSite(s.superAdmin(next))
+}
+
+// superAdmin lets through only requests authenticated as a super_admin.
+func (s *server) superAdmin(next http.Handler) http.Handler {
+	return s.auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := auth.FromContext(r.Context()); !ok || !p.IsSuperAdmin() {
+			http.Error(w, "forbidden: this endpoint needs the super_admin role", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+// refuseCrossSite answers 403 to a request another site may have made a browser
+// send: by Sec-Fetch-Site or Origin (net/http's CrossOriginProtection), or with a
+// content type an HTML form or a no-preflight fetch can send.
+func refuseCrossSite(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+	}))
+	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" || mt == "text/plain" {
+				http.Error(w, "refused: Content-Type "+ct+" may come from a cross-site form; send none, or application/json", http.StatusForbidden)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	}))
 }
 
 // sdFiles is the status of every file_sd file of the running config.

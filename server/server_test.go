@@ -46,16 +46,20 @@ type running struct {
 	reload chan struct{}
 }
 
-func startServer(t testing.TB, cfgPath, storage string) *running {
+// startServer runs the server in-process; mods change its options (enable the
+// lifecycle API, pprof …) before it starts.
+func startServer(t testing.TB, cfgPath, storage string, mods ...func(*Options)) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	r := &running{cancel: cancel, done: make(chan error, 1), reload: make(chan struct{}, 1)}
-	go func() {
-		r.done <- Run(ctx, Options{ConfigFile: cfgPath, ListenAddress: "127.0.0.1:0", StorageURL: storage,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Reload: r.reload,
-			Listening: func(a net.Addr) { addr <- a }})
-	}()
+	o := Options{ConfigFile: cfgPath, ListenAddress: "127.0.0.1:0", StorageURL: storage,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Reload: r.reload,
+		Listening: func(a net.Addr) { addr <- a }}
+	for _, m := range mods {
+		m(&o)
+	}
+	go func() { r.done <- Run(ctx, o) }()
 	select {
 	case a := <-addr:
 		r.base = "http://" + a.String()
@@ -207,7 +211,8 @@ scrape_configs:
 func TestServerEndToEnd(t *testing.T) {
 	dir, cfgPath, addrs := setup(t)
 	storage := "sqlite:" + filepath.Join(dir, "corral.db")
-	srv := startServer(t, cfgPath, storage)
+	t.Setenv("CORRAL_ADMIN_PASSWORD", e2ePassword)
+	srv := startServer(t, cfgPath, storage, withLifecycle)
 
 	body := waitStatuses(t, srv.base, 20*time.Second, map[string]string{"ok": "online", "paused": "paused", "broken": "error", "stale": "stale"})
 	p := expfmt.NewTextParser(model.UTF8Validation)
@@ -269,14 +274,9 @@ func TestServerEndToEnd(t *testing.T) {
 	// A bad config reload keeps the old config and says so.
 	cfgGood, _ := os.ReadFile(cfgPath)
 	writeFile(t, cfgPath, string(cfgGood)+"  - job_name: fleet\n    registry: true\n")
-	resp, err := http.Post(srv.base+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 500 || !strings.Contains(string(msg), "used twice") {
-		t.Errorf("bad reload: %d %s", resp.StatusCode, msg)
+	code, msg := postReload(t, srv.base, session(t, srv.base, "admin", e2ePassword), "")
+	if code != 500 || !strings.Contains(msg, "used twice") {
+		t.Errorf("bad reload: %d %s", code, msg)
 	}
 	waitMetrics(t, srv.base, 5*time.Second, "corral_config_last_reload_successful 0")
 	// SIGHUP with a good config: a new static target appears, the others keep going.

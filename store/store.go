@@ -22,11 +22,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 
@@ -86,7 +88,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 	case DialectPostgres:
 		s.db, err = openPostgres(target)
 	default:
-		s.db, err = openSQLite(target)
+		s.db, err = openSQLite(target, log)
 	}
 	if err == nil {
 		err = s.db.PingContext(ctx)
@@ -176,17 +178,15 @@ const sqlitePragmas = "_pragma=busy_timeout(10000)" +
 	"&_pragma=synchronous(NORMAL)" +
 	"&_txlock=immediate"
 
-func openSQLite(target string) (*sql.DB, error) {
+func openSQLite(target string, log *slog.Logger) (*sql.DB, error) {
 	path, query, _ := strings.Cut(target, "?")
 	memory := path == ":memory:"
 	var dsn string
 	if memory {
 		dsn = "file::memory:"
 	} else {
-		if dir := filepath.Dir(path); dir != "." {
-			if err := os.MkdirAll(dir, 0o750); err != nil {
-				return nil, fmt.Errorf("create the directory of the SQLite file: %w", err)
-			}
+		if err := createPrivate(path, log); err != nil {
+			return nil, err
 		}
 		dsn = "file:" + (&url.URL{Path: path}).EscapedPath()
 	}
@@ -208,6 +208,57 @@ func openSQLite(target string) (*sql.DB, error) {
 		db.SetMaxIdleConns(4)
 	}
 	return db, nil
+}
+
+// createPrivate makes the SQLite file at path, if missing, 0600 in a directory
+// created 0700: the file holds the server's private key and the scrape tokens,
+// and SQLite creates the -wal and -shm files with the main file's mode. The
+// modes are set with Chmod, past the umask. An existing file or directory keeps
+// its mode (an operator may share it with a backup group on purpose), with a
+// warning when others than the owner may read it.
+func createPrivate(path string, log *slog.Logger) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create the directory of the SQLite file: %w", err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("create the directory of the SQLite file: %w", err)
+		}
+	} else {
+		warnOpen(log, dir, 0o700, "the directory of the SQLite store is open to other users")
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		err = f.Chmod(0o600)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("create the SQLite file: %w", err)
+		}
+	case errors.Is(err, fs.ErrExist):
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			warnOpen(log, p, 0o600, "the SQLite store is readable by other users; it holds the server's private key and scrape tokens")
+		}
+	default:
+		return fmt.Errorf("create the SQLite file: %w", err)
+	}
+	return nil
+}
+
+// warnOpen logs msg when path exists with permission bits beyond want.
+func warnOpen(log *slog.Logger, path string, want fs.FileMode, msg string) {
+	if runtime.GOOS == "windows" {
+		return // no Unix permission bits
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&^want == 0 {
+		return
+	}
+	fix := fmt.Sprintf("chmod %o %s", want, path)
+	log.Warn(msg, "path", path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()), "fix", fix)
 }
 
 // redact hides the password of a storage URL or key=value string.

@@ -33,13 +33,15 @@ type keysShowCmd struct {
 }
 
 type serveCmd struct {
-	ConfigFile    string `name:"config.file" placeholder:"FILE" help:"corral.yml; without one corral starts with an empty fleet on the embedded store (collectors registered through the API are still scraped)."`
-	ConfigCheck   bool   `name:"config.check" help:"Load and check the config file, print a summary and exit (0 valid, 2 invalid)."`
-	ListenAddress string `name:"web.listen-address" default:":9480" help:"Address of the HTTP server (/metrics, /federate, /-/healthy, /-/ready, /-/reload)."`
-	StorageURL    string `name:"storage.url" placeholder:"URL" help:"Store: sqlite:PATH or postgres://…; overrides storage.url of the config (default ${default_storage})."`
-	LogLevel      string `name:"log.level" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
-	LogFormat     string `name:"log.format" default:"logfmt" enum:"logfmt,json" help:"Log format (${enum})."`
-	Version       bool   `help:"Print the version and exit."`
+	ConfigFile      string `name:"config.file" placeholder:"FILE" help:"corral.yml; without one corral starts with an empty fleet on the embedded store (collectors registered through the API are still scraped)."`
+	ConfigCheck     bool   `name:"config.check" help:"Load and check the config file, print a summary and exit (0 valid, 2 invalid)."`
+	ListenAddress   string `name:"web.listen-address" default:":9480" help:"Address of the HTTP server (/metrics, /federate, /-/healthy, /-/ready, /api/v1)."`
+	EnableLifecycle bool   `name:"web.enable-lifecycle" help:"Serve POST /-/reload, to a super_admin only (SIGHUP reloads either way)."`
+	EnablePprof     bool   `name:"web.enable-pprof" help:"Serve /debug/pprof/, to a super_admin only."`
+	StorageURL      string `name:"storage.url" placeholder:"URL" help:"Store: sqlite:PATH or postgres://…; overrides storage.url of the config (default ${default_storage})."`
+	LogLevel        string `name:"log.level" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
+	LogFormat       string `name:"log.format" default:"logfmt" enum:"logfmt,json" help:"Log format (${enum})."`
+	Version         bool   `help:"Print the version and exit."`
 }
 
 func main() {
@@ -89,6 +91,7 @@ func main() {
 	err := server.Run(ctx, server.Options{
 		ConfigFile: c.ConfigFile, ListenAddress: c.ListenAddress, StorageURL: c.StorageURL,
 		Logger: log, Version: version, Reload: reload,
+		EnableLifecycle: c.EnableLifecycle, EnablePprof: c.EnablePprof,
 	})
 	var cfgErr *server.ConfigError
 	switch {
