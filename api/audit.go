@@ -33,13 +33,17 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 		dst  *time.Time
 	}{{"since", &f.Since}, {"until", &f.Until}} {
 		if v := qs.Get(tp.name); v != "" {
-			t, err := parseTime(v)
+			t, err := timeParam(v)
 			if err != nil {
 				badParam(w, tp.name, err.Error())
 				return
 			}
 			*tp.dst = t
 		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		badParam(w, "until", "before since")
+		return
 	}
 	format := qs.Get("format")
 	switch format {

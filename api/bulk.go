@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/api/wire"
@@ -71,14 +70,10 @@ func (a *api) bulkActions(w http.ResponseWriter, r *http.Request) {
 		badParam(w, "state", "want scheduled, running, done, cancelled or failed")
 		return
 	}
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			badParam(w, "limit", "want a number from 1 to 1000")
-			return
-		}
-		limit = n
+	limit, err := intParam(r.URL.Query(), "limit", 100, 1, 1000)
+	if err != nil {
+		badParam(w, "limit", err.Error())
+		return
 	}
 	out := wire.List[wire.BulkResult]{Data: []wire.BulkResult{}}
 	if a.o.Bulk != nil {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/corral-dev/corral/api/auth"
@@ -90,15 +89,11 @@ func parseList(r *http.Request) (listQuery, string, error) {
 		}
 	}
 	var err error
-	if v := qs.Get("page"); v != "" {
-		if lq.page, err = strconv.Atoi(v); err != nil || lq.page < 1 {
-			return lq, "page", fmt.Errorf("%q is not a page number (1, 2, …)", v)
-		}
+	if lq.page, err = intParam(qs, "page", 1, 1, MaxPage); err != nil {
+		return lq, "page", err
 	}
-	if v := qs.Get("limit"); v != "" {
-		if lq.limit, err = strconv.Atoi(v); err != nil || lq.limit < 1 || lq.limit > MaxLimit {
-			return lq, "limit", fmt.Errorf("%q: want a number from 1 to %d", v, MaxLimit)
-		}
+	if lq.limit, err = intParam(qs, "limit", DefaultLimit, 1, MaxLimit); err != nil {
+		return lq, "limit", err
 	}
 	switch lq.groupBy = qs.Get("group_by"); lq.groupBy {
 	case "", "status", "job", "team":
@@ -355,7 +350,10 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 
 	out := wire.CollectorList{Page: lq.page, Limit: lq.limit, Total: len(es), Summary: sum,
 		TotalPages: (len(es) + lq.limit - 1) / lq.limit}
-	lo := min((lq.page-1)*lq.limit, len(es))
+	lo := len(es) // past the last page: none; page-1 > len/limit cannot overflow
+	if lq.page-1 <= len(es)/lq.limit {
+		lo = min((lq.page-1)*lq.limit, len(es))
+	}
 	hi := min(lo+lq.limit, len(es))
 	out.Data = make([]wire.Collector, 0, hi-lo)
 	for i := lo; i < hi; i++ {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -405,22 +404,14 @@ func (a *api) archiveVisible(r *http.Request, id string) (store.ArchivedCollecto
 // pageParams parses limit and offset.
 func pageParams(w http.ResponseWriter, r *http.Request, def, most int) (limit, offset int, ok bool) {
 	qs := r.URL.Query()
-	limit = def
-	if v := qs.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > most {
-			badParam(w, "limit", fmt.Sprintf("%q: want a number from 1 to %d", v, most))
-			return 0, 0, false
-		}
-		limit = n
+	var err error
+	if limit, err = intParam(qs, "limit", def, 1, most); err != nil {
+		badParam(w, "limit", err.Error())
+		return 0, 0, false
 	}
-	if v := qs.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			badParam(w, "offset", fmt.Sprintf("%q: want a number from 0", v))
-			return 0, 0, false
-		}
-		offset = n
+	if offset, err = intParam(qs, "offset", 0, 0, MaxOffset); err != nil {
+		badParam(w, "offset", err.Error())
+		return 0, 0, false
 	}
 	return limit, offset, true
 }

@@ -72,7 +72,7 @@ func logQuery(w http.ResponseWriter, r *http.Request, id string) (store.LogQuery
 		t    *time.Time
 	}{{"since", &q.Since}, {"until", &q.Until}} {
 		if v := qs.Get(p.name); v != "" {
-			if *p.t, err = parseTime(v); err != nil {
+			if *p.t, err = timeParam(v); err != nil {
 				badParam(w, p.name, err.Error())
 				return q, false
 			}
@@ -82,21 +82,13 @@ func logQuery(w http.ResponseWriter, r *http.Request, id string) (store.LogQuery
 		badParam(w, "until", "before since")
 		return q, false
 	}
-	if v := qs.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxLogLimit {
-			badParam(w, "limit", fmt.Sprintf("%q: want a number from 1 to %d", v, MaxLogLimit))
-			return q, false
-		}
-		q.Limit = n
+	if q.Limit, err = intParam(qs, "limit", DefaultLogLimit, 1, MaxLogLimit); err != nil {
+		badParam(w, "limit", err.Error())
+		return q, false
 	}
-	if v := qs.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			badParam(w, "offset", fmt.Sprintf("%q: want a number from 0", v))
-			return q, false
-		}
-		q.Offset = n
+	if q.Offset, err = intParam(qs, "offset", 0, 0, MaxOffset); err != nil {
+		badParam(w, "offset", err.Error())
+		return q, false
 	}
 	switch v := qs.Get("order"); v {
 	case "", "desc":

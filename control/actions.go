@@ -107,6 +107,32 @@ func Check(action string, params json.RawMessage, kind string) error {
 	return err
 }
 
+// Bounds of a backfill's range, beyond the agent's own (from before to, to not
+// in the future): no agent holds data from before 1970, and one request
+// recollects at most a year, so that a typo (0001 for 2025) is refused here
+// instead of keeping an agent busy for centuries.
+var backfillEpoch = time.Unix(0, 0).UTC()
+
+// MaxBackfillSpan is the longest range one backfill covers; split longer ones.
+const MaxBackfillSpan = 366 * 24 * time.Hour
+
+// checkBackfillRange refuses a range that starts before the Unix epoch, ends
+// after now (plus the clock skew the agent allows), or spans more than
+// MaxBackfillSpan.
+func checkBackfillRange(from, to, now time.Time) error {
+	const layout = time.RFC3339
+	switch {
+	case from.Before(backfillEpoch):
+		return invalid("from", "%s is before 1970-01-01T00:00:00Z, the earliest a backfill may start", from.UTC().Format(layout))
+	case to.After(now.Add(agentctl.BackfillMaxFutureSkew)):
+		return invalid("to", "%s is in the future (now %s); a backfill covers the past only", to.UTC().Format(layout), now.UTC().Format(layout))
+	case to.Sub(from) > MaxBackfillSpan:
+		return invalid("to", "%s to %s spans %d days, more than the %d one backfill may cover; split it into several",
+			from.UTC().Format(layout), to.UTC().Format(layout), int(to.Sub(from)/(24*time.Hour)), int(MaxBackfillSpan/(24*time.Hour)))
+	}
+	return nil
+}
+
 func makePlan(action string, params json.RawMessage, kind string, now time.Time) (plan, error) {
 	if len(params) == 0 || string(params) == "null" {
 		params = json.RawMessage("{}")
@@ -171,8 +197,16 @@ func makePlan(action string, params json.RawMessage, kind string, now time.Time)
 			return p, err
 		}
 		args := jsonOf(map[string]json.RawMessage{"from": orNull(a.From), "to": orNull(a.To)})
-		if _, err := agentctl.ParseBackfillArgs(args); err != nil {
-			return p, invalid("from", "%v", strings.TrimPrefix(err.Error(), "args: "))
+		r, err := agentctl.ParseBackfillArgs(args)
+		if err != nil { // the agent's messages start with the field at fault
+			msg, field := strings.TrimPrefix(err.Error(), "args: "), "from"
+			if strings.HasPrefix(msg, "to") {
+				field = "to"
+			}
+			return p, invalid(field, "%s", strings.TrimPrefix(msg, field+": "))
+		}
+		if err := checkBackfillRange(r.From, r.To, now); err != nil {
+			return p, err
 		}
 		p.reason, p.args = a.Reason, args
 	case ActUpdateConfig:

@@ -14,6 +14,7 @@ import (
 // accepted makes a request the agent's own parser accepts.
 func FuzzActionParams(f *testing.F) {
 	for _, s := range []string{`{}`, `{"reason":"x","estimated_duration_minutes":30}`, `{"from":"2025-01-01T00:00:00Z","to":"2025-01-02T00:00:00Z"}`,
+		`{"from":"0001-01-01T00:00:00Z","to":"0001-01-02T00:00:00Z"}`,
 		`{"collection_interval":"30s","query_limit":10,"tags":["a"],"group":"g","rate":3}`, `{"tags":["a","a"]}`, `{"group":""}`,
 		`{"password":"s3cret","nested":{"api_key":"k"}}`, `[]`, `null`, `{"reason":1}`, `{"x":}`} {
 		for i := range Actions() {

@@ -34,6 +34,9 @@ type job struct {
 	cfg         JobConfig
 	client      *http.Client
 	sampleLimit int
+	// loops counts the running loops that scrape with client, so that a
+	// replaced job's idle connections are closed once the last one is done.
+	loops sync.WaitGroup
 }
 
 // Options of a Manager.
@@ -77,7 +80,10 @@ func NewManager(ctx context.Context, opts Options) *Manager {
 }
 
 // ApplyJobs sets the scrape configuration of every job (at start and on reload),
-// then re-syncs: loops of jobs whose settings did not change keep running.
+// then re-syncs: loops of jobs whose settings did not change keep running. The
+// loops of a changed or removed job restart or stop; once they have, the old
+// HTTP client's idle connections are closed, so that a reload does not leave
+// one keep-alive connection per target open until the idle timeout.
 func (m *Manager) ApplyJobs(cfgs []JobConfig) error {
 	jobs := make(map[string]*job, len(cfgs))
 	m.mu.Lock()
@@ -102,6 +108,14 @@ func (m *Manager) ApplyJobs(cfgs []JobConfig) error {
 	ts := m.current
 	m.mu.Unlock()
 	m.Sync(ts)
+	// No Sync starts a loop of an old job any more: it reads m.jobs under m.mu.
+	// Its loops were cancelled and return within their scrape timeout.
+	for name, j := range old {
+		if jobs[name] != j {
+			j.loops.Wait()
+			j.client.CloseIdleConnections()
+		}
+	}
 	return nil
 }
 
@@ -163,7 +177,11 @@ func (m *Manager) Sync(ts []*targets.Target) {
 		ctx, cancel := context.WithCancel(m.ctx)
 		l.cancel = cancel
 		m.loops[t.Collector] = l
-		go l.run(ctx)
+		j.loops.Add(1)
+		go func() {
+			defer j.loops.Done()
+			l.run(ctx)
+		}()
 	}
 	for id, l := range m.loops {
 		if !keep[id] {

@@ -1,0 +1,42 @@
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestActionParams: the params of an action are accepted, or refused with an
+// InvalidParams naming the field at fault.
+func TestActionParams(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		action, params string
+		field          string // "" for accepted
+	}{
+		{ActBackfill, `{"from":"2025-01-01T00:00:00Z","to":"2025-01-02T00:00:00Z"}`, ""},
+		{ActBackfill, `{"from":"1970-01-01T00:00:00Z","to":"1970-01-02T00:00:00Z"}`, ""},
+		{ActBackfill, `{"from":"2025-01-01T00:00:00Z","to":"2026-01-01T00:00:30Z"}`, ""}, // within the skew
+		{ActBackfill, `{"from":"2025-01-01T00:00:00Z","to":"2026-01-01T00:00:00Z"}`, ""}, // a year
+		{ActBackfill, `{"from":"0001-01-01T00:00:00Z","to":"2025-01-02T00:00:00Z"}`, "from"},
+		{ActBackfill, `{"from":"0001-01-01T00:00:00Z","to":"0001-01-02T00:00:00Z"}`, "from"},
+		{ActBackfill, `{"from":"1969-12-31T23:59:59Z","to":"1970-01-02T00:00:00Z"}`, "from"},
+		{ActBackfill, `{"from":"2025-12-31T00:00:00Z","to":"2026-01-01T00:02:00Z"}`, "to"}, // past the skew
+		{ActBackfill, `{"from":"2025-12-31T00:00:00Z","to":"9999-12-31T00:00:00Z"}`, "to"},
+		{ActBackfill, `{"from":"2020-01-01T00:00:00Z","to":"2025-01-01T00:00:00Z"}`, "to"}, // five years
+		{ActBackfill, `{"from":"2025-01-02T00:00:00Z","to":"2025-01-01T00:00:00Z"}`, "from"},
+		{ActBackfill, `{"from":"2025-01-01T00:00:00Z"}`, "to"},
+		{ActStop, `{"estimated_duration_minutes":43201}`, "estimated_duration_minutes"},
+		{ActStop, `{"estimated_duration_minutes":30}`, ""},
+	} {
+		_, err := makePlan(tc.action, json.RawMessage(tc.params), "postgres", now)
+		var inv *InvalidParams
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%s %s: %v, want accepted", tc.action, tc.params, err)
+		case tc.field != "" && (!errors.As(err, &inv) || inv.Field != tc.field):
+			t.Errorf("%s %s: %v, want InvalidParams naming %s", tc.action, tc.params, err, tc.field)
+		}
+	}
+}
