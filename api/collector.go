@@ -203,31 +203,18 @@ func appendValue(b []byte, v float64) []byte {
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
-// parseTime reads an RFC 3339 time or unix seconds (with a fraction), as
-// Prometheus's API does.
-func parseTime(s string) (time.Time, error) {
-	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
-		return time.Unix(0, int64(f*1e9)).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor unix seconds", s)
-	}
-	return t.UTC(), nil
-}
-
 // timeRange parses from and to; a missing one is the zero time.
 func timeRange(w http.ResponseWriter, r *http.Request) (from, to time.Time, ok bool) {
 	qs := r.URL.Query()
 	var err error
 	if v := qs.Get("from"); v != "" {
-		if from, err = parseTime(v); err != nil {
+		if from, err = timeParam(v); err != nil {
 			badParam(w, "from", err.Error())
 			return from, to, false
 		}
 	}
 	if v := qs.Get("to"); v != "" {
-		if to, err = parseTime(v); err != nil {
+		if to, err = timeParam(v); err != nil {
 			badParam(w, "to", err.Error())
 			return from, to, false
 		}

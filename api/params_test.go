@@ -36,6 +36,8 @@ func TestQueryOutOfRange(t *testing.T) {
 		{"/api/v1/collectors/acme-red-1/logs?offset=" + huge, "offset"},
 		{"/api/v1/collectors/acme-red-1/logs?since=99999999999999999999", "since"},
 		{"/api/v1/collectors/acme-red-1/logs?until=Inf", "until"},
+		{"/api/v1/collectors/acme-red-1/history?from=99999999999999999999", "from"},
+		{"/api/v1/collectors/acme-red-1/completeness?to=1e300", "to"},
 	} {
 		code, body := send(t, h, tokens[uSuper], "GET", tc.path, "")
 		var e wire.Error
