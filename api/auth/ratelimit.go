@@ -60,13 +60,6 @@ func (l *limiter) fail(key string, now time.Time) {
 	l.failures[key] = append(fs[i:], now)
 }
 
-// reset forgets the failures of key.
-func (l *limiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.failures, key)
-}
-
 // sweep forgets, at most once per window, the keys whose newest failure has left
 // the window, so that the map holds only one window's worth of keys.
 func (l *limiter) sweep(now time.Time) {
