@@ -528,3 +528,30 @@ func TestSecretsRedactedForPeople(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretsRedactedWithoutParams: a command submitted with no audit params
+// (the reconciler resending a desired config) and a bulk operation's request
+// as shown keep no secret either.
+func TestSecretsRedactedWithoutParams(t *testing.T) {
+	h := newHarness(t, nil)
+	a := startAgent(t, "sec-2", agentOpts{keys: []ed25519.PublicKey{h.pub}, statePath: "-"})
+	h.scrapeTargets(a)
+	h.waitUp("sec-2", "running")
+	h.submit(Request{Collector: "sec-2", Command: agentctl.UpdateConfig, Args: json.RawMessage(`{"password":"s3cret"}`),
+		Actor: store.Actor{Kind: store.ActorReconciler, Name: "reconciler"}})
+	rows, _, err := h.st.Audit(context.Background(), store.AuditFilter{Collector: "sec-2", All: true})
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("audit: %v %d rows", err, len(rows))
+	}
+	for _, r := range rows {
+		if strings.Contains(string(r.Params), "s3cret") {
+			t.Errorf("the audit row keeps the secret: %s", r.Params)
+		}
+	}
+	op := store.BulkOperation{ID: "b-1", Action: "update-config",
+		Request: json.RawMessage(`{"action":"update-config","params":{"dsn":"u:s3cret@tcp(h)/db","api_key":"s3cret"}}`)}
+	b, _ := json.Marshal((&Bulk{}).View(op))
+	if strings.Contains(string(b), "s3cret") {
+		t.Errorf("the bulk view shows the secret: %s", b)
+	}
+}
