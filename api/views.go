@@ -127,7 +127,8 @@ func viewDesired(d store.DesiredState) wire.Desired {
 	v := wire.Desired{RunState: d.Run, Reason: d.Reason, ResumeExpected: ts(d.ResumeExpected), ConfigGeneration: d.ConfigGeneration,
 		Tags: d.Tags, Group: d.Group, UpdatedBy: d.UpdatedBy, UpdatedAt: d.UpdatedAt.UTC()}
 	if len(d.Config) > 0 {
-		v.Config = d.Config
+		// The store keeps the real values, which the reconciler resends.
+		v.Config = control.RedactConfig(d.Config)
 	}
 	if v.Tags == nil {
 		v.Tags = []string{}
@@ -140,6 +141,7 @@ func viewAudit(e store.AuditEntry) wire.AuditEntry {
 	if len(p) == 0 {
 		p = json.RawMessage("{}")
 	}
+	p = control.Redact(p) // rows written before DSN passwords were redacted
 	return wire.AuditEntry{ID: e.ID, At: e.At.UTC(), FinishedAt: ts(e.FinishedAt), Actor: wire.Actor(e.Actor), Remote: e.Remote, Action: e.Action,
 		Collector: e.Collector, Org: e.Org, Team: e.Team, Reason: e.Reason, Params: p, Result: e.Result, Error: e.Error,
 		CommandID: e.CommandID, BulkID: e.BulkID}

@@ -399,41 +399,6 @@ func strict(params json.RawMessage, v any) error {
 	return nil
 }
 
-// secretKey matches the parameter names whose values the audit trail never keeps.
-var secretKey = regexp.MustCompile(`(?i)(password|passwd|secret|token|credential|private|api_?key)`)
-
-// Redact returns params with the values of secret-looking keys replaced, at any
-// depth, for the audit trail. What is not a JSON object comes back as it is.
-func Redact(params json.RawMessage) json.RawMessage {
-	var v any
-	if json.Unmarshal(params, &v) != nil {
-		return params
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return params
-	}
-	if !redactMap(m) {
-		return params
-	}
-	return jsonOf(m)
-}
-
-func redactMap(m map[string]any) bool {
-	changed := false
-	for k, v := range m {
-		if secretKey.MatchString(k) && !strings.HasSuffix(k, "_sha256") {
-			m[k] = "xxxxx"
-			changed = true
-			continue
-		}
-		if sub, ok := v.(map[string]any); ok && redactMap(sub) {
-			changed = true
-		}
-	}
-	return changed
-}
-
 func jsonOf(v any) json.RawMessage {
 	b, _ := json.Marshal(v)
 	return b

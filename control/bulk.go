@@ -427,6 +427,7 @@ func (b *Bulk) resultOf(op store.BulkOperation, items []wire.BulkItem) wire.Bulk
 	var req wire.BulkRequest
 	if json.Unmarshal(op.Request, &req) == nil {
 		req.ScheduleAt = nil
+		req.Params = Redact(req.Params) // the stored request keeps them, to run it
 		res.Request = &req
 	}
 	count(&res)

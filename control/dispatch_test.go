@@ -484,3 +484,74 @@ func TestKeyRotationWaitsForMissedAgents(t *testing.T) {
 		t.Errorf("audit of the forced switch: %+v", rows)
 	}
 }
+
+// TestSecretsRedactedForPeople: an update-config's secrets go to the agent as
+// they are, but neither the command's view (the API's and command:updated's)
+// nor the audit row nor any event shows them.
+func TestSecretsRedactedForPeople(t *testing.T) {
+	h := newHarness(t, nil)
+	a := startAgent(t, "sec-1", agentOpts{keys: []ed25519.PublicKey{h.pub}, statePath: "-"})
+	h.scrapeTargets(a)
+	h.waitUp("sec-1", "running")
+	res, err := h.d.Act(context.Background(), ActRequest{Collector: "sec-1", Action: "update-config",
+		Params: json.RawMessage(`{"password":"s3cret","dsn":"postgres://u:s3cret@h/db","upstream":"u:s3cret@tcp(h)/db"}`),
+		Actor:  store.Actor{Kind: store.ActorUser, Name: "admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The synthetic agent refuses these keys; what matters is what was shown.
+	c := h.waitState(res.Command.ID, store.CommandFailed, 10*time.Second)
+	if !strings.Contains(string(c.Args), "s3cret") {
+		t.Errorf("the agent was not sent the secret: %s", c.Args)
+	}
+	b, _ := json.Marshal(View(c))
+	if strings.Contains(string(b), "s3cret") {
+		t.Errorf("View shows the secret: %s", b)
+	}
+	rows, _, err := h.st.Audit(context.Background(), store.AuditFilter{Collector: "sec-1", All: true})
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("audit: %v %d rows", err, len(rows))
+	}
+	for _, r := range rows {
+		if strings.Contains(string(r.Params), "s3cret") {
+			t.Errorf("the audit row keeps the secret: %s", r.Params)
+		}
+	}
+	h.events.mu.Lock()
+	defer h.events.mu.Unlock()
+	if len(h.events.data) == 0 {
+		t.Fatal("no events")
+	}
+	for _, d := range h.events.data {
+		if strings.Contains(d, "s3cret") {
+			t.Errorf("an event shows the secret: %s", d)
+		}
+	}
+}
+
+// TestSecretsRedactedWithoutParams: a command submitted with no audit params
+// (the reconciler resending a desired config) and a bulk operation's request
+// as shown keep no secret either.
+func TestSecretsRedactedWithoutParams(t *testing.T) {
+	h := newHarness(t, nil)
+	a := startAgent(t, "sec-2", agentOpts{keys: []ed25519.PublicKey{h.pub}, statePath: "-"})
+	h.scrapeTargets(a)
+	h.waitUp("sec-2", "running")
+	h.submit(Request{Collector: "sec-2", Command: agentctl.UpdateConfig, Args: json.RawMessage(`{"password":"s3cret"}`),
+		Actor: store.Actor{Kind: store.ActorReconciler, Name: "reconciler"}})
+	rows, _, err := h.st.Audit(context.Background(), store.AuditFilter{Collector: "sec-2", All: true})
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("audit: %v %d rows", err, len(rows))
+	}
+	for _, r := range rows {
+		if strings.Contains(string(r.Params), "s3cret") {
+			t.Errorf("the audit row keeps the secret: %s", r.Params)
+		}
+	}
+	op := store.BulkOperation{ID: "b-1", Action: "update-config",
+		Request: json.RawMessage(`{"action":"update-config","params":{"dsn":"u:s3cret@tcp(h)/db","api_key":"s3cret"}}`)}
+	b, _ := json.Marshal((&Bulk{}).View(op))
+	if strings.Contains(string(b), "s3cret") {
+		t.Errorf("the bulk view shows the secret: %s", b)
+	}
+}

@@ -425,6 +425,9 @@ func (d *Dispatcher) Submit(ctx context.Context, r Request) (store.Command, erro
 	if params == nil {
 		params = args
 	}
+	// Callers redact already, but the reconciler's resend of a desired
+	// config passes the agent's args: the audit row never keeps a secret.
+	params = Redact(params)
 	action := r.Action
 	if action == "" {
 		action = r.Command

@@ -60,6 +60,13 @@ func TestRedact(t *testing.T) {
 		`{"db":{"api_key":"k","host":"h"}}`:         `{"db":{"api_key":"xxxxx","host":"h"}}`,
 		`{"metrics_token_sha256":"ab","reason":""}`: `{"metrics_token_sha256":"ab","reason":""}`,
 		`not json`: `not json`,
+		`{"dsn":"postgres://u:p@h/db","ssh_key":"k","key":"k"}`: `{"dsn":"xxxxx","key":"xxxxx","ssh_key":"xxxxx"}`,
+		`{"url":"postgres://u:p@h/db?sslmode=disable"}`:         `{"url":"postgres://u:xxxxx@h/db?sslmode=disable"}`,
+		`{"url":"http://h/metrics","monkey":"m"}`:               `{"url":"http://h/metrics","monkey":"m"}`,
+		`{"m":"u:p@tcp(h:3306)/db","n":"u:p@/db"}`:              `{"m":"u:xxxxx@tcp(h:3306)/db","n":"u:xxxxx@/db"}`,
+		`{"c":"host=h password='p q' user=u"}`:                  `{"c":"host=h password=xxxxx user=u"}`,
+		`{"list":[{"token":"t"},"user=u password=p"]}`:          `{"list":[{"token":"xxxxx"},"user=u password=xxxxx"]}`,
+		`{"c":"a user:name@example.com address"}`:               `{"c":"a user:name@example.com address"}`,
 	} {
 		if got := string(Redact(json.RawMessage(in))); got != want && !(want == in && got == in) {
 			t.Errorf("Redact(%s) = %s, want %s", in, got, want)

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -159,14 +160,17 @@ type harness struct {
 }
 
 type recorded struct {
-	mu  sync.Mutex
-	all []string // type/collector
+	mu   sync.Mutex
+	all  []string // type/collector
+	data []string // each event's data as JSON
 }
 
 func (r *recorded) Publish(e events.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.all = append(r.all, e.Type+" "+e.Collector)
+	b, _ := json.Marshal(e.Data)
+	r.data = append(r.data, string(b))
 }
 
 func (r *recorded) has(s string) bool {

@@ -8,14 +8,15 @@ import (
 	"github.com/corral-dev/corral/store"
 )
 
-// View renders a command for the API and events.
+// View renders a command for the API and events, secrets in its arguments
+// and result redacted (the agent was sent them as they are).
 func View(c store.Command) wire.Command {
 	v := wire.Command{ID: c.ID, Collector: c.Collector, Command: c.Command, State: c.State, Attempts: c.Attempts,
-		Error: c.Error, Result: c.Result, Reason: c.Reason, Actor: wire.Actor(c.Actor), BulkID: c.BulkID,
+		Error: c.Error, Result: Redact(c.Result), Reason: c.Reason, Actor: wire.Actor(c.Actor), BulkID: c.BulkID,
 		CreatedAt: ms(c.CreatedAt), SentAt: opt(c.SentAt), AcknowledgeAt: opt(c.AckedAt), FinishedAt: opt(c.FinishedAt),
 		ExpiresAt: ms(c.ExpiresAt)}
 	if len(c.Args) > 0 && string(c.Args) != "{}" {
-		v.Args = c.Args
+		v.Args = Redact(c.Args)
 	}
 	if c.State == store.CommandPending {
 		v.NextAttemptAt = opt(c.NextAttemptAt)
