@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/corral-dev/corral/configs"
 )
@@ -41,6 +42,12 @@ type Options struct {
 	// Stderr gets what is printed once on the terminal, never through the log
 	// (the first admin's generated password); default os.Stderr.
 	Stderr io.Writer
+	// SessionTTL is how long a login session lasts; default 12h (auth's default).
+	SessionTTL time.Duration
+	// WSRecheckInterval is how often the credential of a WebSocket client is
+	// checked again; default 30s. Logout and token revocation close its sockets
+	// at once regardless.
+	WSRecheckInterval time.Duration
 }
 
 // ConfigError is an invalid config file; cmd/corral exits 2 on it.

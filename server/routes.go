@@ -2,6 +2,7 @@ package server
 
 import (
 	"compress/gzip"
+	"context"
 	"io"
 	"mime"
 	"net/http"
@@ -40,10 +41,7 @@ func (s *server) routes() http.Handler {
 		mux.Handle("GET /debug/pprof/symbol", s.superAdmin(http.HandlerFunc(pprof.Symbol)))
 		mux.Handle("GET /debug/pprof/trace", s.superAdmin(http.HandlerFunc(pprof.Trace)))
 	}
-	mux.Handle("GET /api/v1/ws", s.auth.Middleware(s.hub.Handler(func(r *http.Request) (events.Scope, bool) {
-		p, ok := auth.FromContext(r.Context())
-		return p, ok
-	})))
+	mux.Handle("GET /api/v1/ws", s.auth.Middleware(s.hub.CredentialHandler(s.wsCredential)))
 	mux.Handle("/api/v1/", api.New(api.Options{
 		Fleet: s.eval, History: s.store, Buckets: s.store, Latest: s.scraper, Logs: s.store, Auth: s.auth,
 		SDFiles: s.sdFiles, Logger: s.log, DefaultOrg: s.tenancy.DefaultOrg,
@@ -58,6 +56,45 @@ func (s *server) routes() http.Handler {
 		io.WriteString(w, "config reloaded\n")
 	})))
 	return mux
+}
+
+// wsCredential is the credential of a WebSocket client: its principal's scope,
+// re-checked on a timer, and closed at once when auth reports its session or
+// token ended (credentialRevoked).
+func (s *server) wsCredential(r *http.Request) (events.Credential, bool) {
+	p, ok := auth.FromContext(r.Context())
+	if !ok {
+		return events.Credential{}, false
+	}
+	id := p.SessionID
+	if p.Via == auth.ViaToken {
+		id = p.TokenID
+	}
+	return events.Credential{
+		Scope: p,
+		Key:   credentialKey(p.Via, id),
+		Valid: func(ctx context.Context) (bool, string) { return s.auth.StillValid(ctx, p) },
+	}, true
+}
+
+// credentialRevoked closes the WebSockets of a session that logged out or a
+// token that was revoked.
+func (s *server) credentialRevoked(kind, id string) {
+	if s.hub == nil {
+		return // no client can have connected yet
+	}
+	reason := auth.ReasonRevoked
+	if kind == auth.ViaSession {
+		reason = auth.ReasonLoggedOut
+	}
+	s.hub.Revoke(credentialKey(kind, id), reason)
+}
+
+func credentialKey(kind, id string) string {
+	if id == "" {
+		return ""
+	}
+	return kind + ":" + id
 }
 
 // lifecycle guards an endpoint that changes the running server, as Prometheus's

@@ -95,7 +95,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	s.hub = events.NewHub(events.Options{Logger: o.Logger, Registerer: s.reg})
+	s.hub = events.NewHub(events.Options{Logger: o.Logger, Registerer: s.reg, RecheckInterval: o.WSRecheckInterval})
 	obs := &observer{hub: s.hub}
 	s.eval = health.NewEvaluator(health.Options{
 		Recorder: s.writer, Observe: obs.observed, Thresholds: s.targetThresholds,
@@ -192,7 +192,7 @@ func Run(ctx context.Context, o Options) error {
 
 // bootstrapAdmin creates the first admin of an empty store.
 func (s *server) bootstrapAdmin(ctx context.Context) error {
-	s.auth = auth.New(s.store, auth.Options{Logger: s.log})
+	s.auth = auth.New(s.store, auth.Options{Logger: s.log, SessionTTL: s.opts.SessionTTL, OnRevoke: s.credentialRevoked})
 	created, generated, err := s.auth.Bootstrap(ctx, os.Getenv("CORRAL_ADMIN_PASSWORD"))
 	if err != nil {
 		return fmt.Errorf("create the first admin: %w", err)

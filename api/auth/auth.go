@@ -116,6 +116,11 @@ type Options struct {
 	// Logger receives login, logout and token events (never a secret); default
 	// discards.
 	Logger *slog.Logger
+	// OnRevoke, when set, is called after a credential stops authenticating
+	// through the API: kind ViaSession and the session ID on logout, kind
+	// ViaToken and the token ID on revocation, so that long-lived connections
+	// made with it (WebSockets) can be closed at once. It must not block.
+	OnRevoke func(kind, id string)
 }
 
 // Defaults of Options.
@@ -288,7 +293,7 @@ func (a *Authenticator) authenticate(r *http.Request) (*Principal, *store.Sessio
 	if aerr != nil {
 		return nil, &sess, aerr
 	}
-	p.Via = ViaSession
+	p.Via, p.SessionID = ViaSession, sess.ID
 	if now.Sub(sess.LastSeen) >= touchEvery {
 		if err := a.st.TouchSession(ctx, sess.ID, now); err != nil {
 			a.log.Warn("record session activity", "user", p.Username, "err", err)
@@ -364,6 +369,76 @@ func unsafeMethod(m string) bool {
 func hasCookie(r *http.Request, name string) bool {
 	_, err := r.Cookie(name)
 	return err == nil
+}
+
+// Reasons [Authenticator.StillValid] gives for a credential that no longer holds.
+const (
+	ReasonRevoked   = "credential revoked"
+	ReasonExpired   = "session expired"
+	ReasonLoggedOut = "logged out"
+)
+
+// StillValid reports whether the credential p authenticated with (its session
+// or API token) still authenticates: not ended, revoked or expired, and its user
+// still exists and is enabled. If not, reason says why (one of the Reason
+// constants). For long-lived connections that authenticated once, such as
+// WebSockets. An error of the store counts as valid (it is logged), so that a
+// store hiccup does not drop every connection.
+func (a *Authenticator) StillValid(ctx context.Context, p *Principal) (ok bool, reason string) {
+	now := a.now()
+	switch p.Via {
+	case ViaSession:
+		sess, err := a.st.Session(ctx, p.SessionID)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, ReasonExpired // ended by logout, which says so at once, or by expiry
+		}
+		if err != nil {
+			a.log.Warn("re-check session", "user", p.Username, "err", err)
+			return true, ""
+		}
+		if !now.Before(sess.ExpiresAt) {
+			return false, ReasonExpired
+		}
+	case ViaToken:
+		ts, err := a.st.Tokens(ctx, p.UserID)
+		if err != nil {
+			a.log.Warn("re-check API token", "token_id", p.TokenID, "err", err)
+			return true, ""
+		}
+		found := false
+		for _, t := range ts {
+			if t.ID != p.TokenID {
+				continue
+			}
+			found = true
+			if !t.RevokedAt.IsZero() {
+				return false, ReasonRevoked
+			}
+			if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
+				return false, "token expired"
+			}
+		}
+		if !found {
+			return false, ReasonRevoked
+		}
+	default:
+		return false, ReasonRevoked
+	}
+	u, err := a.st.User(ctx, p.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled()) {
+		return false, ReasonRevoked
+	}
+	if err != nil {
+		a.log.Warn("re-check user", "user", p.Username, "err", err)
+	}
+	return true, ""
+}
+
+// revoked tells Options.OnRevoke that a credential stopped authenticating.
+func (a *Authenticator) revoked(kind, id string) {
+	if a.opts.OnRevoke != nil {
+		a.opts.OnRevoke(kind, id)
+	}
 }
 
 // PrincipalOf loads user userID as a principal with its current role bindings,

@@ -929,3 +929,71 @@ func (b *logBuffer) lines(s string) []string {
 	}
 	return out
 }
+
+// TestStillValid: what a long-lived connection re-checks, and what OnRevoke is
+// told, for a session (logout, expiry) and a token (revocation).
+func TestStillValid(t *testing.T) {
+	checkLeaks(t)
+	var mu sync.Mutex
+	var revoked []string
+	e := newEnv(t, backends[0].url(t), Options{SessionTTL: time.Hour, OnRevoke: func(kind, id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		revoked = append(revoked, kind+":"+id)
+	}})
+	ctx := context.Background()
+	e.user("ana", "pw")
+	principal := func(set func(r *http.Request)) *Principal {
+		t.Helper()
+		r := httptest.NewRequest("GET", "/api/v1/echo", nil)
+		set(r)
+		p, _, err := e.a.authenticate(r)
+		if err != nil {
+			t.Fatalf("authenticate: %v", err)
+		}
+		return p
+	}
+	want := func(p *Principal, ok bool, reason string) {
+		t.Helper()
+		if gotOK, got := e.a.StillValid(ctx, p); gotOK != ok || got != reason {
+			t.Fatalf("StillValid(%s) = %v %q, want %v %q", p.Via, gotOK, got, ok, reason)
+		}
+	}
+	wantRevoked := func(want ...string) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(revoked) != fmt.Sprint(want) {
+			t.Fatalf("OnRevoke got %v, want %v", revoked, want)
+		}
+	}
+
+	c, csrf := e.login("ana", "pw")
+	sess := principal(func(r *http.Request) { r.AddCookie(c) })
+	if sess.SessionID == "" || sess.SessionID == c.Value {
+		t.Fatalf("SessionID %q: want the store's ID, not the cookie", sess.SessionID)
+	}
+	want(sess, true, "")
+	secret, id := e.createToken(c, csrf, map[string]any{"name": "ci"})
+	tok := principal(func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+secret) })
+	want(tok, true, "")
+
+	if r := e.do(req{method: "DELETE", path: "/api/v1/tokens/" + id, token: secret}); r.status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	}
+	wantRevoked(ViaToken + ":" + id)
+	want(tok, false, ReasonRevoked)
+	want(sess, true, "")
+
+	e.clock.Advance(time.Hour)
+	want(sess, false, ReasonExpired)
+
+	e.clock.Set(t0)
+	c, csrf = e.login("ana", "pw")
+	sess = principal(func(r *http.Request) { r.AddCookie(c) })
+	if r := e.do(req{method: "POST", path: "/api/v1/logout", cookie: c, csrf: csrf}); r.status != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", r.status, r.raw)
+	}
+	wantRevoked(ViaToken+":"+id, ViaSession+":"+sess.SessionID)
+	want(sess, false, ReasonExpired)
+}

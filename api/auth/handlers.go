@@ -187,7 +187,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		SameSite: http.SameSiteLaxMode,
 	})
 	a.log.Info("login", "user", u.Username, "client_ip", ip)
-	p.Via = ViaSession
+	p.Via, p.SessionID = ViaSession, sess.ID
 	writeJSON(w, http.StatusOK, a.meOf(p, &sess))
 }
 
@@ -216,6 +216,7 @@ func (a *Authenticator) logout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errInternal)
 		return
 	}
+	a.revoked(ViaSession, sess.ID)
 	a.clearCookie(w)
 	a.log.Info("logout", "user", p.Username)
 	w.WriteHeader(http.StatusNoContent)
@@ -349,6 +350,7 @@ func (a *Authenticator) revokeToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errInternal)
 		return
 	}
+	a.revoked(ViaToken, id)
 	a.log.Info("API token revoked", "user", p.Username, "token_id", id)
 	w.WriteHeader(http.StatusNoContent)
 }

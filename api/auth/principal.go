@@ -39,8 +39,11 @@ type Principal struct {
 	// (Authorization: Bearer).
 	Via string
 	// TokenID is the ID of the API token used, when Via is "token".
-	TokenID  string
-	Bindings []Binding
+	TokenID string
+	// SessionID is the ID of the session (the store's, a hash of the cookie:
+	// never the secret), when Via is "session".
+	SessionID string
+	Bindings  []Binding
 }
 
 // How a request authenticated, in [Principal.Via].

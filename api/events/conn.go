@@ -34,23 +34,48 @@ const resyncReason = "slow consumer: events were dropped; reload state from the 
 
 var errShutdown = errors.New("server shutting down")
 
+// Credential is what the hub knows of how a client authenticated.
+type Credential struct {
+	Scope Scope
+	// Key names the credential (a session or an API token) for [Hub.Revoke];
+	// "" if it cannot be revoked.
+	Key string
+	// Valid reports whether the credential still authenticates, and if not why
+	// (the close reason); it is called every Options.RecheckInterval. nil: never
+	// checked again.
+	Valid func(ctx context.Context) (ok bool, reason string)
+}
+
 // Handler serves the WebSocket. scopeOf returns the caller's scope, or false when
-// the request is not authenticated (401). A browser Origin other than the server's
-// own host and Options.AllowedOrigins gets 403.
+// the request is not authenticated (401). The credential is never checked again;
+// see [Hub.CredentialHandler].
 func (h *Hub) Handler(scopeOf func(r *http.Request) (Scope, bool)) http.Handler {
+	return h.CredentialHandler(func(r *http.Request) (Credential, bool) {
+		scope, ok := scopeOf(r)
+		return Credential{Scope: scope}, ok
+	})
+}
+
+// CredentialHandler serves the WebSocket. credOf returns the caller's
+// credential, or false when the request is not authenticated (401). A browser
+// Origin other than the server's own host and Options.AllowedOrigins gets 403.
+// A connection whose credential is revoked ([Hub.Revoke]) or found no longer
+// valid (Credential.Valid) is closed with status 1008 (policy violation).
+func (h *Hub) CredentialHandler(credOf func(r *http.Request) (Credential, bool)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h.checkOrigin(r); err != nil {
 			writeError(w, http.StatusForbidden, "forbidden", err.Error())
 			return
 		}
-		scope, ok := scopeOf(r)
-		if !ok || scope == nil {
+		cred, ok := credOf(r)
+		if !ok || cred.Scope == nil {
 			writeError(w, http.StatusUnauthorized, "unauthenticated", "authentication required")
 			return
 		}
 		// Registered before the handshake answers: once a client's Dial returns, it
 		// receives every event published (events meanwhile wait in its queue).
-		c := newClient(scope, h.o.BufferSize)
+		c := newClient(cred.Scope, h.o.BufferSize)
+		c.key = cred.Key
 		if !h.add(c) {
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "server shutting down; reconnect shortly")
 			return
@@ -61,7 +86,7 @@ func (h *Hub) Handler(scopeOf func(r *http.Request) (Scope, bool)) http.Handler 
 		if err != nil {
 			return // Accept has answered (426 and the like)
 		}
-		h.serve(r.Context(), conn, c, h.log.With("remote", r.RemoteAddr))
+		h.serve(r.Context(), conn, c, cred.Valid, h.log.With("remote", r.RemoteAddr))
 	})
 }
 
@@ -100,7 +125,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 
 // serve runs one connection: this goroutine writes, one reads client messages,
 // one pings. It returns when the connection is closed and both have ended.
-func (h *Hub) serve(ctx context.Context, conn *websocket.Conn, c *client, log *slog.Logger) {
+func (h *Hub) serve(ctx context.Context, conn *websocket.Conn, c *client, valid func(context.Context) (bool, string), log *slog.Logger) {
 	conn.SetReadLimit(h.o.ReadLimit)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -111,10 +136,17 @@ func (h *Hub) serve(ctx context.Context, conn *websocket.Conn, c *client, log *s
 		h.read(ctx, conn, c)
 	})
 	wg.Go(func() { h.keepalive(ctx, conn, cancel) })
+	if valid != nil {
+		wg.Go(func() { h.recheck(ctx, c, valid) })
+	}
 	err := h.write(ctx, conn, c)
+	var rev revokedError
 	switch {
 	case errors.Is(err, errShutdown):
 		conn.Close(websocket.StatusGoingAway, errShutdown.Error())
+	case errors.As(err, &rev):
+		log.Info("closed a websocket client whose credential no longer holds", "reason", string(rev))
+		conn.Close(websocket.StatusPolicyViolation, string(rev))
 	case errors.Is(err, context.DeadlineExceeded):
 		log.Info("closed a websocket client that did not take a write in time", "write_timeout", h.o.WriteTimeout)
 	}
@@ -176,6 +208,8 @@ func (h *Hub) write(ctx context.Context, conn *websocket.Conn, c *client) error 
 		select {
 		case <-h.done:
 			return errShutdown
+		case reason := <-c.revoked:
+			return revokedError(reason)
 		case <-ctx.Done():
 			return ctx.Err()
 		case b := <-c.queue:
@@ -190,6 +224,32 @@ func (h *Hub) send(ctx context.Context, conn *websocket.Conn, b []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, h.o.WriteTimeout)
 	defer cancel()
 	return conn.Write(ctx, websocket.MessageText, b)
+}
+
+// revokedError ends a connection whose credential no longer holds; it is the
+// close reason.
+type revokedError string
+
+func (e revokedError) Error() string { return "credential no longer valid: " + string(e) }
+
+// recheck asks valid every Options.RecheckInterval whether the client's
+// credential still holds, and revokes the client once it does not. An error of
+// the check itself (the store unreachable) counts as valid: valid says so by
+// returning true.
+func (h *Hub) recheck(ctx context.Context, c *client, valid func(context.Context) (bool, string)) {
+	t := time.NewTicker(h.o.RecheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if ok, reason := valid(ctx); !ok {
+				c.revoke(reason)
+				return
+			}
+		}
+	}
 }
 
 // keepalive pings the client; one that does not answer within the write timeout

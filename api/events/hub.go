@@ -32,6 +32,10 @@ type Options struct {
 	// ReadLimit is the largest message a client may send (default 64 KiB); a larger
 	// one closes the connection with status 1009.
 	ReadLimit int64
+	// RecheckInterval is how often the credential of a client is checked again
+	// with its [Credential.Valid] (default 30s); one no longer valid is closed
+	// with status 1008.
+	RecheckInterval time.Duration
 }
 
 // maxSubscriptions bounds the subscriptions of one client, and with them the
@@ -77,6 +81,9 @@ func NewHub(o Options) *Hub {
 	}
 	if o.ReadLimit <= 0 {
 		o.ReadLimit = 64 << 10
+	}
+	if o.RecheckInterval <= 0 {
+		o.RecheckInterval = 30 * time.Second
 	}
 	h := &Hub{o: o, log: o.Logger, done: make(chan struct{})}
 	h.clients.Store(&[]*client{})
@@ -203,16 +210,40 @@ func (h *Hub) remove(c *client) {
 	h.wg.Done()
 }
 
+// Revoke closes at once, with status 1008 and reason, every client connected
+// with the credential key (see [Credential.Key]).
+func (h *Hub) Revoke(key, reason string) {
+	if key == "" {
+		return
+	}
+	for _, c := range *h.clients.Load() {
+		if c.key == key {
+			c.revoke(reason)
+		}
+	}
+}
+
 // client is one connection's state shared between Publish, its reader and its writer.
 type client struct {
-	scope  Scope
-	queue  chan []byte
-	missed atomic.Int64                  // events that did not fit since the last resync
-	subs   atomic.Pointer[subscriptions] // nil: everything in scope
+	scope   Scope
+	key     string      // of its credential, for Revoke
+	revoked chan string // the close reason, once its credential no longer holds
+	queue   chan []byte
+	missed  atomic.Int64                  // events that did not fit since the last resync
+	subs    atomic.Pointer[subscriptions] // nil: everything in scope
 }
 
 func newClient(scope Scope, size int) *client {
-	return &client{scope: scope, queue: make(chan []byte, size)}
+	return &client{scope: scope, queue: make(chan []byte, size), revoked: make(chan string, 1)}
+}
+
+// revoke makes the writer close the connection with status 1008 and reason;
+// the first reason wins.
+func (c *client) revoke(reason string) {
+	select {
+	case c.revoked <- reason:
+	default:
+	}
 }
 
 func (c *client) wants(e *Event) bool {

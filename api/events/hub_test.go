@@ -754,3 +754,58 @@ func BenchmarkPublish(b *testing.B) {
 		wg.Wait()
 	})
 }
+
+// TestCredentialEnds: Revoke closes exactly the sockets of its key, and the
+// re-check closes one whose credential no longer holds, both with 1008 and the
+// reason given.
+func TestCredentialEnds(t *testing.T) {
+	h := NewHub(Options{RecheckInterval: 50 * time.Millisecond})
+	var mu sync.Mutex
+	valid := map[string]bool{"a": true, "b": true, "c": true}
+	srv := httptest.NewServer(h.CredentialHandler(func(r *http.Request) (Credential, bool) {
+		key := r.URL.Query().Get("key")
+		return Credential{Scope: testScope{org: "*"}, Key: key, Valid: func(context.Context) (bool, string) {
+			mu.Lock()
+			defer mu.Unlock()
+			return valid[key], "session expired"
+		}}, true
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dial := func(key string) *websocket.Conn {
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/?key="+key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c
+	}
+	wantClose := func(c *websocket.Conn, reason string) {
+		t.Helper()
+		for {
+			_, _, err := c.Read(ctx)
+			if err == nil {
+				continue
+			}
+			if got := websocket.CloseStatus(err); got != websocket.StatusPolicyViolation || !strings.Contains(err.Error(), reason) {
+				t.Fatalf("closed with %v (%v), want 1008 %q", got, err, reason)
+			}
+			return
+		}
+	}
+	a, b, c := dial("a"), dial("b"), dial("c")
+
+	h.Revoke("a", "logged out")
+	wantClose(a, "logged out")
+
+	mu.Lock()
+	valid["c"] = false
+	mu.Unlock()
+	wantClose(c, "session expired")
+
+	h.Publish(Event{Type: wire.EventHeartbeat, Collector: "still-here"})
+	if _, msg, err := b.Read(ctx); err != nil || !strings.Contains(string(msg), "still-here") {
+		t.Fatalf("b, neither revoked nor expired: %s %v", msg, err)
+	}
+}
