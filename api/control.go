@@ -45,6 +45,7 @@ const (
 	codeCommandExpired = wire.CodeCommandExpired
 	codeUnregistered   = wire.CodeUnregistered
 	codeUnavailable    = wire.CodeUnavailable
+	codeTooLarge       = wire.CodeTooLarge
 )
 
 // maxBody bounds a request body of the control routes.
@@ -68,7 +69,14 @@ func actorOf(r *http.Request) (store.Actor, string) {
 func readBody(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, codeBadRequest, fmt.Sprintf("request body over %d bytes", maxBody), nil)
+		var tooLarge *http.MaxBytesError
+		if !errors.As(err, &tooLarge) {
+			writeError(w, http.StatusBadRequest, codeBadRequest, "could not read the request body: "+err.Error(), nil)
+			return nil, false
+		}
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge,
+			fmt.Sprintf("request body over the limit of %d bytes (1 MiB); send less, e.g. split a bulk request", maxBody),
+			map[string]any{"limit_bytes": maxBody})
 		return nil, false
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {

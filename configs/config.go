@@ -106,9 +106,12 @@ func (t TenancyConfig) Tenancy() targets.Tenancy { return targets.Tenancy(t) }
 
 // StorageConfig selects the store.
 type StorageConfig struct {
-	// URL is "sqlite:PATH" (default [DefaultStorageURL], relative to the working
-	// directory) or "postgres://…".
+	// URL is "sqlite:PATH" or "postgres://…". A relative PATH set in the file
+	// is made relative to the file's folder; the default, [DefaultStorageURL],
+	// stays relative to the working directory.
 	URL string `yaml:"url"`
+	// fromFile is whether the file set URL.
+	fromFile bool
 }
 
 // DefaultStorageURL is storage.url when it is not set: an SQLite file under the
@@ -197,9 +200,17 @@ func (c *ScrapeConfig) UnmarshalYAML(unmarshal func(any) error) error {
 
 // UnmarshalYAML implements the yaml.v2-style unmarshaler: defaults, then the file.
 func (s *StorageConfig) UnmarshalYAML(unmarshal func(any) error) error {
-	*s = StorageConfig{URL: DefaultStorageURL}
+	// The default is set after decoding, not before, to tell a url the file
+	// set (resolved from its folder) from the default (from the working
+	// directory).
+	*s = StorageConfig{}
 	type storage StorageConfig
-	return unmarshal((*storage)(s))
+	if err := unmarshal((*storage)(s)); err != nil {
+		return err
+	}
+	s.fromFile = s.URL != ""
+	orDefault(&s.URL, DefaultStorageURL)
+	return nil
 }
 
 // UnmarshalYAML implements the yaml.v2-style unmarshaler: defaults, then the file.
@@ -276,7 +287,7 @@ func (c *Config) validate(dir string) error {
 	if err := c.Global.validate(); err != nil {
 		return err
 	}
-	if err := c.Storage.validate(); err != nil {
+	if err := c.Storage.validate(dir); err != nil {
 		return err
 	}
 	if err := c.Tenancy.validate(); err != nil {
@@ -335,10 +346,43 @@ func (g *GlobalConfig) validate() error {
 	return nil
 }
 
-func (s *StorageConfig) validate() error {
+func (s *StorageConfig) validate(dir string) error {
 	orDefault(&s.URL, DefaultStorageURL)
+	if s.fromFile {
+		s.URL = sqliteRelativeTo(dir, s.URL)
+	}
 	return nil
 }
+
+// sqliteRelativeTo makes the path of an SQLite storage URL relative to dir
+// when it is relative, keeping its scheme and ?query. PostgreSQL URLs and
+// key=value strings, absolute paths and :memory: are left alone. The schemes
+// are those of store.Open, which configs must not import.
+func sqliteRelativeTo(dir, u string) string {
+	if strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") || libpqKey.MatchString(u) {
+		return u
+	}
+	prefix, path := "", u
+	for _, p := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
+		if rest, ok := strings.CutPrefix(u, p); ok {
+			prefix, path = p, rest
+			break
+		}
+	}
+	path, query, hasQuery := strings.Cut(path, "?")
+	if path == "" || filepath.IsAbs(path) || strings.HasPrefix(path, ":memory:") {
+		return u
+	}
+	out := prefix + filepath.Join(dir, path)
+	if hasQuery {
+		out += "?" + query
+	}
+	return out
+}
+
+// libpqKey matches the start of a libpq key=value connection string (as
+// store's does).
+var libpqKey = regexp.MustCompile(`^\s*(host|hostaddr|port|dbname|user|password|sslmode|service|connect_timeout|application_name)\s*=`)
 
 func (t *TenancyConfig) validate() error {
 	orDefault(&t.OrgLabel, DefaultTenancyConfig.OrgLabel)

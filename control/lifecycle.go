@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -201,6 +202,11 @@ var labelRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // validate checks r and returns the target labels the registry will carry.
 func (l *Lifecycle) validate(r *wire.RegisterRequest) error {
+	if field, ok := invalidUTF8(r); !ok {
+		// These strings become labels, audit rows and the agent's config, and
+		// the exposition format and the agent refuse invalid UTF-8.
+		return bad(field, "not valid UTF-8")
+	}
 	r.Name = strings.TrimSpace(r.Name)
 	switch {
 	case r.Name == "":
@@ -255,6 +261,26 @@ func (l *Lifecycle) validate(r *wire.RegisterRequest) error {
 		return bad("thresholds", "%v", err)
 	}
 	return nil
+}
+
+// invalidUTF8 names the first field of r that is not valid UTF-8.
+func invalidUTF8(r *wire.RegisterRequest) (string, bool) {
+	for _, f := range []struct{ name, v string }{{"name", r.Name}, {"url", r.URL}, {"org", r.Org}, {"team", r.Team}} {
+		if !utf8.ValidString(f.v) {
+			return f.name, false
+		}
+	}
+	for _, f := range []struct {
+		name string
+		m    map[string]string
+	}{{"labels", r.Labels}, {"thresholds", r.Thresholds}} {
+		for k, v := range f.m {
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return f.name, false
+			}
+		}
+	}
+	return "", true
 }
 
 // Register registers r, audited, and answers with its token (once) and a

@@ -92,6 +92,13 @@ func TestRegisterValidates(t *testing.T) {
 		{wire.RegisterRequest{Name: "a", URL: "http://h:1", Team: "red"}, "org"},
 		{wire.RegisterRequest{Name: "a", URL: "http://h:1", Thresholds: map[string]string{"stale": "1m"}}, "thresholds"},
 		{wire.RegisterRequest{Name: "a", URL: "http://h:1", Thresholds: map[string]string{"stale_after": "soon"}}, "thresholds"},
+		// Invalid UTF-8 is refused, not stored (issue 12).
+		{wire.RegisterRequest{Name: "a", URL: "http://h:1/m\xff"}, "url"},
+		{wire.RegisterRequest{Name: "a", URL: "http://h:1", Org: "ac\xffme"}, "org"},
+		{wire.RegisterRequest{Name: "a", URL: "http://h:1", Org: "acme", Team: "r\xc3"}, "team"},
+		{wire.RegisterRequest{Name: "a", URL: "http://h:1", Labels: map[string]string{"env": "pr\xffod"}}, "labels"},
+		{wire.RegisterRequest{Name: "a", URL: "http://h:1", Labels: map[string]string{"en\xffv": "prod"}}, "labels"},
+		{wire.RegisterRequest{Name: "a", URL: "http://h:1", Thresholds: map[string]string{"stale_after": "1m\xff"}}, "thresholds"},
 	} {
 		_, err := f.l.Register(context.Background(), tc.r, alice, "")
 		var bad *BadRequest

@@ -6,9 +6,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"strconv"
@@ -175,3 +177,22 @@ type parseError struct{ err error }
 
 func (e *parseError) Error() string { return "parse: " + e.err.Error() }
 func (e *parseError) Unwrap() error { return e.err }
+
+// wrongFormat explains a parse failure of a body that is not the exposition
+// format at all: a JSON API or a web page at the target's URL gives a parse
+// error about its first brace or tag, which does not say what is wrong.
+func wrongFormat(ctype string, body []byte, perr error) error {
+	what := ""
+	mt, _, _ := mime.ParseMediaType(ctype)
+	switch trimmed := bytes.TrimLeft(body, " \t\r\n"); {
+	case mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/html":
+		what = mt
+	case len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && json.Valid(trimmed):
+		// Valid JSON, not only a leading brace: the text format may start
+		// with {"quoted.name"} too.
+		what = "a JSON body"
+	default:
+		return perr
+	}
+	return fmt.Errorf("the target answered %s, not the Prometheus text format: is the URL its /metrics? (%w)", what, perr)
+}

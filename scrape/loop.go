@@ -110,7 +110,7 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 			if isSampleLimit(perr) {
 				err = &sampleLimitError{limit: l.job.sampleLimit}
 			} else {
-				err = &parseError{err: perr}
+				err = &parseError{err: wrongFormat(ctype, snap.Body, perr)}
 			}
 		}
 	}

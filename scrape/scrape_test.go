@@ -315,3 +315,52 @@ func BenchmarkScrapeStatic(b *testing.B) {
 		}
 	}
 }
+
+// TestJSONBodyNamesTheFormat: a target that answers JSON (by its Content-Type
+// or by its body) fails with reason parse and an error that says the format
+// is wrong, not only where the parser stumbled; a text body whose parse fails
+// keeps the parser's message.
+func TestJSONBodyNamesTheFormat(t *testing.T) {
+	serve := func(ctype, body string) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if ctype != "" {
+				w.Header().Set("Content-Type", ctype)
+			}
+			io.WriteString(w, body)
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	cases := []struct {
+		name, ctype, body, want string
+	}{
+		{"json_type", "application/json; charset=utf-8", `{"status":"ok"}`, "the target answered application/json, not the Prometheus text format: is the URL its /metrics?"},
+		{"json_sniffed", "text/plain", "\n[{\"a\":1}]\n", "the target answered a JSON body, not the Prometheus text format"},
+		{"html", "text/html; charset=utf-8", "<html><body>hi</body></html>", "the target answered text/html"},
+		{"text", "text/plain; version=0.0.4", "this is { not the exposition format\n", ""},
+	}
+	h := newHarness(t, scrape.JobConfig{Interval: time.Hour, Timeout: 2 * time.Second})
+	var ts []*targets.Target
+	for _, c := range cases {
+		ts = append(ts, targetstest.FromURL(t, c.name, serve(c.ctype, c.body).URL+"/metrics"))
+	}
+	h.m.Sync(ts)
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.scrapeOnce(t, ts[i])
+			if r.Err == nil || r.Reason != scrape.ReasonParse {
+				t.Fatalf("reason %q (err %v), want parse", r.Reason, r.Err)
+			}
+			msg := r.Err.Error()
+			if c.want == "" {
+				if strings.Contains(msg, "not the Prometheus text format") {
+					t.Errorf("text body: %q blames the format", msg)
+				}
+				return
+			}
+			if !strings.Contains(msg, c.want) {
+				t.Errorf("error %q, want it to contain %q", msg, c.want)
+			}
+		})
+	}
+}

@@ -29,4 +29,7 @@ const (
 	CodeUnregistered   = "unregistered"    // 410: Details["archived_collector_id"] names the archive
 	CodeUnavailable    = "unavailable"
 	CodeBadGateway     = "bad_gateway"
+	// CodeTooLarge is a 413: the request body is over the route's limit,
+	// which Details["limit_bytes"] gives.
+	CodeTooLarge = "payload_too_large"
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,14 +24,22 @@ func badFlag(flag, format string, a ...any) error {
 }
 
 // timeHelp is what the --help of a time flag says it takes.
-const timeHelp = `RFC 3339 (2026-03-01T12:00:00Z), or relative to now: -2h, +10m, -1h30m, now (a value with a leading - takes an =, as in --since=-2h)`
+const timeHelp = `RFC 3339 (2026-03-01T12:00:00Z), or relative to now: -2h, +10m, -1h30m, now, or unix seconds (a value with a leading - takes an =, as in --since=-2h)`
 
-// parseWhen reads a time flag: RFC 3339, "now", or a signed Go duration from
-// now ("-2h" two hours ago, "+10m" in ten minutes).
+// parseWhen reads a time flag: RFC 3339, unix seconds, "now", or a signed Go
+// duration from now ("-2h" two hours ago, "+10m" in ten minutes).
 func parseWhen(flag, s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "now" {
 		return now.UTC(), nil
+	}
+	if s != "" && strings.Trim(s, "0123456789") == "" {
+		// Unix seconds, as the API takes; the API's bound (year 9999).
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n > 253402300799 {
+			return time.Time{}, badFlag(flag, "%q: unix seconds up to 253402300799 (year 9999)", s)
+		}
+		return time.Unix(n, 0).UTC(), nil
 	}
 	if s != "" && (s[0] == '-' || s[0] == '+') {
 		d, err := time.ParseDuration(s)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -22,7 +23,7 @@ type logsCmd struct {
 	ID     string `arg:"" help:"Collector id."`
 	Level  string `enum:",debug,info,warn,error,DEBUG,INFO,WARN,ERROR" default:"" help:"Only records of this level and above: debug, info, warn or error."`
 	Query  string `short:"q" help:"Only records whose message or attributes (key=value) contain this text, case-insensitively."`
-	Since  string `help:"Only records from this time on: RFC 3339 or unix seconds."`
+	Since  string `placeholder:"TIME" help:"Only records from this time on: ${time_help}."`
 	Limit  int    `default:"100" help:"The newest this many records (at most 1000), printed oldest first."`
 	Output string `short:"o" default:"text" enum:"text,json" help:"Output: ${enum} (json: one object per line)."`
 	Follow bool   `short:"f" help:"Then print new records as they arrive (the WebSocket) until Ctrl-C."`
@@ -104,6 +105,15 @@ func logs(ctx context.Context, o logsCmd, cfgFlag string, out io.Writer) error {
 	c, err := apiClient(cfgFlag)
 	if err != nil {
 		return err
+	}
+	if o.Since != "" {
+		// The same forms as audit --since; resolved once, so that a
+		// reconnecting -f keeps the start it was given.
+		t, err := parseWhen("since", o.Since, time.Now())
+		if err != nil {
+			return err
+		}
+		o.Since = t.Format(time.RFC3339Nano)
 	}
 	o.Level = strings.ToLower(o.Level)
 	p := &logPrinter{o: o, out: out, printed: map[string]uint64{}}
