@@ -25,6 +25,7 @@ import (
 	"github.com/corral-dev/corral/control"
 	agentcfg "github.com/corral-dev/corral/exporter/agent"
 	agentctl "github.com/corral-dev/corral/exporter/control"
+	"github.com/corral-dev/corral/exporter/exportertest"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/store/testdb"
 )
@@ -108,7 +109,7 @@ func newFleet(t testing.TB, storage string, n int, extraConfig string) *demoFlee
 	ready := make(chan []agentcfg.SimAgent, 1)
 	simDone := make(chan error, 1)
 	go func() {
-		simDone <- agentcfg.Simulate(simCtx, agentcfg.SimulateOptions{Count: n, BasePort: freePort(t), Interval: 200 * time.Millisecond,
+		simDone <- agentcfg.Simulate(simCtx, agentcfg.SimulateOptions{Count: n, BasePort: exportertest.FreePorts(t, n), Interval: 200 * time.Millisecond,
 			Series: 2, Mix: "online=1", SDFile: sd, TrustedKeys: []string{key.PublicKey}, StateDir: filepath.Join(f.dir, "state"),
 			Ready: func(a []agentcfg.SimAgent) { ready <- a }})
 	}()

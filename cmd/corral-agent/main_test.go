@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/corral-dev/corral/exporter/control"
+	"github.com/corral-dev/corral/exporter/exportertest"
 )
 
 // These tests run the real corral-agent binary: built once, started as a process,
@@ -268,13 +269,8 @@ func TestSIGTERMDuringCollection(t *testing.T) {
 func TestSimulate(t *testing.T) {
 	dir := t.TempDir()
 	sd := filepath.Join(dir, "sd", "fleet.yml")
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	base := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	if base > 60000 {
-		base = 40000 + base%20000
-	}
 	const n = 14
+	base := exportertest.FreePorts(t, n)
 	p := start(t, "simulate", "--count", fmt.Sprint(n), "--base-port", fmt.Sprint(base), "--interval", "1s",
 		"--mix", "online=2,slow=2,stale=2,incomplete=2,error=2,waiting=2,paused=2", "--sd-file", sd, "--series", "5")
 	deadline := time.Now().Add(15 * time.Second)

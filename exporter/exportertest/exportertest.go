@@ -5,6 +5,9 @@ package exportertest
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -33,4 +36,31 @@ func Synthetic(t testing.TB, name string, cfg synthetic.Config, interval time.Du
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(func() { cancel(); <-done; srv.Close() })
 	return srv, a
+}
+
+// FreePorts finds n consecutive free ports on 127.0.0.1 for simulated agents
+// and returns the first. It looks below the ephemeral range (32768 and up on
+// Linux), where the client ends of other tests' connections cannot take one
+// between this check and the agents' listen.
+func FreePorts(t testing.TB, n int) int {
+	t.Helper()
+	for range 50 {
+		base := 20000 + rand.IntN(12000-n)
+		var lns []net.Listener
+		for i := range n {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if err != nil {
+				break
+			}
+			lns = append(lns, ln)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		if len(lns) == n {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports found", n)
+	return 0
 }
