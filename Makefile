@@ -38,7 +38,7 @@ fmt:
 # on first start, printed by corral keys show) and the demo key of corralctl control.
 # Ctrl-C stops both.
 run: build
-	@mkdir -p $(DATA)/demo $(DATA)/sd
+	@mkdir -p -m 700 $(DATA) && mkdir -p $(DATA)/demo $(DATA)/sd
 	@[ -f $(DATA)/demo/control.key ] || $(BIN)/corralctl keys generate --out $(DATA)/demo/control
 	@[ -f $(DATA)/demo/admin.password ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > $(DATA)/demo/admin.password)
 	@$(BIN)/corral keys show --config.file configs/demo.yml > $(DATA)/demo/server.pub 2>/dev/null
