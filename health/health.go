@@ -176,16 +176,21 @@ func (e *Evaluator) Track(t *targets.Target, interval, timeout time.Duration) {
 		th = e.opts.Thresholds(t)
 	}
 	now := e.opts.Now()
+	// What the store remembers is asked outside the lock: it may be a query,
+	// and every scrape loop takes the lock to report.
+	var restored *Restored
+	e.mu.RLock()
+	_, known := e.collectors[t.Collector]
+	e.mu.RUnlock()
+	if !known && e.opts.Restore != nil {
+		restored = e.opts.Restore(t.Collector)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c, ok := e.collectors[t.Collector]
 	if !ok {
 		c = &collectorHealth{h: Health{Collector: t.Collector, Status: fleet.StatusUnknown, Reason: "not scraped yet", StatusSince: now, FirstSeen: now,
 			Completeness1h: math.NaN(), Completeness24h: math.NaN()}}
-		var restored *Restored
-		if e.opts.Restore != nil {
-			restored = e.opts.Restore(t.Collector)
-		}
 		if r := restored; r != nil {
 			c.h.Status, c.h.Reason, c.h.StatusSince = r.Status, r.Reason, r.StatusSince
 			if !r.FirstSeen.IsZero() {

@@ -413,6 +413,25 @@ func TestUnregisterAndReregister(t *testing.T) {
 		f.call("super", "GET", "/api/v1/collectors/"+sim+"/history", nil, &hist)
 	}
 	before := len(hist.Data)
+	// hourScrapes is what the store counts of sim's scrapes in the current
+	// hour's bucket (the writer flushes every second).
+	hourScrapes := func() int64 {
+		hour := time.Now().UTC().Truncate(time.Hour)
+		var c wire.Completeness
+		f.call("super", "GET", "/api/v1/collectors/"+sim+"/completeness?window=1h", nil, &c)
+		for _, b := range c.Data {
+			if b.Start.Equal(hour) && b.ScrapesTotal != nil {
+				return *b.ScrapesTotal
+			}
+		}
+		return 0
+	}
+	hour := time.Now().UTC().Truncate(time.Hour)
+	time.Sleep(1500 * time.Millisecond) // a few more scrapes, flushed
+	scrapesBefore := hourScrapes()
+	if scrapesBefore < 5 {
+		t.Fatalf("%d scrapes in the hour's bucket before unregistering, want a few", scrapesBefore)
+	}
 	var un struct {
 		Success bool  `json:"success"`
 		Count   int64 `json:"archived_metrics_count"`
@@ -462,6 +481,12 @@ func TestUnregisterAndReregister(t *testing.T) {
 	if len(hist.Data) < before {
 		t.Errorf("history after re-register with restore: %d rows, had %d", len(hist.Data), before)
 	}
+	// The restored archive's buckets go on counting, as its history does.
+	time.Sleep(1500 * time.Millisecond)
+	scrapesRestored := hourScrapes()
+	if time.Now().UTC().Truncate(time.Hour).Equal(hour) && scrapesRestored <= scrapesBefore {
+		t.Errorf("the current hour's bucket after re-register with restore: %d scrapes, had %d before", scrapesRestored, scrapesBefore)
+	}
 
 	// Now with delete: the history is gone at once; back fresh.
 	// (its options as query parameters this time: some clients drop a DELETE's body)
@@ -472,6 +497,10 @@ func TestUnregisterAndReregister(t *testing.T) {
 		t.Fatalf("re-register fresh: %d %v", code, re)
 	}
 	f.waitDetail(sim, func(d map[string]any) bool { return d["up"] == true })
+	time.Sleep(1500 * time.Millisecond)
+	if n := hourScrapes(); time.Now().UTC().Truncate(time.Hour).Equal(hour) && n >= scrapesBefore {
+		t.Errorf("the deleted buckets came back: %d scrapes in the hour after a fresh re-register, %d before the delete", n, scrapesBefore)
+	}
 	f.call("super", "GET", "/api/v1/collectors/"+sim+"/history", nil, &hist)
 	for _, h := range hist.Data {
 		if at, _ := time.Parse(time.RFC3339Nano, h["at"].(string)); at.Before(time.Now().Add(-10 * time.Second)) {

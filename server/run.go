@@ -99,7 +99,7 @@ func Run(ctx context.Context, o Options) error {
 	obs := &observer{hub: s.hub}
 	s.eval = health.NewEvaluator(health.Options{
 		Recorder: s.writer, Observe: obs.observed, Thresholds: s.targetThresholds,
-		Restore: func(id string) *health.Restored { return restored[id] },
+		Restore: s.restoreFunc(restored),
 	})
 	if s.plane, err = s.control(ctx); err != nil {
 		return err
