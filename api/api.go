@@ -195,18 +195,9 @@ func register(mux auth.Mux, o Options) {
 	// Anything else under /api/v1/ is a JSON 404, after authentication so that
 	// the route list is not probed anonymously.
 	mux.Handle("/api/v1/", o.Auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, codeNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
 	})))
 }
-
-// Error codes of the JSON error body, beside those of package auth.
-const (
-	codeBadRequest = auth.CodeBadRequest
-	codeNotFound   = auth.CodeNotFound
-	codeForbidden  = auth.CodeForbidden
-	codeInternal   = auth.CodeInternal
-	codeBadGateway = wire.CodeBadGateway
-)
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
@@ -226,19 +217,19 @@ func writeError(w http.ResponseWriter, status int, code, msg string, details map
 
 // badParam answers 400 naming the offending query parameter.
 func badParam(w http.ResponseWriter, param, msg string) {
-	writeError(w, http.StatusBadRequest, codeBadRequest, "invalid parameter "+param+": "+msg,
+	writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "invalid parameter "+param+": "+msg,
 		map[string]any{"field": param})
 }
 
 // notFound answers for a collector that does not exist or is outside the
 // caller's scope: the two are indistinguishable.
 func notFound(w http.ResponseWriter, id string) {
-	writeError(w, http.StatusNotFound, codeNotFound, "collector not found", nil)
+	writeError(w, http.StatusNotFound, wire.CodeNotFound, "collector not found", nil)
 }
 
 func (a *api) internal(w http.ResponseWriter, what string, err error) {
 	a.o.Logger.Error(what, "err", err)
-	writeError(w, http.StatusInternalServerError, codeInternal, "internal error; see the server log", nil)
+	writeError(w, http.StatusInternalServerError, wire.CodeInternal, "internal error; see the server log", nil)
 }
 
 // scopeOf returns the org and team of a collector: its target's.

@@ -22,7 +22,7 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
 	all, scopes := scopesOf(p, true)
 	if !all && len(scopes) == 0 {
-		writeError(w, http.StatusForbidden, codeForbidden, "the audit trail is for team_lead and above", nil)
+		writeError(w, http.StatusForbidden, wire.CodeForbidden, "the audit trail is for team_lead and above", nil)
 		return
 	}
 	qs := r.URL.Query()

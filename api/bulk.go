@@ -31,7 +31,7 @@ func mayAct(p *auth.Principal) bool {
 func (a *api) bulkAction(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
 	if !mayAct(p) {
-		writeError(w, http.StatusForbidden, codeForbidden, "bulk operations need team_lead or above", nil)
+		writeError(w, http.StatusForbidden, wire.CodeForbidden, "bulk operations need team_lead or above", nil)
 		return
 	}
 	body, ok := readBody(w, r)
@@ -43,7 +43,7 @@ func (a *api) bulkAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.o.Bulk == nil {
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "bulk operations are not available on this server", nil)
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "bulk operations are not available on this server", nil)
 		return
 	}
 	actor, remote := actorOf(r)
@@ -91,12 +91,12 @@ func (a *api) bulkActions(w http.ResponseWriter, r *http.Request) {
 func (a *api) bulkGet(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
 	if a.o.Bulk == nil {
-		writeError(w, http.StatusNotFound, codeNotFound, "bulk operation not found", nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "bulk operation not found", nil)
 		return
 	}
 	res, err := a.o.Bulk.Get(r.Context(), r.PathValue("bulk"), p.UserID, p.IsSuperAdmin())
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, codeNotFound, "bulk operation not found", nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "bulk operation not found", nil)
 		return
 	}
 	if err != nil {
@@ -110,7 +110,7 @@ func (a *api) bulkGet(w http.ResponseWriter, r *http.Request) {
 func (a *api) bulkCancel(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
 	if a.o.Bulk == nil || !mayAct(p) {
-		writeError(w, http.StatusNotFound, codeNotFound, "bulk operation not found", nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "bulk operation not found", nil)
 		return
 	}
 	actor, remote := actorOf(r)
@@ -118,9 +118,9 @@ func (a *api) bulkCancel(w http.ResponseWriter, r *http.Request) {
 	var conflict *control.Conflict
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, codeNotFound, "bulk operation not found", nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "bulk operation not found", nil)
 	case errors.As(err, &conflict):
-		writeError(w, http.StatusConflict, codeConflict, conflict.Msg, map[string]any{"state": res.State})
+		writeError(w, http.StatusConflict, wire.CodeConflict, conflict.Msg, map[string]any{"state": res.State})
 	case err != nil:
 		a.internal(w, "cancel a bulk operation", err)
 	default:

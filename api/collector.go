@@ -70,19 +70,19 @@ func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.Target == nil {
-		writeError(w, http.StatusBadGateway, codeBadGateway, "the collector has no target URL", map[string]any{"id": id})
+		writeError(w, http.StatusBadGateway, wire.CodeBadGateway, "the collector has no target URL", map[string]any{"id": id})
 		return
 	}
 	u, err := healthURL(h.Target.URL)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, codeBadGateway, "the collector's URL is invalid", map[string]any{"id": id})
+		writeError(w, http.StatusBadGateway, wire.CodeBadGateway, "the collector's URL is invalid", map[string]any{"id": id})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), HealthTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, codeBadGateway, "the collector's URL is invalid", map[string]any{"id": id})
+		writeError(w, http.StatusBadGateway, wire.CodeBadGateway, "the collector's URL is invalid", map[string]any{"id": id})
 		return
 	}
 	shown := redactURL(u)
@@ -92,19 +92,19 @@ func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			reason = fmt.Sprintf("no answer within %s", HealthTimeout)
 		}
-		writeError(w, http.StatusBadGateway, codeBadGateway, "the agent did not answer its /healthz",
+		writeError(w, http.StatusBadGateway, wire.CodeBadGateway, "the agent did not answer its /healthz",
 			map[string]any{"id": id, "reason": reason, "url": shown})
 		return
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		writeError(w, http.StatusBadGateway, codeBadGateway,
+		writeError(w, http.StatusBadGateway, wire.CodeBadGateway,
 			"the agent's /healthz answered with a redirect, which corral does not follow; serve /healthz at the target itself",
 			map[string]any{"id": id, "url": shown, "status": resp.StatusCode, "location": redactURL(resp.Header.Get("Location"))})
 		return
 	}
 	tooLarge := func() {
-		writeError(w, http.StatusBadGateway, codeBadGateway,
+		writeError(w, http.StatusBadGateway, wire.CodeBadGateway,
 			fmt.Sprintf("the agent's /healthz answer exceeds %dMiB, the most corral relays; make it shorter", maxHealthBody>>20),
 			map[string]any{"id": id, "url": shown, "status": resp.StatusCode, "limit_bytes": maxHealthBody})
 	}
@@ -114,7 +114,7 @@ func (a *api) collectorHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody+1))
 	if err != nil {
-		writeError(w, http.StatusBadGateway, codeBadGateway, "reading the agent's /healthz failed",
+		writeError(w, http.StatusBadGateway, wire.CodeBadGateway, "reading the agent's /healthz failed",
 			map[string]any{"id": id, "url": shown, "reason": err.Error()})
 		return
 	}
@@ -140,12 +140,12 @@ func (a *api) collectorMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.o.Latest == nil {
-		writeError(w, http.StatusNotFound, codeNotFound, "no successful scrape of the collector yet", nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "no successful scrape of the collector yet", nil)
 		return
 	}
 	held, ok := a.o.Latest.Latest(id)
 	if !ok {
-		writeError(w, http.StatusNotFound, codeNotFound, "no successful scrape of the collector yet", nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "no successful scrape of the collector yet", nil)
 		return
 	}
 	defer held.Release()

@@ -38,16 +38,6 @@ var (
 	_ Scraper   = (*scrape.Manager)(nil)
 )
 
-// Error codes of the control routes.
-const (
-	codeConflict       = wire.CodeConflict
-	codeCommandFailed  = wire.CodeCommandFailed
-	codeCommandExpired = wire.CodeCommandExpired
-	codeUnregistered   = wire.CodeUnregistered
-	codeUnavailable    = wire.CodeUnavailable
-	codeTooLarge       = wire.CodeTooLarge
-)
-
 // maxBody bounds a request body of the control routes.
 const maxBody = 1 << 20
 
@@ -71,10 +61,10 @@ func readBody(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if !errors.As(err, &tooLarge) {
-			writeError(w, http.StatusBadRequest, codeBadRequest, "could not read the request body: "+err.Error(), nil)
+			writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "could not read the request body: "+err.Error(), nil)
 			return nil, false
 		}
-		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge,
+		writeError(w, http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
 			fmt.Sprintf("request body over the limit of %d bytes (1 MiB); send less, e.g. split a bulk request", maxBody),
 			map[string]any{"limit_bytes": maxBody})
 		return nil, false
@@ -83,7 +73,7 @@ func readBody(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
 		return json.RawMessage("{}"), true
 	}
 	if !json.Valid(b) {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "the request body is not valid JSON", nil)
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "the request body is not valid JSON", nil)
 		return nil, false
 	}
 	return b, true
@@ -99,7 +89,7 @@ func (a *api) actable(w http.ResponseWriter, r *http.Request, id string) (health
 		return h, false
 	}
 	if org, team := a.scopeOf(&h); !p.CanAct(org, team) {
-		writeError(w, http.StatusForbidden, codeForbidden, "your role may read this collector but not act on it (team_lead or above is needed)", nil)
+		writeError(w, http.StatusForbidden, wire.CodeForbidden, "your role may read this collector but not act on it (team_lead or above is needed)", nil)
 		return h, false
 	}
 	return h, true
@@ -112,7 +102,7 @@ func (a *api) notFoundOrGone(w http.ResponseWriter, r *http.Request, id string) 
 		if arc, ok := a.o.Archives.Unregistered(id); ok {
 			p, _ := auth.FromContext(r.Context())
 			if p.CanRead(orgOr(arc.Org, a.o.DefaultOrg), arc.Team) {
-				writeError(w, http.StatusGone, codeUnregistered,
+				writeError(w, http.StatusGone, wire.CodeUnregistered,
 					fmt.Sprintf("collector %s is unregistered (since %s, by %s); re-register it with POST /api/v1/collectors/re-register", id,
 						arc.ArchivedAt.UTC().Format(time.RFC3339), arc.ArchivedBy),
 					map[string]any{"archived_collector_id": arc.ID, "provider": arc.Provider})
@@ -172,7 +162,7 @@ func (a *api) action(name string) http.HandlerFunc {
 			return
 		}
 		if a.o.Commands == nil {
-			writeError(w, http.StatusServiceUnavailable, codeUnavailable, "control is not available on this server", nil)
+			writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "control is not available on this server", nil)
 			return
 		}
 		actor, remote := actorOf(r)
@@ -191,18 +181,18 @@ func (a *api) actError(w http.ResponseWriter, err error) {
 	var bad *control.BadRequest
 	switch {
 	case errors.As(err, &bad):
-		writeError(w, http.StatusBadRequest, codeBadRequest, bad.Error(), map[string]any{"field": bad.Field})
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, bad.Error(), map[string]any{"field": bad.Field})
 	case errors.As(err, &inv):
 		details := map[string]any{}
 		if inv.Field != "" {
 			details["field"] = inv.Field
 		}
-		writeError(w, http.StatusBadRequest, codeBadRequest, inv.Error(), details)
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, inv.Error(), details)
 	case errors.Is(err, control.ErrNotScraped), errors.Is(err, control.ErrNotAgent):
-		writeError(w, http.StatusConflict, codeConflict, err.Error(), nil)
+		writeError(w, http.StatusConflict, wire.CodeConflict, err.Error(), nil)
 	case errors.Is(err, control.ErrNotStarted):
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error(), nil)
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, err.Error(), nil)
 	default:
 		a.internal(w, "carry out an action", err)
 	}
@@ -244,10 +234,10 @@ func (a *api) answerAct(w http.ResponseWriter, r *http.Request, res control.ActR
 	case store.CommandAcknowledged:
 		out.Success, out.Message = true, fmt.Sprintf("%s acknowledged by the agent; the next scrapes confirm it (GET /api/v1/commands/%s)", c.Command, c.ID)
 	case store.CommandFailed:
-		writeError(w, http.StatusConflict, codeCommandFailed, c.Error, map[string]any{"command": v})
+		writeError(w, http.StatusConflict, wire.CodeCommandFailed, c.Error, map[string]any{"command": v})
 		return
 	case store.CommandExpired:
-		writeError(w, http.StatusGatewayTimeout, codeCommandExpired, c.Error, map[string]any{"command": v})
+		writeError(w, http.StatusGatewayTimeout, wire.CodeCommandExpired, c.Error, map[string]any{"command": v})
 		return
 	default:
 		status = http.StatusAccepted
@@ -269,7 +259,7 @@ func (a *api) scrapeNow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.o.Scraper == nil {
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "scraping on demand is not available on this server", nil)
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "scraping on demand is not available on this server", nil)
 		return
 	}
 	res, err := a.o.Scraper.ScrapeNow(r.Context(), id)
@@ -317,12 +307,12 @@ func (a *api) commandVisible(r *http.Request, c store.Command) bool {
 func (a *api) command(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("cmd")
 	if a.o.Commands == nil {
-		writeError(w, http.StatusNotFound, codeNotFound, "command not found", nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "command not found", nil)
 		return
 	}
 	c, err := a.o.Commands.Command(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !a.commandVisible(r, c)) {
-		writeError(w, http.StatusNotFound, codeNotFound, "command not found", nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "command not found", nil)
 		return
 	}
 	if err != nil {

@@ -71,9 +71,9 @@ func (a *api) completeRotation(w http.ResponseWriter, r *http.Request) {
 	st, err := a.o.Keys.CompleteRotation(r.Context(), actor, remote, req.Force)
 	switch {
 	case errors.Is(err, control.ErrNoRotation):
-		writeError(w, http.StatusConflict, codeConflict, err.Error(), nil)
+		writeError(w, http.StatusConflict, wire.CodeConflict, err.Error(), nil)
 	case err != nil && st.InProgress:
-		writeError(w, http.StatusConflict, codeConflict, err.Error(), map[string]any{"rotation": st})
+		writeError(w, http.StatusConflict, wire.CodeConflict, err.Error(), map[string]any{"rotation": st})
 	case err != nil:
 		a.internal(w, "complete a key rotation", err)
 	default:
@@ -84,11 +84,11 @@ func (a *api) completeRotation(w http.ResponseWriter, r *http.Request) {
 func (a *api) superAdmin(w http.ResponseWriter, r *http.Request) bool {
 	p, _ := auth.FromContext(r.Context())
 	if !p.IsSuperAdmin() {
-		writeError(w, http.StatusForbidden, codeForbidden, "the server's keys are for super admins only", nil)
+		writeError(w, http.StatusForbidden, wire.CodeForbidden, "the server's keys are for super admins only", nil)
 		return false
 	}
 	if a.o.Keys == nil {
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "control is not available on this server", nil)
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "control is not available on this server", nil)
 		return false
 	}
 	return true

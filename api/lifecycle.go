@@ -50,11 +50,11 @@ func decodeStrict(w http.ResponseWriter, body []byte, v any) bool {
 		if field != "" {
 			msg = field + ": not valid UTF-8 (in a name or a value)"
 		}
-		writeError(w, http.StatusBadRequest, codeBadRequest, msg, map[string]any{"field": field})
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, msg, map[string]any{"field": field})
 		return false
 	}
 	if err := strictJSON(body, v); err != nil {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "invalid request body: "+err.Error(), nil)
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "invalid request body: "+err.Error(), nil)
 		return false
 	}
 	return true
@@ -66,11 +66,11 @@ func (a *api) lifecycleError(w http.ResponseWriter, what string, err error) {
 	var conflict *control.Conflict
 	switch {
 	case errors.As(err, &bad):
-		writeError(w, http.StatusBadRequest, codeBadRequest, bad.Error(), map[string]any{"field": bad.Field})
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, bad.Error(), map[string]any{"field": bad.Field})
 	case errors.As(err, &conflict):
-		writeError(w, http.StatusConflict, codeConflict, conflict.Msg, nil)
+		writeError(w, http.StatusConflict, wire.CodeConflict, conflict.Msg, nil)
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, codeNotFound, "not found", nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "not found", nil)
 	default:
 		a.internal(w, what, err)
 	}
@@ -88,12 +88,12 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := auth.FromContext(r.Context())
 	if !p.CanAct(orgOr(req.Org, a.o.DefaultOrg), req.Team) {
-		writeError(w, http.StatusForbidden, codeForbidden,
+		writeError(w, http.StatusForbidden, wire.CodeForbidden,
 			fmt.Sprintf("you may not register collectors in org %q team %q (team_lead or above there is needed)", orgOr(req.Org, a.o.DefaultOrg), req.Team), nil)
 		return
 	}
 	if a.o.Registrar == nil {
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "registration is not available on this server", nil)
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "registration is not available on this server", nil)
 		return
 	}
 	actor, remote := actorOf(r)
@@ -152,7 +152,7 @@ func (a *api) unregister(w http.ResponseWriter, r *http.Request) {
 		req.RetentionDays = n
 	}
 	if a.o.Registrar == nil {
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "unregistration is not available on this server", nil)
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "unregistration is not available on this server", nil)
 		return
 	}
 	actor, remote := actorOf(r)
@@ -216,18 +216,18 @@ func (a *api) reregister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.ArchiveID == "" {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "archived_collector_id: required (the id from GET /api/v1/collectors/archived)",
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "archived_collector_id: required (the id from GET /api/v1/collectors/archived)",
 			map[string]any{"field": "archived_collector_id"})
 		return
 	}
 	if a.o.Archives == nil || a.o.Registrar == nil {
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "re-registration is not available on this server", nil)
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "re-registration is not available on this server", nil)
 		return
 	}
 	arc, err := a.o.Archives.Archive(r.Context(), req.ArchiveID)
 	p, _ := auth.FromContext(r.Context())
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !p.CanRead(orgOr(arc.Org, a.o.DefaultOrg), arc.Team)) {
-		writeError(w, http.StatusNotFound, codeNotFound, "archived collector not found", nil)
+		writeError(w, http.StatusNotFound, wire.CodeNotFound, "archived collector not found", nil)
 		return
 	}
 	if err != nil {
@@ -235,7 +235,7 @@ func (a *api) reregister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.CanAct(orgOr(arc.Org, a.o.DefaultOrg), arc.Team) {
-		writeError(w, http.StatusForbidden, codeForbidden, "your role may read this collector but not re-register it", nil)
+		writeError(w, http.StatusForbidden, wire.CodeForbidden, "your role may read this collector but not re-register it", nil)
 		return
 	}
 	actor, remote := actorOf(r)

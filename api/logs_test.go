@@ -145,7 +145,7 @@ func TestLogsBadParameters(t *testing.T) {
 		path := "/api/v1/collectors/acme-red-1/logs?" + tc.query
 		code, body, _ := do(t, h, tokens[uSuper], path)
 		var e wire.Error
-		if err := json.Unmarshal([]byte(body), &e); err != nil || code != http.StatusBadRequest || e.Code != codeBadRequest || e.Details["field"] != tc.field {
+		if err := json.Unmarshal([]byte(body), &e); err != nil || code != http.StatusBadRequest || e.Code != wire.CodeBadRequest || e.Details["field"] != tc.field {
 			t.Errorf("GET %s: %d %s, want 400 naming %s", path, code, body, tc.field)
 		}
 	}

@@ -42,7 +42,7 @@ func TestQueryOutOfRange(t *testing.T) {
 		code, body := send(t, h, tokens[uSuper], "GET", tc.path, "")
 		var e wire.Error
 		if err := json.Unmarshal([]byte(body), &e); err != nil || code != http.StatusBadRequest ||
-			e.Code != codeBadRequest || e.Details["field"] != tc.field {
+			e.Code != wire.CodeBadRequest || e.Details["field"] != tc.field {
 			t.Errorf("GET %s: %d %s, want 400 naming %s", tc.path, code, body, tc.field)
 		}
 	}

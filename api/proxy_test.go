@@ -119,7 +119,7 @@ func TestHealthDoesNotFollowRedirects(t *testing.T) {
 				t.Errorf("relayed the redirect's target: %s", body)
 			}
 			var e wire.Error
-			if code != http.StatusBadGateway || json.Unmarshal([]byte(body), &e) != nil || e.Code != codeBadGateway ||
+			if code != http.StatusBadGateway || json.Unmarshal([]byte(body), &e) != nil || e.Code != wire.CodeBadGateway ||
 				!strings.Contains(e.Message, "redirect") {
 				t.Fatalf("%d %s, want 502 bad_gateway naming the redirect", code, body)
 			}
@@ -171,7 +171,7 @@ func TestHealthOverLimit(t *testing.T) {
 				return
 			}
 			var e wire.Error
-			if code != http.StatusBadGateway || json.Unmarshal([]byte(body), &e) != nil || e.Code != codeBadGateway ||
+			if code != http.StatusBadGateway || json.Unmarshal([]byte(body), &e) != nil || e.Code != wire.CodeBadGateway ||
 				!strings.Contains(e.Message, "1MiB") || e.Details["limit_bytes"] != float64(maxHealthBody) {
 				t.Fatalf("%d %.300s, want 502 naming the 1MiB limit", code, body)
 			}

@@ -177,7 +177,7 @@ func TestUnauthenticated(t *testing.T) {
 				t.Errorf("GET %s: %d, want 401", p, code)
 			}
 			var e wire.Error
-			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Code != auth.CodeUnauthenticated || e.Details == nil {
+			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Code != wire.CodeUnauthenticated || e.Details == nil {
 				t.Errorf("GET %s: body %s", p, body)
 			}
 			if strings.Contains(body, "acme-red-1") {
@@ -222,7 +222,7 @@ func TestHealthAgentDown(t *testing.T) {
 	h := New(Options{Fleet: eval, Auth: auth.New(st, auth.Options{})})
 	code, body, _ := do(t, h, tokens[uSuper], "/api/v1/collectors/acme-red-1/health")
 	var e wire.Error
-	if code != http.StatusBadGateway || json.Unmarshal([]byte(body), &e) != nil || e.Code != codeBadGateway {
+	if code != http.StatusBadGateway || json.Unmarshal([]byte(body), &e) != nil || e.Code != wire.CodeBadGateway {
 		t.Errorf("agent down: %d %s", code, body)
 	}
 }

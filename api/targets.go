@@ -92,7 +92,7 @@ func (a *api) targets(w http.ResponseWriter, r *http.Request) {
 func (a *api) sdFiles(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
 	if !p.IsSuperAdmin() {
-		writeError(w, http.StatusForbidden, codeForbidden, "the file_sd files are visible to super admins only", nil)
+		writeError(w, http.StatusForbidden, wire.CodeForbidden, "the file_sd files are visible to super admins only", nil)
 		return
 	}
 	out := wire.List[wire.SDFile]{Data: []wire.SDFile{}}

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/store"
 )
 
@@ -285,7 +286,7 @@ func (a *Authenticator) authenticate(r *http.Request) (*Principal, *store.Sessio
 	if unsafeMethod(r.Method) {
 		got := r.Header.Get(CSRFHeader)
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRFToken)) != 1 {
-			return nil, &sess, newError(http.StatusForbidden, CodeCSRF, "missing or wrong CSRF token",
+			return nil, &sess, newError(http.StatusForbidden, wire.CodeCSRF, "missing or wrong CSRF token",
 				map[string]any{"reason": "send the csrf_token of POST /api/v1/login or GET /api/v1/me in the " + CSRFHeader + " header"})
 		}
 	}

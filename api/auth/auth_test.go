@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/store/testdb"
 )
@@ -283,7 +284,7 @@ func TestLogin(t *testing.T) {
 			{"username": "off", "password": pw},
 		} {
 			r := e.do(req{method: "POST", path: "/api/v1/login", body: creds, header: map[string]string{"X-Test-Client": fmt.Sprint("10.9.0.", i)}})
-			wantError(t, r, http.StatusUnauthorized, CodeInvalidCredentials)
+			wantError(t, r, http.StatusUnauthorized, wire.CodeInvalidCredentials)
 			if r.body["error"] != "invalid username or password" || r.cookie != nil {
 				t.Fatalf("login %v: %s, cookie %v", creds, r.raw, r.cookie)
 			}
@@ -300,7 +301,7 @@ func TestLogin(t *testing.T) {
 			{`{"username":"ana","password":"x"} {}`, ""},
 		} {
 			r := e.do(req{method: "POST", path: "/api/v1/login", body: tc.body})
-			wantError(t, r, http.StatusBadRequest, CodeBadRequest)
+			wantError(t, r, http.StatusBadRequest, wire.CodeBadRequest)
 			if f, _ := r.body["details"].(map[string]any)["field"].(string); f != tc.field {
 				t.Errorf("login %v: field %q, want %q", tc.body, f, tc.field)
 			}
@@ -308,7 +309,7 @@ func TestLogin(t *testing.T) {
 		// Another site cannot log the browser in.
 		r = e.do(req{method: "POST", path: "/api/v1/login", body: map[string]string{"username": "ana", "password": pw},
 			header: map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}})
-		wantError(t, r, http.StatusForbidden, CodeCSRF)
+		wantError(t, r, http.StatusForbidden, wire.CodeCSRF)
 
 		if lines := e.logs.lines(pw); len(lines) > 0 {
 			t.Fatalf("the password reached the log: %q", lines)
@@ -353,7 +354,7 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 		}
 		throttled := func(r resp, secs int) {
 			t.Helper()
-			wantError(t, r, http.StatusTooManyRequests, CodeRateLimited)
+			wantError(t, r, http.StatusTooManyRequests, wire.CodeRateLimited)
 			if ra := r.header.Get("Retry-After"); ra != fmt.Sprint(secs) || r.body["details"].(map[string]any)["retry_after_seconds"] != float64(secs) {
 				t.Fatalf("Retry-After %q, body %s; want %d", ra, r.raw, secs)
 			}
@@ -361,7 +362,7 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 		const a, b = "10.0.0.1", "10.0.0.2"
 		// A stranger at address a guesses five times.
 		for range 5 {
-			wantError(t, login("ana", "wrong", a), http.StatusUnauthorized, CodeInvalidCredentials)
+			wantError(t, login("ana", "wrong", a), http.StatusUnauthorized, wire.CodeInvalidCredentials)
 		}
 		// Ana, at address b, logs in at once.
 		if r := login("ana", "right", b); r.status != http.StatusOK {
@@ -374,10 +375,10 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 			t.Fatalf("another username from a is throttled too: %d %s", r.status, r.raw)
 		}
 		e.clock.Advance(time.Second)
-		wantError(t, login("ana", "wrong", a), http.StatusUnauthorized, CodeInvalidCredentials)
+		wantError(t, login("ana", "wrong", a), http.StatusUnauthorized, wire.CodeInvalidCredentials)
 		throttled(login("ana", "wrong", a), 2)
 		e.clock.Advance(2 * time.Second)
-		wantError(t, login("ana", "wrong", a), http.StatusUnauthorized, CodeInvalidCredentials)
+		wantError(t, login("ana", "wrong", a), http.StatusUnauthorized, wire.CodeInvalidCredentials)
 		throttled(login("ana", "wrong", a), 4)
 		e.clock.Advance(time.Second)
 		throttled(login("ana", "wrong", a), 3) // the wait counts down
@@ -390,7 +391,7 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 			t.Fatalf("login from a after the wait: %d %s", r.status, r.raw)
 		}
 		for range 5 {
-			wantError(t, login("ana", "wrong", a), http.StatusUnauthorized, CodeInvalidCredentials)
+			wantError(t, login("ana", "wrong", a), http.StatusUnauthorized, wire.CodeInvalidCredentials)
 		}
 		throttled(login("ana", "right", a), 1)
 	})
@@ -442,7 +443,7 @@ func TestLoginRateLimit(t *testing.T) {
 				t.Fatalf("failure %d: %d %s", i, r.status, r.raw)
 			}
 		}
-		wantError(t, login("ana", "right", "192.0.2.7"), http.StatusTooManyRequests, CodeRateLimited)
+		wantError(t, login("ana", "right", "192.0.2.7"), http.StatusTooManyRequests, wire.CodeRateLimited)
 		if r := login("ana", "right", "192.0.2.8"); r.status != http.StatusOK {
 			t.Fatalf("another address is limited too: %d %s", r.status, r.raw)
 		}
@@ -531,7 +532,7 @@ func TestLoginConcurrency(t *testing.T) {
 		if err != nil {
 			t.Fatalf("login %s while the slot is held: %v", user, err)
 		}
-		wantError(t, r, http.StatusServiceUnavailable, CodeUnavailable)
+		wantError(t, r, http.StatusServiceUnavailable, wire.CodeUnavailable)
 		if ra := r.header.Get("Retry-After"); ra != "1" || r.body["details"].(map[string]any)["retry_after_seconds"] != 1.0 {
 			t.Fatalf("login %s: Retry-After %q, body %s; want 1", user, ra, r.raw)
 		}
@@ -562,14 +563,14 @@ func TestCSRF(t *testing.T) {
 			t.Fatalf("GET with cookie: %d %s", r.status, r.raw)
 		}
 		for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
-			wantError(t, e.do(req{method: m, path: "/api/v1/echo", cookie: c}), http.StatusForbidden, CodeCSRF)
-			wantError(t, e.do(req{method: m, path: "/api/v1/echo", cookie: c, csrf: csrf + "x"}), http.StatusForbidden, CodeCSRF)
+			wantError(t, e.do(req{method: m, path: "/api/v1/echo", cookie: c}), http.StatusForbidden, wire.CodeCSRF)
+			wantError(t, e.do(req{method: m, path: "/api/v1/echo", cookie: c, csrf: csrf + "x"}), http.StatusForbidden, wire.CodeCSRF)
 			if r := e.do(req{method: m, path: "/api/v1/echo", cookie: c, csrf: csrf}); r.status != http.StatusOK {
 				t.Fatalf("%s with cookie and CSRF token: %d %s", m, r.status, r.raw)
 			}
 		}
-		wantError(t, e.do(req{method: "POST", path: "/api/v1/tokens", cookie: c, body: body}), http.StatusForbidden, CodeCSRF)
-		wantError(t, e.do(req{method: "POST", path: "/api/v1/logout", cookie: c}), http.StatusForbidden, CodeCSRF)
+		wantError(t, e.do(req{method: "POST", path: "/api/v1/tokens", cookie: c, body: body}), http.StatusForbidden, wire.CodeCSRF)
+		wantError(t, e.do(req{method: "POST", path: "/api/v1/logout", cookie: c}), http.StatusForbidden, wire.CodeCSRF)
 		secret, _ := e.createToken(c, csrf, body)
 
 		// Token auth needs no CSRF token.
@@ -581,7 +582,7 @@ func TestCSRF(t *testing.T) {
 		}
 		// The CSRF token of another session does not do.
 		_, csrf2 := e.login("ana", "pw")
-		wantError(t, e.do(req{method: "POST", path: "/api/v1/echo", cookie: c, csrf: csrf2}), http.StatusForbidden, CodeCSRF)
+		wantError(t, e.do(req{method: "POST", path: "/api/v1/echo", cookie: c, csrf: csrf2}), http.StatusForbidden, wire.CodeCSRF)
 	})
 }
 
@@ -603,7 +604,7 @@ func TestUnauthenticated(t *testing.T) {
 			for _, path := range []string{"/api/v1/me", "/api/v1/tokens", "/api/v1/echo"} {
 				tc.r.method, tc.r.path = "GET", path
 				r := e.do(tc.r)
-				wantError(t, r, http.StatusUnauthorized, CodeUnauthenticated)
+				wantError(t, r, http.StatusUnauthorized, wire.CodeUnauthenticated)
 				if r.header.Get("WWW-Authenticate") == "" {
 					t.Errorf("%s %s: no WWW-Authenticate", tc.name, path)
 				}
@@ -640,7 +641,7 @@ func TestSessionLifetime(t *testing.T) {
 			t.Fatalf("just before expiry: %d", r.status)
 		}
 		e.clock.Set(t0.Add(12 * time.Hour))
-		wantError(t, e.do(req{method: "GET", path: "/api/v1/me", cookie: c}), http.StatusUnauthorized, CodeUnauthenticated)
+		wantError(t, e.do(req{method: "GET", path: "/api/v1/me", cookie: c}), http.StatusUnauthorized, wire.CodeUnauthenticated)
 		if _, err := e.st.Session(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("expired session still stored: %v", err)
 		}
@@ -651,7 +652,7 @@ func TestSessionLifetime(t *testing.T) {
 		if r.status != http.StatusNoContent || r.cookie == nil || r.cookie.MaxAge >= 0 {
 			t.Fatalf("logout: %d, cookie %+v", r.status, r.cookie)
 		}
-		wantError(t, e.do(req{method: "GET", path: "/api/v1/me", cookie: c}), http.StatusUnauthorized, CodeUnauthenticated)
+		wantError(t, e.do(req{method: "GET", path: "/api/v1/me", cookie: c}), http.StatusUnauthorized, wire.CodeUnauthenticated)
 
 		// Logging in again replaces the browser's session.
 		c1, _ := e.login("ana", "pw")
@@ -659,7 +660,7 @@ func TestSessionLifetime(t *testing.T) {
 		if r.status != http.StatusOK || r.cookie.Value == c1.Value {
 			t.Fatalf("second login: %d %s", r.status, r.raw)
 		}
-		wantError(t, e.do(req{method: "GET", path: "/api/v1/me", cookie: c1}), http.StatusUnauthorized, CodeUnauthenticated)
+		wantError(t, e.do(req{method: "GET", path: "/api/v1/me", cookie: c1}), http.StatusUnauthorized, wire.CodeUnauthenticated)
 
 		// Disabling the user ends its sessions' use.
 		c, _ = e.login("ana", "pw")
@@ -667,7 +668,7 @@ func TestSessionLifetime(t *testing.T) {
 		if err := e.st.SetUserDisabled(context.Background(), u.ID, e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
-		wantError(t, e.do(req{method: "GET", path: "/api/v1/me", cookie: c}), http.StatusUnauthorized, CodeUnauthenticated)
+		wantError(t, e.do(req{method: "GET", path: "/api/v1/me", cookie: c}), http.StatusUnauthorized, wire.CodeUnauthenticated)
 	})
 }
 
@@ -711,7 +712,7 @@ func TestTokens(t *testing.T) {
 			t.Fatalf("/me by token: %s", me.raw)
 		}
 		// A token cannot mint tokens.
-		wantError(t, e.do(req{method: "POST", path: "/api/v1/tokens", token: secret, body: map[string]any{"name": "x"}}), http.StatusForbidden, CodeForbidden)
+		wantError(t, e.do(req{method: "POST", path: "/api/v1/tokens", token: secret, body: map[string]any{"name": "x"}}), http.StatusForbidden, wire.CodeForbidden)
 
 		// Last used is written at most once a minute.
 		if got, _ := e.st.TokenBySecretHash(context.Background(), hashSecret(secret)); !got.LastUsed.Equal(t0) {
@@ -746,7 +747,7 @@ func TestTokens(t *testing.T) {
 			{map[string]any{"name": "x", "secret": "mine"}, ""},
 		} {
 			r := e.do(req{method: "POST", path: "/api/v1/tokens", cookie: c, csrf: csrf, body: tc.body})
-			wantError(t, r, http.StatusBadRequest, CodeBadRequest)
+			wantError(t, r, http.StatusBadRequest, wire.CodeBadRequest)
 			if f, _ := r.body["details"].(map[string]any)["field"].(string); f != tc.field {
 				t.Errorf("create %v: field %q, want %q (%s)", tc.body, f, tc.field, r.raw)
 			}
@@ -768,7 +769,7 @@ func TestTokens(t *testing.T) {
 			t.Fatalf("short token before expiry: %d", r.status)
 		}
 		e.clock.Set(t0.Add(2 * time.Hour))
-		wantError(t, e.do(req{method: "GET", path: "/api/v1/echo", token: short}), http.StatusUnauthorized, CodeUnauthenticated)
+		wantError(t, e.do(req{method: "GET", path: "/api/v1/echo", token: short}), http.StatusUnauthorized, wire.CodeUnauthenticated)
 		list = e.do(req{method: "GET", path: "/api/v1/tokens", cookie: c})
 		for _, x := range list.body["tokens"].([]any) {
 			if m := x.(map[string]any); m["name"] == "short" && m["active"] != false {
@@ -778,8 +779,8 @@ func TestTokens(t *testing.T) {
 
 		// Only the owner revokes; a revoked token is refused.
 		bobC, bobCSRF := e.login("bob", "pw")
-		wantError(t, e.do(req{method: "DELETE", path: "/api/v1/tokens/" + id, cookie: bobC, csrf: bobCSRF}), http.StatusNotFound, CodeNotFound)
-		wantError(t, e.do(req{method: "DELETE", path: "/api/v1/tokens/nope", cookie: c, csrf: csrf}), http.StatusNotFound, CodeNotFound)
+		wantError(t, e.do(req{method: "DELETE", path: "/api/v1/tokens/" + id, cookie: bobC, csrf: bobCSRF}), http.StatusNotFound, wire.CodeNotFound)
+		wantError(t, e.do(req{method: "DELETE", path: "/api/v1/tokens/nope", cookie: c, csrf: csrf}), http.StatusNotFound, wire.CodeNotFound)
 		if r := e.do(req{method: "GET", path: "/api/v1/echo", token: secret}); r.status != http.StatusOK {
 			t.Fatalf("token still valid after bob's attempt: %d", r.status)
 		}
@@ -787,7 +788,7 @@ func TestTokens(t *testing.T) {
 		if r := e.do(req{method: "DELETE", path: "/api/v1/tokens/" + id, token: secret}); r.status != http.StatusNoContent {
 			t.Fatalf("revoke: %d %s", r.status, r.raw)
 		}
-		wantError(t, e.do(req{method: "GET", path: "/api/v1/echo", token: secret}), http.StatusUnauthorized, CodeUnauthenticated)
+		wantError(t, e.do(req{method: "GET", path: "/api/v1/echo", token: secret}), http.StatusUnauthorized, wire.CodeUnauthenticated)
 		if r := e.do(req{method: "DELETE", path: "/api/v1/tokens/" + id, cookie: c, csrf: csrf}); r.status != http.StatusNoContent {
 			t.Fatalf("revoke twice: %d %s", r.status, r.raw)
 		}
@@ -809,7 +810,7 @@ func TestLogoutWithToken(t *testing.T) {
 	e.user("ana", "pw")
 	c, csrf := e.login("ana", "pw")
 	secret, _ := e.createToken(c, csrf, map[string]any{"name": "ci"})
-	wantError(t, e.do(req{method: "POST", path: "/api/v1/logout", token: secret}), http.StatusBadRequest, CodeBadRequest)
+	wantError(t, e.do(req{method: "POST", path: "/api/v1/logout", token: secret}), http.StatusBadRequest, wire.CodeBadRequest)
 }
 
 func TestBootstrap(t *testing.T) {

@@ -10,20 +10,6 @@ import (
 	"github.com/corral-dev/corral/api/wire"
 )
 
-// Error codes of the JSON error body {error, code, details}, named in
-// package wire where clients read them.
-const (
-	CodeUnauthenticated    = wire.CodeUnauthenticated
-	CodeInvalidCredentials = wire.CodeInvalidCredentials
-	CodeCSRF               = wire.CodeCSRF
-	CodeForbidden          = wire.CodeForbidden
-	CodeRateLimited        = wire.CodeRateLimited
-	CodeBadRequest         = wire.CodeBadRequest
-	CodeNotFound           = wire.CodeNotFound
-	CodeInternal           = wire.CodeInternal
-	CodeUnavailable        = wire.CodeUnavailable
-)
-
 // apiError is an error response: the API's one JSON error shape, with the
 // HTTP status it goes with.
 type apiError struct {
@@ -41,18 +27,18 @@ func newError(status int, code, msg string, details map[string]any) *apiError {
 }
 
 func errUnauthenticated(reason string) *apiError {
-	return newError(http.StatusUnauthorized, CodeUnauthenticated, "authentication required",
+	return newError(http.StatusUnauthorized, wire.CodeUnauthenticated, "authentication required",
 		map[string]any{"reason": reason})
 }
 
-var errInternal = newError(http.StatusInternalServerError, CodeInternal, "internal error; see the server log", nil)
+var errInternal = newError(http.StatusInternalServerError, wire.CodeInternal, "internal error; see the server log", nil)
 
 func badRequest(msg, field string) *apiError {
 	var details map[string]any
 	if field != "" {
 		details = map[string]any{"field": field}
 	}
-	return newError(http.StatusBadRequest, CodeBadRequest, msg, details)
+	return newError(http.StatusBadRequest, wire.CodeBadRequest, msg, details)
 }
 
 // writeJSON writes v with status. Every response of this package may carry a

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/store"
 )
 
@@ -32,7 +33,7 @@ type Mux interface {
 func (a *Authenticator) Routes(mux Mux) {
 	login := http.NewCrossOriginProtection()
 	login.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, newError(http.StatusForbidden, CodeCSRF, "cross-origin login refused", nil))
+		writeError(w, newError(http.StatusForbidden, wire.CodeCSRF, "cross-origin login refused", nil))
 	}))
 	mux.Handle("POST /api/v1/login", login.Handler(http.HandlerFunc(a.login)))
 	mux.Handle("POST /api/v1/logout", a.Middleware(http.HandlerFunc(a.logout)))
@@ -88,7 +89,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		secs := int((wait + time.Second - 1) / time.Second)
 		a.log.Warn("login refused: too many failures", "client_ip", ip, "retry_after_seconds", secs)
 		w.Header().Set("Retry-After", fmt.Sprint(secs))
-		writeError(w, newError(http.StatusTooManyRequests, CodeRateLimited, "too many failed logins; try again later",
+		writeError(w, newError(http.StatusTooManyRequests, wire.CodeRateLimited, "too many failed logins; try again later",
 			map[string]any{"retry_after_seconds": secs}))
 		return
 	}
@@ -106,7 +107,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		a.log.Warn("login refused: too many logins at once", "client_ip", ip,
 			"max_concurrent_logins", a.opts.MaxConcurrentLogins)
 		w.Header().Set("Retry-After", fmt.Sprint(secs))
-		writeError(w, newError(http.StatusServiceUnavailable, CodeUnavailable, "too many logins at once; try again shortly",
+		writeError(w, newError(http.StatusServiceUnavailable, wire.CodeUnavailable, "too many logins at once; try again shortly",
 			map[string]any{"retry_after_seconds": secs}))
 		return
 	case <-ctx.Done():
@@ -144,7 +145,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 			args = append(args, "user", u.Username) // a typo'd username may be a password: logged only when it exists
 		}
 		a.log.Info("login failed", args...)
-		writeError(w, newError(http.StatusUnauthorized, CodeInvalidCredentials, "invalid username or password", nil))
+		writeError(w, newError(http.StatusUnauthorized, wire.CodeInvalidCredentials, "invalid username or password", nil))
 		return
 	}
 	a.byPair.reset(pairKey)
@@ -290,7 +291,7 @@ func (a *Authenticator) createToken(w http.ResponseWriter, r *http.Request) {
 	p, _ := FromContext(r.Context())
 	if p.Via != ViaSession {
 		// A leaked token must not be able to mint itself successors.
-		writeError(w, newError(http.StatusForbidden, CodeForbidden, "API tokens are created from a browser session",
+		writeError(w, newError(http.StatusForbidden, wire.CodeForbidden, "API tokens are created from a browser session",
 			map[string]any{"reason": "log in with POST /api/v1/login and create the token with the session cookie"}))
 		return
 	}
@@ -342,7 +343,7 @@ func (a *Authenticator) revokeToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	err := a.st.RevokeToken(r.Context(), p.UserID, id, a.now())
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, newError(http.StatusNotFound, CodeNotFound, "no such API token", map[string]any{"id": id}))
+		writeError(w, newError(http.StatusNotFound, wire.CodeNotFound, "no such API token", map[string]any{"id": id}))
 		return
 	}
 	if err != nil {
