@@ -46,7 +46,7 @@ func forBackends(t *testing.T, test func(t *testing.T, e *env)) {
 
 // env is an Authenticator over a real store behind a real HTTP server.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	st    *store.Store
 	a     *Authenticator
 	srv   *httptest.Server
@@ -56,7 +56,7 @@ type env struct {
 
 var t0 = time.Date(2025, 7, 1, 8, 0, 0, 0, time.UTC)
 
-func newEnv(t *testing.T, url string, opts Options) *env {
+func newEnv(t testing.TB, url string, opts Options) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), url, nil)
 	if err != nil {
