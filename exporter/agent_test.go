@@ -832,6 +832,18 @@ func TestRotatedTokenAfterRestart(t *testing.T) {
 					t.Errorf("token %s: %d, want 401", tok, c)
 				}
 			}
+			if len(tc.refused) > 0 {
+				// The refusal says which token the agent takes.
+				res, err := http.Get(g.srv.URL + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if rotated := strings.Contains(string(b), "rotate_credentials"); rotated != (tc.source == "rotation") {
+					t.Errorf("401 body %s, for a token from %s", b, tc.source)
+				}
+			}
 			if h := g.agent.Health(); h.MetricsTokenSource != tc.source {
 				t.Errorf("metrics_token_source %q, want %q", h.MetricsTokenSource, tc.source)
 			}
