@@ -73,6 +73,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./targets/selector
 	$(GO) test -run '^$$' -fuzz FuzzDecodeLogPage -fuzztime 30s ./logpull
 	$(GO) test -run '^$$' -fuzz FuzzActionParams -fuzztime 30s ./control
+	$(GO) test -run '^$$' -fuzz '^FuzzCollectorsQuery$$' -fuzztime 30s ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzWriteBodies$$' -fuzztime 30s ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzBodies$$' -fuzztime 30s ./api/auth
+	$(GO) test -run '^$$' -fuzz FuzzValid -fuzztime 30s ./api/jsontext
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./api/when
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -fuzzminimizetime 5s ./scrape/expo
 	$(GO) test -run '^$$' -fuzz '^FuzzAgainstExpfmt$$' -fuzztime 60s -fuzzminimizetime 5s ./scrape/expo
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/when"
 	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/store"
 )
@@ -28,12 +29,13 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 	qs := r.URL.Query()
 	f := store.AuditFilter{All: all, Scopes: scopes, Collector: qs.Get("collector"), Action: qs.Get("action"),
 		Result: qs.Get("result"), Actor: qs.Get("actor")}
+	now := time.Now()
 	for _, tp := range []struct {
 		name string
 		dst  *time.Time
 	}{{"since", &f.Since}, {"until", &f.Until}} {
 		if v := qs.Get(tp.name); v != "" {
-			t, err := timeParam(v)
+			t, err := when.Parse(v, now)
 			if err != nil {
 				badParam(w, tp.name, err.Error())
 				return

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -61,5 +62,40 @@ func TestRegisterInvalidUTF8(t *testing.T) {
 				t.Errorf("got %q field %v, want field %s and UTF-8 named", e.Message, e.Details["field"], tc.field)
 			}
 		})
+	}
+}
+
+// TestLoneSurrogate sends an escaped lone UTF-16 surrogate, which
+// encoding/json silently turns into U+FFFD, in registrations, commands and the
+// other write bodies: a 400 naming the field, not text stored or sent changed.
+func TestLoneSurrogate(t *testing.T) {
+	h, tokens, st := controlFixture(t)
+	for _, tc := range []struct{ path, field, body string }{
+		{"/api/v1/collectors/register", "labels", `{"name":"s1","url":"http://127.0.0.1:1/metrics","org":"acme","team":"red","labels":{"env":"pr\ud800od"}}`},
+		{"/api/v1/collectors/register", "labels", `{"name":"s2","url":"http://127.0.0.1:1/metrics","org":"acme","team":"red","labels":{"e\udc00":"prod"}}`},
+		{"/api/v1/collectors/register", "name", `{"name":"s3\udbff","url":"http://127.0.0.1:1/metrics","org":"acme","team":"red"}`},
+		{"/api/v1/collectors/register", "team", `{"name":"s4","url":"http://127.0.0.1:1/metrics","org":"acme","team":"\ud83dred"}`},
+		{"/api/v1/collectors/acme-red-1/stop", "reason", `{"reason":"maint\ud800enance"}`},
+		{"/api/v1/collectors/acme-red-1/update-config", "database", `{"database":"orders\udfff"}`},
+		{"/api/v1/collectors/re-register", "archived_collector_id", `{"archived_collector_id":"\ud800"}`},
+		{"/api/v1/collectors/bulk-action", "reason", `{"action":"stop","ids":["acme-red-1"],"reason":"\ude00"}`},
+	} {
+		t.Run(tc.path+" "+tc.field, func(t *testing.T) {
+			code, got := send(t, h, tokens[uSuper], "POST", tc.path, tc.body)
+			var e wire.Error
+			if err := json.Unmarshal([]byte(got), &e); err != nil || code != 400 || e.Details["field"] != tc.field ||
+				!strings.Contains(e.Message, "surrogate") {
+				t.Errorf("%d %s, want 400 naming %s and the surrogate", code, got, tc.field)
+			}
+		})
+	}
+	// A surrogate pair is text like any other.
+	body := `{"name":"pair-1","url":"http://127.0.0.1:1/metrics","org":"acme","team":"red","labels":{"mood":"\ud83d\ude00"}}`
+	if code, got := send(t, h, tokens[uSuper], "POST", "/api/v1/collectors/register", body); code != 201 {
+		t.Fatalf("a surrogate pair: %d %s", code, got)
+	}
+	rc, err := st.Registered(context.Background(), "pair-1")
+	if err != nil || rc.Labels["mood"] != "😀" {
+		t.Errorf("stored labels %v, %v", rc.Labels, err)
 	}
 }

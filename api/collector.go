@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/corral-dev/corral/api/when"
 	"github.com/corral-dev/corral/api/wire"
 )
 
@@ -206,15 +207,16 @@ func appendValue(b []byte, v float64) []byte {
 // timeRange parses from and to; a missing one is the zero time.
 func timeRange(w http.ResponseWriter, r *http.Request) (from, to time.Time, ok bool) {
 	qs := r.URL.Query()
+	now := time.Now()
 	var err error
 	if v := qs.Get("from"); v != "" {
-		if from, err = timeParam(v); err != nil {
+		if from, err = when.Parse(v, now); err != nil {
 			badParam(w, "from", err.Error())
 			return from, to, false
 		}
 	}
 	if v := qs.Get("to"); v != "" {
-		if to, err = timeParam(v); err != nil {
+		if to, err = when.Parse(v, now); err != nil {
 			badParam(w, "to", err.Error())
 			return from, to, false
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
+	"github.com/corral-dev/corral/api/jsontext"
 	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/control"
 	"github.com/corral-dev/corral/health"
@@ -74,6 +75,17 @@ func readBody(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
 	}
 	if !json.Valid(b) {
 		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "the request body is not valid JSON", nil)
+		return nil, false
+	}
+	// encoding/json would turn invalid UTF-8 and an escaped lone surrogate
+	// ("\ud800") into U+FFFD, and the replaced text would be stored, audited
+	// and sent to the agent: refused, naming the field that holds it.
+	if field, ok := jsontext.Check(b); !ok {
+		msg := "the request body is not valid UTF-8"
+		if field != "" {
+			msg = field + ": not valid UTF-8, or a lone UTF-16 surrogate escape such as \\ud800 (in a name or a value)"
+		}
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, msg, map[string]any{"field": field})
 		return nil, false
 	}
 	return b, true

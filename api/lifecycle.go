@@ -6,12 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/api/wire"
@@ -40,19 +37,9 @@ var (
 	_ Archives  = (*control.Lifecycle)(nil)
 )
 
-// decodeStrict decodes body into v; unknown fields are a 400 naming the field.
-// Invalid UTF-8 is a 400 naming the field that holds it: encoding/json would
-// turn it into U+FFFD and the replaced text would be stored and sent on.
+// decodeStrict decodes body (read by readBody, which refused text that
+// decoding would change) into v; unknown fields are a 400.
 func decodeStrict(w http.ResponseWriter, body []byte, v any) bool {
-	if !utf8.Valid(body) {
-		field := invalidUTF8Field(body)
-		msg := "the request body is not valid UTF-8"
-		if field != "" {
-			msg = field + ": not valid UTF-8 (in a name or a value)"
-		}
-		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, msg, map[string]any{"field": field})
-		return false
-	}
 	if err := strictJSON(body, v); err != nil {
 		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, "invalid request body: "+err.Error(), nil)
 		return false
@@ -246,23 +233,6 @@ func (a *api) reregister(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, wire.Reregistered{Success: true, Message: "re-registered; it is scraped again from the next discovery update",
 		Registration: reg, Archive: a.viewArchive(back, nil)})
-}
-
-// invalidUTF8Field names the top-level field of the JSON object body whose
-// value (or, for an object such as labels, one of its names or values) holds
-// invalid UTF-8; "" when it is elsewhere. RawMessage keeps the bytes as sent.
-func invalidUTF8Field(body []byte) string {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil {
-		return ""
-	}
-	names := slices.Sorted(maps.Keys(fields))
-	for _, k := range names {
-		if !utf8.Valid(fields[k]) {
-			return k
-		}
-	}
-	return ""
 }
 
 // strictJSON decodes one JSON object into v; unknown fields are errors.

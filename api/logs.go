@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-dev/corral/api/when"
 	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/store"
 )
@@ -67,12 +68,13 @@ func logQuery(w http.ResponseWriter, r *http.Request, id string) (store.LogQuery
 		return q, false
 	}
 	var err error
+	now := time.Now()
 	for _, p := range []struct {
 		name string
 		t    *time.Time
 	}{{"since", &q.Since}, {"until", &q.Until}} {
 		if v := qs.Get(p.name); v != "" {
-			if *p.t, err = timeParam(v); err != nil {
+			if *p.t, err = when.Parse(v, now); err != nil {
 				badParam(w, p.name, err.Error())
 				return q, false
 			}

@@ -1,12 +1,10 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/url"
 	"strconv"
-	"time"
 )
 
 // Bounds of the paging parameters: large enough for any real fleet or trail,
@@ -29,25 +27,4 @@ func intParam(qs url.Values, name string, def, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("%q: want a number from %d to %d", v, lo, hi)
 	}
 	return int(n), nil
-}
-
-// maxUnix is 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
-const maxUnix = 253402300799
-
-// timeParam parses a time parameter, RFC 3339 or unix seconds, as parseTime
-// does, but refuses unix seconds outside 1970 to 9999 instead of letting them
-// overflow into a time that filters nothing.
-func timeParam(s string) (time.Time, error) {
-	if f, err := strconv.ParseFloat(s, 64); err == nil || errors.Is(err, strconv.ErrRange) {
-		if err != nil || math.IsNaN(f) || f < 0 || f > maxUnix {
-			return time.Time{}, fmt.Errorf("%q: want unix seconds from 0 to %d, or RFC 3339", s, maxUnix)
-		}
-		sec, frac := math.Modf(f)
-		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor unix seconds", s)
-	}
-	return t.UTC(), nil
 }

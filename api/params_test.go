@@ -61,3 +61,43 @@ func TestQueryOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// TestRelativeTimes: every time the API takes (history and completeness from
+// and to, logs and audit since and until) also takes now and a signed
+// duration from now, as corralctl's time flags do.
+func TestRelativeTimes(t *testing.T) {
+	h, tokens, _ := controlFixture(t)
+	if code, body := send(t, h, tokens[uSuper], "POST", "/api/v1/collectors/acme-red-1/collect", ""); code >= 300 {
+		t.Fatalf("collect, for an audit entry: %d %s", code, body)
+	}
+	// The audit entry just made is within the last hour, not in the next one.
+	for q, want := range map[string]int{"since=-1h": 1, "since=-1h&until=now": 1, "since=%2B1h": 0, "until=-1h": 0, "since=-1h30m&until=%2B10m": 1} {
+		code, body := send(t, h, tokens[uSuper], "GET", "/api/v1/audit?"+q, "")
+		var p wire.Page[wire.AuditEntry]
+		if err := json.Unmarshal([]byte(body), &p); err != nil || code != http.StatusOK || p.Total != want {
+			t.Errorf("audit?%s: %d %s, want %d entries", q, code, body, want)
+		}
+	}
+	for _, path := range []string{
+		"/api/v1/collectors/acme-red-1/history?from=-1h&to=now",
+		"/api/v1/collectors/acme-red-1/completeness?from=-24h&to=now",
+		"/api/v1/collectors/acme-red-1/logs?since=-5m&until=now",
+	} {
+		if code, body := send(t, h, tokens[uSuper], "GET", path, ""); code != http.StatusOK {
+			t.Errorf("GET %s: %d %s", path, code, body)
+		}
+	}
+	for _, tc := range []struct{ path, field string }{
+		{"/api/v1/collectors/acme-red-1/history?from=-5x", "from"},
+		{"/api/v1/collectors/acme-red-1/history?from=now&to=-1h", "to"},
+		{"/api/v1/collectors/acme-red-1/completeness?to=-", "to"},
+		{"/api/v1/collectors/acme-red-1/logs?since=-99999999h", "since"},
+		{"/api/v1/audit?until=-1d", "until"},
+	} {
+		code, body := send(t, h, tokens[uSuper], "GET", tc.path, "")
+		var e wire.Error
+		if err := json.Unmarshal([]byte(body), &e); err != nil || code != http.StatusBadRequest || e.Details["field"] != tc.field {
+			t.Errorf("GET %s: %d %s, want 400 naming %s", tc.path, code, body, tc.field)
+		}
+	}
+}

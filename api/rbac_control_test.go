@@ -33,7 +33,7 @@ var acts = map[string]map[string]bool{
 // controlFixture is the API with the whole control plane over a real store, a
 // real scrape manager and a real HTTP agent (one that speaks the contract but
 // has no /control, so commands stay pending and are retried).
-func controlFixture(t *testing.T) (http.Handler, map[string]string, *store.Store) {
+func controlFixture(t testing.TB) (http.Handler, map[string]string, *store.Store) {
 	t.Helper()
 	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" {
@@ -82,7 +82,7 @@ func controlFixture(t *testing.T) (http.Handler, map[string]string, *store.Store
 }
 
 // send makes one request as token and returns the status and body.
-func send(t *testing.T, h http.Handler, token, method, path, body string) (int, string) {
+func send(t testing.TB, h http.Handler, token, method, path, body string) (int, string) {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if token != "" {

@@ -12,8 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/corral-dev/corral/api/jsontext"
 	agentctl "github.com/corral-dev/corral/exporter/control"
 	"github.com/corral-dev/corral/store"
 )
@@ -137,10 +137,11 @@ func makePlan(action string, params json.RawMessage, kind string, now time.Time)
 	if len(params) == 0 || string(params) == "null" {
 		params = json.RawMessage("{}")
 	}
-	if !utf8.Valid(params) {
+	if field, ok := jsontext.Check(params); !ok {
 		// Raw values of collector keys go to the agent as they are, and its
-		// parser refuses invalid UTF-8 (found by FuzzActionParams).
-		return plan{}, invalid("", "the body is not valid UTF-8")
+		// parser refuses invalid UTF-8 (found by FuzzActionParams); a lone
+		// surrogate escape it would decode into U+FFFD.
+		return plan{}, invalid(field, "not valid UTF-8, or a lone UTF-16 surrogate escape such as \\ud800")
 	}
 	p := plan{command: commandOf[action], params: Redact(params)}
 	switch action {

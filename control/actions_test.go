@@ -29,6 +29,11 @@ func TestActionParams(t *testing.T) {
 		{ActBackfill, `{"from":"2025-01-01T00:00:00Z"}`, "to"},
 		{ActStop, `{"estimated_duration_minutes":43201}`, "estimated_duration_minutes"},
 		{ActStop, `{"estimated_duration_minutes":30}`, ""},
+		// Text the agent would decode into U+FFFD (callers not through the API).
+		{ActStop, `{"reason":"a\ud800"}`, "reason"},
+		{ActUpdateConfig, `{"database":"\udc00"}`, "database"},
+		{ActUpdateConfig, "{\"database\":\"x\xff\"}", "database"},
+		{ActUpdateConfig, `{"database":"\ud83d\ude00"}`, ""},
 	} {
 		_, err := makePlan(tc.action, json.RawMessage(tc.params), "postgres", now)
 		var inv *InvalidParams

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,6 +129,7 @@ type Agent struct {
 	expectedItems    float64
 	expectedInterval time.Duration
 	tokenHash        []byte
+	tokenSource      string    // tokenSource*: where tokenHash came from
 	prevTokenHash    []byte    // the token before the last rotation …
 	prevTokenUntil   time.Time // … accepted until then
 	lastItem         time.Time
@@ -238,10 +240,8 @@ func New(c Collector, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("state file: %w", err)
 	}
 	a.verifier = control.NewVerifier(opts.Name, keys...)
-	if a.st.MetricsTokenSHA256 != "" {
-		if a.tokenHash, err = parseTokenHash(a.st.MetricsTokenSHA256); err != nil {
-			return nil, fmt.Errorf("state file: %w", err)
-		}
+	if err := a.loadRotatedToken(); err != nil {
+		return nil, err
 	}
 	if a.st.PrevTokenSHA256 != "" && time.Now().Before(a.st.PrevTokenUntil) {
 		if a.prevTokenHash, err = parseTokenHash(a.st.PrevTokenSHA256); err != nil {
@@ -265,6 +265,55 @@ func New(c Collector, opts Options) (*Agent, error) {
 		a.setStateLocked(StatePaused)
 	}
 	return a, nil
+}
+
+// Where the /metrics token in effect came from, as /healthz says.
+const (
+	tokenSourceNone     = "none"     // no token: /metrics and /logs are open
+	tokenSourceConfig   = "config"   // listen.metrics_token_*
+	tokenSourceRotation = "rotation" // rotate_credentials, kept in the state file
+)
+
+// loadRotatedToken decides between the config's /metrics token and one that
+// rotate_credentials left in the state file: the newer wins. The rotation is
+// newer when the config still has the token it replaced; a config with another
+// token was changed after the rotation (a re-registration answers a new one)
+// and wins, and the rotated token is dropped from the state file.
+func (a *Agent) loadRotatedToken() error {
+	a.tokenSource = tokenSourceNone
+	if a.tokenHash != nil {
+		a.tokenSource = tokenSourceConfig
+	}
+	if a.st.MetricsTokenSHA256 == "" {
+		return nil
+	}
+	rotated, err := parseTokenHash(a.st.MetricsTokenSHA256)
+	if err != nil {
+		return fmt.Errorf("state file: %w", err)
+	}
+	config := strings.ToLower(a.opts.MetricsTokenSHA256)
+	switch replaced := a.st.ReplacedConfigToken; {
+	case replaced == nil:
+		// A state file from an agent that did not record what the rotation
+		// replaced: the rotation wins, as it did then, and the log says how out.
+		a.log.Warn("the metrics token rotated by rotate_credentials (kept in the state file) overrides listen.metrics_token_* of the config;"+
+			" if corral's scrapes fail with http_401 after a re-registration, remove metrics_token_sha256 from the state file",
+			"state_file", a.opts.StatePath)
+	case !strings.EqualFold(*replaced, config):
+		a.log.Info("the config's metrics token differs from the one rotate_credentials replaced: the config is newer and wins; the rotated token is dropped",
+			"state_file", a.opts.StatePath)
+		a.st.MetricsTokenSHA256, a.st.ReplacedConfigToken = "", nil
+		a.st.PrevTokenSHA256, a.st.PrevTokenUntil = "", time.Time{}
+		if err := saveState(a.opts.StatePath, a.st); err != nil {
+			return err
+		}
+		return nil
+	default:
+		a.log.Info("using the metrics token rotated by rotate_credentials (kept in the state file) instead of the config's, which it replaced",
+			"state_file", a.opts.StatePath)
+	}
+	a.tokenHash, a.tokenSource = rotated, tokenSourceRotation
+	return nil
 }
 
 func parseTokenHash(h string) ([]byte, error) {
@@ -557,7 +606,12 @@ type Health struct {
 	Failures         int             `json:"consecutive_failures"`
 	ConfigGeneration int64           `json:"config_generation"`
 	PausedReason     string          `json:"paused_reason,omitempty"`
-	Backfill         *backfillStatus `json:"backfill,omitempty"`
+	// MetricsTokenSource says which token /metrics and /logs require: none,
+	// config (listen.metrics_token_*) or rotation (rotate_credentials, kept in
+	// the state file; it overrides the config's while the config still has
+	// the token it replaced).
+	MetricsTokenSource string          `json:"metrics_token_source"`
+	Backfill           *backfillStatus `json:"backfill,omitempty"`
 }
 
 // Health reports the agent's health; Healthy is false in states starting, error
@@ -566,16 +620,17 @@ func (a *Agent) Health() Health {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	h := Health{
-		Collector:        a.opts.Name,
-		Kind:             a.opts.Kind,
-		State:            a.state,
-		UptimeSeconds:    time.Since(a.started).Seconds(),
-		Version:          a.opts.Version,
-		PID:              os.Getpid(),
-		LastError:        a.lastError,
-		Failures:         a.consecutive,
-		ConfigGeneration: a.st.ConfigGeneration,
-		PausedReason:     a.st.PausedReason,
+		Collector:          a.opts.Name,
+		Kind:               a.opts.Kind,
+		State:              a.state,
+		UptimeSeconds:      time.Since(a.started).Seconds(),
+		Version:            a.opts.Version,
+		PID:                os.Getpid(),
+		LastError:          a.lastError,
+		Failures:           a.consecutive,
+		ConfigGeneration:   a.st.ConfigGeneration,
+		PausedReason:       a.st.PausedReason,
+		MetricsTokenSource: a.tokenSource,
 	}
 	switch a.state {
 	case StateRunning, StatePaused, StateWaiting:

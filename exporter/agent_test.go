@@ -761,3 +761,92 @@ func TestTokenRotationGrace(t *testing.T) {
 		t.Errorf("after the grace: old %d, new %d", status("old-token"), status("new-token"))
 	}
 }
+
+// TestRotatedTokenAfterRestart: at start the newer of the config's /metrics
+// token and the one rotate_credentials kept in the state file wins. The
+// rotation is newer while the config still has the token it replaced; a config
+// with another token (a re-registration answered it) was changed after.
+func TestRotatedTokenAfterRestart(t *testing.T) {
+	hash := func(tok string) string { s := sha256.Sum256([]byte(tok)); return hex.EncodeToString(s[:]) }
+	for _, tc := range []struct {
+		name    string
+		config  string // the token in the config at the restart; "" none
+		legacy  bool   // the state file does not say what the rotation replaced
+		source  string
+		good    []string // tokens /metrics takes after the restart
+		refused []string
+	}{
+		{name: "config unchanged: the rotation wins", config: "config-token", source: "rotation", good: []string{"rotated-token"}, refused: []string{"other"}},
+		{name: "config changed: the config wins", config: "reregistered-token", source: "config", good: []string{"reregistered-token"}, refused: []string{"rotated-token", "config-token"}},
+		{name: "config token removed: the config wins", config: "", source: "none", good: []string{"anything"}},
+		{name: "old state file: the rotation wins", config: "reregistered-token", legacy: true, source: "rotation", good: []string{"rotated-token"}, refused: []string{"reregistered-token"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "agent.state.json")
+			f := newIdleFixture(t, synthetic.New(synthetic.Config{}, 1), func(o *exporter.Options) {
+				o.MetricsTokenSHA256, o.StatePath, o.TokenGrace = hash("config-token"), state, time.Nanosecond
+			})
+			if resp, _ := f.send(t, control.RotateCredentials, map[string]any{"metrics_token_sha256": hash("rotated-token")}); !resp.OK {
+				t.Fatalf("rotate: %+v", resp)
+			}
+			if h := f.agent.Health(); h.MetricsTokenSource != "rotation" {
+				t.Errorf("after the rotation: metrics_token_source %q", h.MetricsTokenSource)
+			}
+			f.stop()
+			f.srv.Close()
+			if tc.legacy {
+				b, _ := os.ReadFile(state)
+				var st map[string]any
+				if err := json.Unmarshal(b, &st); err != nil || st["replaced_config_token_sha256"] != hash("config-token") {
+					t.Fatalf("the state file does not say what the rotation replaced: %s", b)
+				}
+				delete(st, "replaced_config_token_sha256")
+				b, _ = json.Marshal(st)
+				if err := os.WriteFile(state, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			g := newIdleFixture(t, synthetic.New(synthetic.Config{}, 1), func(o *exporter.Options) {
+				o.StatePath, o.MetricsTokenSHA256 = state, ""
+				if tc.config != "" {
+					o.MetricsTokenSHA256 = hash(tc.config)
+				}
+			})
+			status := func(tok string) int {
+				req, _ := http.NewRequest("GET", g.srv.URL+"/metrics", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				return res.StatusCode
+			}
+			for _, tok := range tc.good {
+				if c := status(tok); c != 200 {
+					t.Errorf("token %s: %d, want 200", tok, c)
+				}
+			}
+			for _, tok := range tc.refused {
+				if c := status(tok); c != 401 {
+					t.Errorf("token %s: %d, want 401", tok, c)
+				}
+			}
+			if len(tc.refused) > 0 {
+				// The refusal says which token the agent takes.
+				res, err := http.Get(g.srv.URL + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if rotated := strings.Contains(string(b), "rotate_credentials"); rotated != (tc.source == "rotation") {
+					t.Errorf("401 body %s, for a token from %s", b, tc.source)
+				}
+			}
+			if h := g.agent.Health(); h.MetricsTokenSource != tc.source {
+				t.Errorf("metrics_token_source %q, want %q", h.MetricsTokenSource, tc.source)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/corral-dev/corral/exporter/control"
@@ -464,8 +465,12 @@ func (a *Agent) rotateCredentials(ctx context.Context, raw json.RawMessage) (any
 			a.prevTokenHash, a.prevTokenUntil = a.tokenHash, prevUntil
 			a.st.PrevTokenSHA256, a.st.PrevTokenUntil = hex.EncodeToString(a.tokenHash), prevUntil
 		}
-		a.tokenHash = tokenHash
+		a.tokenHash, a.tokenSource = tokenHash, tokenSourceRotation
 		a.st.MetricsTokenSHA256 = args.MetricsTokenSHA256
+		// What the rotation replaced of the config: a config with another
+		// token at the next start is newer than this rotation.
+		config := strings.ToLower(a.opts.MetricsTokenSHA256)
+		a.st.ReplacedConfigToken = &config
 	}
 	st := a.st
 	a.mu.Unlock()

@@ -55,7 +55,7 @@ func (a *Agent) serveIndex(w http.ResponseWriter, _ *http.Request) {
 func (a *Agent) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
-		want, prev := a.tokenHash, a.prevTokenHash
+		want, prev, source := a.tokenHash, a.prevTokenHash, a.tokenSource
 		if prev != nil && !time.Now().Before(a.prevTokenUntil) {
 			prev = nil
 		}
@@ -66,7 +66,12 @@ func (a *Agent) requireToken(next http.Handler) http.Handler {
 			good := subtle.ConstantTimeCompare(sum[:], want) == 1 || prev != nil && subtle.ConstantTimeCompare(sum[:], prev) == 1
 			if !ok || !good {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="corral-agent"`)
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid bearer token is required"})
+				msg := "a valid bearer token is required"
+				if source == tokenSourceRotation {
+					// Say which token, for whoever wonders why a config's is refused.
+					msg += " (the agent takes the token rotate_credentials set, kept in its state file, not the one of its config; see its /healthz and start log)"
+				}
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
 				return
 			}
 		}

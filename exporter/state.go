@@ -23,10 +23,15 @@ type persistedState struct {
 	AddedKeys          []string                   `json:"added_keys,omitempty"`
 	RemovedKeys        []string                   `json:"removed_keys,omitempty"`
 	MetricsTokenSHA256 string                     `json:"metrics_token_sha256,omitempty"`
-	PrevTokenSHA256    string                     `json:"prev_token_sha256,omitempty"`
-	PrevTokenUntil     time.Time                  `json:"prev_token_until,omitzero"`
-	LastItemTimestamp  float64                    `json:"last_item_timestamp,omitempty"`
-	RecentCommands     []control.Response         `json:"recent_commands,omitempty"`
+	// ReplacedConfigToken is the SHA-256 of the config's token (listen.metrics_token_*)
+	// that MetricsTokenSHA256 replaced, "" when the config had none. At start a
+	// config whose token differs is newer than the rotation (re-registered, say)
+	// and wins. nil: a state file from before this was kept; the rotation wins.
+	ReplacedConfigToken *string            `json:"replaced_config_token_sha256,omitempty"`
+	PrevTokenSHA256     string             `json:"prev_token_sha256,omitempty"`
+	PrevTokenUntil      time.Time          `json:"prev_token_until,omitzero"`
+	LastItemTimestamp   float64            `json:"last_item_timestamp,omitempty"`
+	RecentCommands      []control.Response `json:"recent_commands,omitempty"`
 }
 
 func loadState(path string) (persistedState, error) {

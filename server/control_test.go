@@ -613,6 +613,94 @@ func TestRegisterThroughTheAPI(t *testing.T) {
 	f.waitDetail("pg-eu-1", func(d map[string]any) bool { return d["last_error_reason"] == "http_401" })
 }
 
+// TestReregisterAfterScrapeTokenRotation: the scrape token rotated into the
+// agent's state file, then unregister and re-register with a new token; the
+// agent started with exactly the new config is scraped again (the config is
+// newer than the rotation, so it wins), not locked out at http_401.
+func TestReregisterAfterScrapeTokenRotation(t *testing.T) {
+	f := newFleet(t, "sqlite:"+filepath.Join(t.TempDir(), "corral.db"), 1, "")
+	port := freePort(t)
+	dir := t.TempDir() // the agent's config and its state file, as the answered config names it
+	cfgPath := filepath.Join(dir, "pg-eu-2.yml")
+	// runAgent starts the agent with exactly the answered config (a scrape
+	// interval added) and returns its stop function.
+	runAgent := func(agentConfig string) (stop func()) {
+		t.Helper()
+		writeFile(t, cfgPath, strings.Replace(agentConfig, "kind: synthetic\n", "kind: synthetic\n    interval: 1s\n", 1))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- agentcfg.Run(ctx, agentcfg.Options{ConfigPath: cfgPath, Stderr: io.Discard}) }()
+		var once bool
+		stop = func() {
+			if !once {
+				once = true
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("agent: %v", err)
+				}
+			}
+		}
+		t.Cleanup(stop)
+		return stop
+	}
+	var reg struct {
+		Token       string `json:"scrape_token"`
+		AgentConfig string `json:"agent_config"`
+	}
+	body := map[string]any{"name": "pg-eu-2", "url": fmt.Sprintf("http://127.0.0.1:%d/metrics", port), "org": "default", "team": "a"}
+	if code := f.call("lead-a", "POST", "/api/v1/collectors/register", body, &reg); code != 201 {
+		t.Fatalf("register: %d %+v", code, reg)
+	}
+	stop := runAgent(reg.AgentConfig)
+	f.waitDetail("pg-eu-2", func(d map[string]any) bool { return d["up"] == true })
+	var ans cmdAnswer
+	if code := f.call("lead-a", "POST", "/api/v1/collectors/pg-eu-2/rotate-credentials?wait=confirmed", map[string]any{"scrape_token": true}, &ans); code != 200 {
+		t.Fatalf("rotate the scrape token: %d %+v", code, ans)
+	}
+	state, err := os.ReadFile(filepath.Join(dir, "pg-eu-2.state.json"))
+	if err != nil || !bytes.Contains(state, []byte(`"metrics_token_sha256"`)) {
+		t.Fatalf("the rotated token is not in the agent's state file: %v\n%s", err, state)
+	}
+	// The agent is down while it moves: no 401 from the old config can mix in.
+	stop()
+	var un struct {
+		Archive struct{ ID string } `json:"archive"`
+	}
+	if code := f.call("lead-a", "DELETE", "/api/v1/collectors/pg-eu-2", map[string]any{"reason": "moving"}, &un); code != 200 {
+		t.Fatalf("unregister: %d", code)
+	}
+	var re struct {
+		Registration struct {
+			Token       string `json:"scrape_token"`
+			AgentConfig string `json:"agent_config"`
+		} `json:"registration"`
+	}
+	if code := f.call("lead-a", "POST", "/api/v1/collectors/re-register", map[string]any{"archived_collector_id": un.Archive.ID}, &re); code != 200 ||
+		re.Registration.Token == "" || re.Registration.AgentConfig == "" {
+		t.Fatalf("re-register with a new token: %d %+v", code, re)
+	}
+	// The agent started with the new config, its state file kept.
+	runAgent(re.Registration.AgentConfig)
+	d := f.waitDetail("pg-eu-2", func(d map[string]any) bool {
+		return d["up"] == true || d["last_error_reason"] == "http_401"
+	})
+	if d["up"] != true {
+		t.Fatalf("the agent run with the re-registration's config refuses the new token: %v", d)
+	}
+	failures := f.detail("pg-eu-2")["consecutive_failures"]
+	time.Sleep(time.Second)
+	if d := f.detail("pg-eu-2"); d["up"] != true || d["consecutive_failures"] != failures {
+		t.Errorf("scrapes after the restart with the new config: %v", d)
+	}
+	code, h := get(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	var health struct {
+		Source string `json:"metrics_token_source"`
+	}
+	if err := json.Unmarshal([]byte(h), &health); err != nil || code != 200 || health.Source != "config" {
+		t.Errorf("/healthz after the config replaced the rotated token: %d %s", code, h)
+	}
+}
+
 // TestBulkOperations: partial failure, a dry run, a scheduled operation that
 // survives a server restart, and a cancelled one.
 func TestBulkOperations(t *testing.T) {

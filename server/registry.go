@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"net/url"
+	"time"
 
 	"github.com/corral-dev/corral/health"
+	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets"
 )
 
@@ -17,7 +19,6 @@ func (s *server) registeredGroups(ctx context.Context) ([]targets.Group, error) 
 		return nil, err
 	}
 	out := make([]targets.Group, 0, len(rs))
-	tokens := make(map[string]string, len(rs))
 	for _, r := range rs {
 		u, err := url.Parse(r.URL)
 		if err != nil || u.Host == "" {
@@ -40,19 +41,27 @@ func (s *server) registeredGroups(ctx context.Context) ([]targets.Group, error) 
 				labels[l] = v
 			}
 		}
-		if r.Token != "" {
-			tokens[r.Name] = r.Token
-		}
 		labels[targets.LabelScheme] = u.Scheme
 		if u.Path != "" && u.Path != "/" {
 			labels[targets.LabelMetricsPath] = u.Path
 		}
 		out = append(out, targets.Group{Targets: []string{u.Host}, Labels: labels, Source: "registry:" + r.ID})
 	}
+	s.setTokens(rs)
+	return out, nil
+}
+
+// setTokens keeps the scrape tokens of the registered collectors rs.
+func (s *server) setTokens(rs []store.RegisteredCollector) {
+	tokens := make(map[string]string, len(rs))
+	for _, r := range rs {
+		if r.Token != "" {
+			tokens[r.Name] = r.Token
+		}
+	}
 	s.mu.Lock()
 	s.tokens = tokens
 	s.mu.Unlock()
-	return out, nil
 }
 
 // scrapeToken is a registered collector's own token for its agent.
@@ -88,6 +97,17 @@ func (s *server) syncTargets(ts *[]*targets.Target) {
 // registryChanged lists the registry again and filters the targets again:
 // the lifecycle changed the registry or the unregistered set.
 func (s *server) registryChanged() {
+	// The tokens first, at once: the targets filtered again below may start a
+	// loop for a collector just re-registered, and a loop keeps the token it
+	// started with; the discoverer's own listing comes only after.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	rs, err := s.store.ListRegistered(ctx)
+	cancel()
+	if err != nil {
+		s.log.Warn("listing the registered collectors' scrape tokens failed; the registry's next listing brings them", "err", err)
+	} else {
+		s.setTokens(rs)
+	}
 	select {
 	case s.registryPoke <- struct{}{}:
 	default:

@@ -46,7 +46,7 @@ func forBackends(t *testing.T, test func(t *testing.T, e *env)) {
 
 // env is an Authenticator over a real store behind a real HTTP server.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	st    *store.Store
 	a     *Authenticator
 	srv   *httptest.Server
@@ -56,7 +56,7 @@ type env struct {
 
 var t0 = time.Date(2025, 7, 1, 8, 0, 0, 0, time.UTC)
 
-func newEnv(t *testing.T, url string, opts Options) *env {
+func newEnv(t testing.TB, url string, opts Options) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), url, nil)
 	if err != nil {
@@ -299,6 +299,9 @@ func TestLogin(t *testing.T) {
 			{map[string]any{"username": 7, "password": pw}, "username"},
 			{`{"username": "ana"`, ""},
 			{`{"username":"ana","password":"x"} {}`, ""},
+			// Text that decoding would turn into U+FFFD.
+			{`{"username":"an\ud800a","password":"x"}`, "username"},
+			{"{\"username\":\"ana\",\"password\":\"x\xff\"}", "password"},
 		} {
 			r := e.do(req{method: "POST", path: "/api/v1/login", body: tc.body})
 			wantError(t, r, http.StatusBadRequest, wire.CodeBadRequest)
@@ -745,6 +748,7 @@ func TestTokens(t *testing.T) {
 			{map[string]any{"name": "x", "expires_in_days": 400}, "expires_in_days"},
 			{map[string]any{"name": "x", "expires_in_days": 1, "expires": far}, "expires_in_days"},
 			{map[string]any{"name": "x", "secret": "mine"}, ""},
+			{`{"name":"ci \udc00"}`, "name"},
 		} {
 			r := e.do(req{method: "POST", path: "/api/v1/tokens", cookie: c, csrf: csrf, body: tc.body})
 			wantError(t, r, http.StatusBadRequest, wire.CodeBadRequest)
@@ -997,4 +1001,22 @@ func TestStillValid(t *testing.T) {
 	}
 	wantRevoked(ViaToken+":"+id, ViaSession+":"+sess.SessionID)
 	want(sess, false, ReasonExpired)
+}
+
+// TestBodyOverLimit: a body over this package's 64 KiB is a 413
+// payload_too_large naming the limit, as on the rest of the API, not a 400.
+func TestBodyOverLimit(t *testing.T) {
+	e := newEnv(t, backends[0].url(t), Options{})
+	e.user("ana", "pw")
+	c, csrf := e.login("ana", "pw")
+	big := `{"name":"` + strings.Repeat("n", maxBody) + `"}`
+	for _, r := range []resp{
+		e.do(req{method: "POST", path: "/api/v1/login", body: `{"username":"ana","password":"` + strings.Repeat("p", maxBody) + `"}`}),
+		e.do(req{method: "POST", path: "/api/v1/tokens", cookie: c, csrf: csrf, body: big}),
+	} {
+		wantError(t, r, http.StatusRequestEntityTooLarge, wire.CodeTooLarge)
+		if v, _ := r.body["details"].(map[string]any)["limit_bytes"].(float64); v != maxBody {
+			t.Errorf("details.limit_bytes %v, want %d", r.body["details"], maxBody)
+		}
+	}
 }

@@ -1,12 +1,14 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 
+	"github.com/corral-dev/corral/api/jsontext"
 	"github.com/corral-dev/corral/api/wire"
 )
 
@@ -62,11 +64,32 @@ func writeError(w http.ResponseWriter, e *apiError) {
 // maxBody bounds the JSON request bodies of this package.
 const maxBody = 64 << 10
 
-// decodeJSON decodes the request body strictly (unknown fields are errors) into v.
+// decodeJSON decodes the request body strictly (unknown fields are errors) into
+// v. A body over maxBody is a 413 payload_too_large, as on every other route;
+// text that decoding would change (invalid UTF-8, a lone surrogate escape) is
+// a 400 naming the field.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *apiError {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return newError(http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
+				fmt.Sprintf("request body over the limit of %d bytes (64 KiB)", maxBody), map[string]any{"limit_bytes": maxBody})
+		}
+		e := badRequest("could not read the request body", "")
+		e.Body.Details["reason"] = err.Error()
+		return e
+	}
+	if field, ok := jsontext.Check(b); !ok {
+		msg := "the request body is not valid UTF-8"
+		if field != "" {
+			msg = field + ": not valid UTF-8, or a lone UTF-16 surrogate escape such as \\ud800"
+		}
+		return badRequest(msg, field)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil && dec.More() {
 		err = errors.New("more than one JSON value")
 	}
@@ -76,7 +99,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *apiError {
 	var (
 		syntax    *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
-		tooLarge  *http.MaxBytesError
 		msg       = "invalid JSON body"
 		field     string
 		errDetail = err.Error()
@@ -84,8 +106,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *apiError {
 	switch {
 	case errors.Is(err, io.EOF):
 		errDetail = "empty body"
-	case errors.As(err, &tooLarge):
-		msg = fmt.Sprintf("body larger than %d bytes", maxBody)
 	case errors.As(err, &typeErr):
 		field = typeErr.Field
 	case errors.As(err, &syntax):

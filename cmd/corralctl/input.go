@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
+
+	"github.com/corral-dev/corral/api/when"
 )
 
 // badInput is a flag or argument corralctl refuses before any request: exit 2.
@@ -23,36 +24,18 @@ func badFlag(flag, format string, a ...any) error {
 	return &badInput{msg: "--" + flag + ": " + fmt.Sprintf(format, a...)}
 }
 
-// timeHelp is what the --help of a time flag says it takes.
-const timeHelp = `RFC 3339 (2026-03-01T12:00:00Z), or relative to now: -2h, +10m, -1h30m, now, or unix seconds (a value with a leading - takes an =, as in --since=-2h)`
+// timeHelp is what the --help of a time flag says it takes: what the API takes.
+const timeHelp = when.Help + ` (a value with a leading - takes an =, as in --since=-2h)`
 
-// parseWhen reads a time flag: RFC 3339, unix seconds, "now", or a signed Go
-// duration from now ("-2h" two hours ago, "+10m" in ten minutes).
+// parseWhen reads a time flag as the API reads a time (when.Parse): RFC 3339,
+// unix seconds, "now", or a signed Go duration from now ("-2h" two hours ago,
+// "+10m" in ten minutes).
 func parseWhen(flag, s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "now" {
-		return now.UTC(), nil
-	}
-	if s != "" && strings.Trim(s, "0123456789") == "" {
-		// Unix seconds, as the API takes; the API's bound (year 9999).
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n > 253402300799 {
-			return time.Time{}, badFlag(flag, "%q: unix seconds up to 253402300799 (year 9999)", s)
-		}
-		return time.Unix(n, 0).UTC(), nil
-	}
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return time.Time{}, badFlag(flag, "%q: a relative time is a signed duration such as -2h or +10m", s)
-		}
-		return now.Add(d).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := when.Parse(s, now)
 	if err != nil {
-		return time.Time{}, badFlag(flag, "%q: want %s", s, timeHelp)
+		return time.Time{}, badFlag(flag, "%v", err)
 	}
-	return t.UTC(), nil
+	return t, nil
 }
 
 // parsePairs reads repeated k=v flags into a map.
