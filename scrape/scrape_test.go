@@ -153,6 +153,29 @@ func TestFailureReasons(t *testing.T) {
 	defer notFound.Close()
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "up 1\n") }))
 	defer tlsSrv.Close()
+	var loop *httptest.Server
+	loop = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Path, http.StatusFound)
+	}))
+	defer loop.Close()
+	// 11 MiB of headers, over net/http's 10 MiB limit, sent on a hijacked
+	// connection (net/http's own server would refuse to write them).
+	headers := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Junk: " + strings.Repeat("j", 1000) + "\r\n"
+		for range 11 << 10 {
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+		io.WriteString(c, "\r\nup 1\n")
+	}))
+	defer headers.Close()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedAddr := ln.Addr().String()
 	ln.Close()
@@ -167,6 +190,8 @@ func TestFailureReasons(t *testing.T) {
 		{"http_404", notFound.URL + "/metrics", "http_404"},
 		{"tls", tlsSrv.URL + "/metrics", scrape.ReasonTLS},
 		{"dns", "http://corral-test.invalid:9/metrics", scrape.ReasonDNS},
+		{"redirects", loop.URL + "/metrics", scrape.ReasonRedirects},
+		{"header_limit", headers.URL + "/metrics", scrape.ReasonHeaderLimit},
 	}
 	var ts []*targets.Target
 	for _, c := range cases {
