@@ -118,6 +118,11 @@ func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) 
 	if limit <= 0 {
 		limit = 1 << 62
 	}
+	if resp.ContentLength > limit && body == resp.Body {
+		// Announced too large: fail without reading (and buffering) the
+		// first limit bytes of it, as Prometheus would.
+		return "", fmt.Errorf("%w: the target announced a body of %d bytes, over %d; raise body_size_limit or reduce the exporter's output", errBodyLimit, resp.ContentLength, limit)
+	}
 	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
 	if err != nil {
 		return "", err

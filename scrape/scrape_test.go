@@ -254,6 +254,41 @@ func TestBodyLimitDoesNotGrowMemory(t *testing.T) {
 	}
 }
 
+// TestAnnouncedBodyOverLimitIsNotRead: a target whose Content-Length is over
+// the limit fails at once, without corral reading (and buffering) the first
+// limit bytes of a body it will refuse anyway.
+func TestAnnouncedBodyOverLimitIsNotRead(t *testing.T) {
+	const size = 200 << 20
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		line := bytes.Repeat([]byte("filler_metric 1\n"), 4096)
+		for n := 0; n < size; n += len(line) {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+	}))
+	defer huge.Close()
+	const limit = 8 << 20
+	h := newHarness(t, scrape.JobConfig{Interval: time.Hour, Timeout: 5 * time.Second, BodySizeLimit: limit})
+	tg := targetstest.FromURL(t, "huge", huge.URL)
+	h.m.Sync([]*targets.Target{tg})
+	h.scrapeOnce(t, tg) // connections, pools
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const scrapes = 5
+	for i := range scrapes {
+		r := h.scrapeOnce(t, tg)
+		if r.Reason != scrape.ReasonBodyLimit || !strings.Contains(r.Err.Error(), "announced a body of 209715200 bytes") {
+			t.Fatalf("scrape %d: %q %v", i, r.Reason, r.Err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > scrapes<<20 {
+		t.Errorf("%d MiB allocated for %d scrapes of a body announced over the limit: it was read", alloc>>20, scrapes)
+	}
+}
+
 func TestKilledAgentGoesOffline(t *testing.T) {
 	srv, _ := exportertest.Synthetic(t, "k1", synthetic.Config{Rate: 10}, time.Second, nil)
 	h := newHarness(t, scrape.JobConfig{}, health.Thresholds{OfflineAfter: 600 * time.Millisecond})
