@@ -67,7 +67,7 @@ scrape_configs:
 
 	// Small: stopped for less than offline_after (error throughout); full:
 	// longer, so that it goes offline too.
-	hold := scale(10*time.Second, 40*time.Second)
+	hold := scale(6*time.Second, 40*time.Second)
 	stopped := time.Now()
 	a.Signal(syscall.SIGSTOP)
 	errd, tErr := s.WaitCollector("hung", 20*time.Second, "error (timeout)", func(d wire.CollectorDetail) bool {

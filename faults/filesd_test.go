@@ -85,10 +85,10 @@ func TestFileSDBroken(t *testing.T) {
 	}
 	good := content(n)
 	writeFile(t, sd, good)
-	s.WriteConfig(fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 800ms, thresholds: {offline_after: 10s}}
+	s.WriteConfig(fmt.Sprintf(`global: {scrape_interval: 2s, scrape_timeout: 2s, thresholds: {offline_after: 10s}}
 scrape_configs:
   - job_name: fleet
-    file_sd_configs: [{files: ['%s'], refresh_interval: 2s}]
+    file_sd_configs: [{files: ['%s'], refresh_interval: 1s}]
 `, filepath.Join(s.Dir, "sd", "*.yml")))
 	s.Start()
 	ids := make([]string, n)
@@ -150,7 +150,7 @@ scrape_configs:
 	// writer that died mid-write leaves it (a cut at a line end would be a
 	// valid, shorter list: see the file_sd docs on writing by rename).
 	mid := strings.Index(good, fmt.Sprintf("'127.0.0.1:%d'", sim.BasePort+n/2))
-	hold := scale(5*time.Second, 20*time.Second) // over two refresh_intervals: re-reads of the same bytes
+	hold := scale(3*time.Second, 20*time.Second) // over two refresh_intervals: re-reads of the same bytes
 	phases := []struct{ what, body, want string }{
 		{"half-written", good[:mid+8], "yaml"},
 		{"empty", "", "empty"},
@@ -226,7 +226,7 @@ scrape_configs:
 	record(t, Row{
 		Fault: fmt.Sprintf("file_sd file of %d targets half-written, then empty, then garbage (%v each), then fixed with one target more", n, hold),
 		Shown: strings.Join(shown, "; ") + fmt.Sprintf("; corral_sd_file_error 1, read_errors_total +%.0f, one log line per new error; all %d collectors online throughout (%d polls); the fixed file's new target online %s after it was written", errs1-errs0, n, polls, since(tFixed)),
-		Lost:  "nothing: every target kept, no collector left online, histories only unknown→online",
+		Lost:  "nothing: every target kept, no collector ever off online, histories only unknown→online",
 		FDs:   fdsCell(before, after),
 		RSS:   rssCell(before, after),
 	})
@@ -241,7 +241,7 @@ func TestTargetDNS(t *testing.T) {
 	s := NewServer(t, ServerOptions{})
 	sd := filepath.Join(s.Dir, "sd", "dns.yml")
 	writeFile(t, sd, fmt.Sprintf("- targets: ['%s']\n  labels: {collector: good}\n- targets: ['nonexistent.invalid:9100']\n  labels: {collector: nxdomain}\n", h.Addr()))
-	s.WriteConfig(fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 1s, thresholds: {offline_after: 10s}}
+	s.WriteConfig(fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 1s, thresholds: {offline_after: 5s}}
 scrape_configs:
   - job_name: dns
     file_sd_configs: [{files: ['%s']}]
@@ -271,7 +271,7 @@ scrape_configs:
 	after := s.Usage()
 	record(t, Row{
 		Fault: "file_sd target nonexistent.invalid:9100 (DNS fails), beside a good one",
-		Shown: fmt.Sprintf("%s %q after %s; offline %q after %s (offline_after 10s); the good target online", unk.Status, clip(unk.Reason, 140), since(tUnk), clip(off.Reason, 140), since(tOff)),
+		Shown: fmt.Sprintf("%s %q after %s; offline %q after %s (offline_after 5s); the good target online", unk.Status, clip(unk.Reason, 140), since(tUnk), clip(off.Reason, 140), since(tOff)),
 		Lost:  "nothing: the target is kept and listed, history unknown→offline; the other target unaffected",
 		FDs:   fdsCell(before, after),
 		RSS:   rssCell(before, after),

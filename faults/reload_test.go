@@ -25,13 +25,16 @@ func TestReloadUnderLoad(t *testing.T) {
 	const reloads = 10
 	s := NewServer(t, ServerOptions{})
 	sim := StartSim(t, s.Dir, SimOptions{N: n, Key: s.PublicKey, Series: 5})
+	// Prometheus-like intervals at full size (1,000 targets on a 2-core
+	// machine that runs other tests too); shorter ones for make test.
+	interval, timeout := scale(2, 10), scale(2, 8)
 	config := func(i int) string {
-		return fmt.Sprintf(`global: {scrape_interval: %ds, scrape_timeout: 2s}
+		return fmt.Sprintf(`global: {scrape_interval: %ds, scrape_timeout: %ds}
 scrape_configs:
   - job_name: sim
     sample_limit: %d
     file_sd_configs: [{files: ['%s']}]
-`, 3+i%2, 10000+i, filepath.Join(filepath.Dir(sim.SDFile), "*.yml"))
+`, interval+i%2, timeout, 10000+i, filepath.Join(filepath.Dir(sim.SDFile), "*.yml"))
 	}
 	s.WriteConfig(config(0))
 	s.Start()
@@ -52,15 +55,17 @@ scrape_configs:
 			t.Fatalf("%d of %d online at start: %v", on, n, by)
 		}
 	}
-	settle := scale(10*time.Second, 20*time.Second)
+	settle := time.Duration(interval+1)*time.Second + scale(2*time.Second, 10*time.Second) // a scrape of every loop, and then some
 	time.Sleep(settle)
 	before := s.Usage()
 
+	t0 := time.Now()
 	var (
 		mu       sync.Mutex
 		minOn    = n
 		offs     = map[string]int{}
 		polls    int
+		reasons  []string
 		stop     = make(chan struct{})
 		finished = make(chan struct{})
 	)
@@ -76,8 +81,20 @@ scrape_configs:
 			if !ok {
 				continue
 			}
+			var sample string
+			if on < n {
+				var bad wire.CollectorList
+				if code, err := s.Call("super", "GET", "/api/v1/collectors?limit=2&status=error&status=slow&status=unknown&status=offline", nil, &bad); err == nil && code == http.StatusOK {
+					for _, c := range bad.Data {
+						sample += fmt.Sprintf("[%s %s: %s] ", c.ID, c.Status, clip(c.Reason, 200))
+					}
+				}
+			}
 			mu.Lock()
 			polls++
+			if sample != "" && len(reasons) < 8 {
+				reasons = append(reasons, fmt.Sprintf("%s: %d online; %s", since(time.Since(t0)), on, sample))
+			}
 			if on < minOn {
 				minOn = on
 				for st, c := range by {
@@ -91,7 +108,7 @@ scrape_configs:
 	}()
 
 	peak := before
-	t0 := time.Now()
+	var lastReload time.Time
 	for i := 1; i <= reloads; i++ {
 		was, _ := metricValue(s.Metrics(), "corral_config_last_reload_success_timestamp_seconds")
 		s.WriteConfig(config(i))
@@ -107,7 +124,8 @@ scrape_configs:
 				t.Fatalf("reload %d not applied within 30s (successful %v)", i, okv)
 			}
 		}
-		time.Sleep(scale(3*time.Second, 5*time.Second)) // a scrape or so of every target with the new config
+		lastReload = time.Now()
+		time.Sleep(scale(2*time.Second, 6*time.Second)) // part of the targets scraped with the new config
 		u := s.Usage()
 		peak.FDs, peak.RSS = max(peak.FDs, u.FDs), max(peak.RSS, u.RSS)
 	}
@@ -122,6 +140,20 @@ scrape_configs:
 	if on, by, _ := online(); on != n {
 		t.Errorf("%d of %d online after the reloads: %v", on, n, by)
 	}
+	// Every loop scrapes again since the last reload: none was left stopped.
+	var l wire.CollectorList
+	if code, err := s.Call("super", "GET", "/api/v1/collectors?limit=1000", nil, &l); err != nil || code != http.StatusOK {
+		t.Fatalf("collectors: %d %v", code, err)
+	}
+	stale := 0
+	for _, c := range l.Data {
+		if c.LastSeen == nil || c.LastSeen.Before(lastReload) {
+			stale++
+		}
+	}
+	if len(l.Data) != n || stale > 0 {
+		t.Errorf("%d collectors listed, %d not scraped since the last reload", len(l.Data), stale)
+	}
 	mu.Lock()
 	if minOn < n {
 		var st []string
@@ -129,7 +161,7 @@ scrape_configs:
 			st = append(st, fmt.Sprintf("%s %d", k, v))
 		}
 		sort.Strings(st)
-		t.Errorf("during the reloads as few as %d of %d online (%s) over %d polls", minOn, n, strings.Join(st, ", "), polls)
+		t.Errorf("during the reloads as few as %d of %d online (%s) over %d polls; for instance:\n%s", minOn, n, strings.Join(st, ", "), polls, strings.Join(reasons, "\n"))
 	}
 	mu.Unlock()
 	if slack := n/20 + 10; after.FDs > before.FDs+slack {
