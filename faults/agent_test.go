@@ -31,11 +31,11 @@ scrape_configs:
 	tErr := time.Since(killed)
 	s.WaitStatus("victim", "offline", 30*time.Second)
 	tOff := time.Since(killed)
-	_ = syscall.SIGKILL
+	waitHistory(t, s, "victim", 20*time.Second, "unknown→online", "online→error", "error→offline")
 	record(t, Row{
 		Fault: "agent killed (SIGKILL)",
 		Shown: fmt.Sprintf("error %q after %s; offline after %s (offline_after 10s)", errd.Reason, since(tErr), since(tOff)),
-		Lost:  "nothing (no acknowledged data at stake)",
+		Lost:  "nothing: history online→error→offline stored",
 		FDs:   fdsCell(before, s.Usage()),
 		RSS:   rssCell(before, s.Usage()),
 	})

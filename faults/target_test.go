@@ -85,10 +85,11 @@ func (h *hostileTarget) raw(f func(c net.Conn, rw *bufio.ReadWriter)) http.Handl
 }
 
 // hostileServer starts corral scraping one target every second, judged
-// offline only after a minute so that the failure itself stays visible.
+// offline only after five minutes (longer than any fault is held) so that the
+// failure itself stays visible.
 func hostileServer(t *testing.T, target, extra string) *Server {
 	t.Helper()
-	s := NewServer(t, ServerOptions{Config: fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 1s, thresholds: {offline_after: 60s}}
+	s := NewServer(t, ServerOptions{Config: fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 1s, thresholds: {offline_after: 5m}}
 scrape_configs:
   - job_name: hostile
 %s    static_configs: [{targets: ['%s'], labels: {collector: hostile}}]
