@@ -10,7 +10,7 @@ DATA      ?= data
 DEMO_COUNT ?= 12
 DEMO_MIX  ?= online=5,slow=1,stale=1,incomplete=1,error=1,waiting=1,paused=1
 
-.PHONY: all build test test-short lint fmt run bench fuzz clean
+.PHONY: all build test test-short lint fmt run bench fuzz faults clean
 
 all: build
 
@@ -63,6 +63,12 @@ bench: build
 	$(GO) test -run '^$$' -bench StopConfirmed -benchtime 50x ./server
 	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --no-gzip
 	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET)
+
+# The fault suite at the sizes docs/reliability.md reports: the real binaries on
+# loopback, each fault's row printed in a table at the end (also written to
+# $(BIN)/faults.md). make test runs the same suite at smaller sizes.
+faults: build
+	$(GO) test -count=1 -timeout 60m -v ./faults -args -faults.full -faults.bin $(CURDIR)/$(BIN) -faults.table $(CURDIR)/$(BIN)/faults.md
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./exporter/control

@@ -439,7 +439,7 @@ func (c *collectorHealth) derive(now time.Time, th Thresholds) (fleet.Status, st
 	if h.LastSeen.IsZero() || now.Sub(h.LastSeen) > th.OfflineAfter {
 		if h.LastSeen.IsZero() && now.Sub(h.FirstSeen) <= th.OfflineAfter {
 			if h.ConsecutiveFailures > 0 {
-				return fleet.StatusUnknown, fmt.Sprintf("not reached yet: %s", h.LastError)
+				return fleet.StatusUnknown, fmt.Sprintf("not reached yet (%s): %s", h.LastReason, h.LastError)
 			}
 			return fleet.StatusUnknown, "not scraped yet"
 		}
@@ -447,7 +447,10 @@ func (c *collectorHealth) derive(now time.Time, th Thresholds) (fleet.Status, st
 		if !h.LastSeen.IsZero() {
 			since = fmt.Sprintf("no successful scrape for %s", roundDur(now.Sub(h.LastSeen)))
 		}
-		return fleet.StatusOffline, fmt.Sprintf("%s (offline after %s); last error: %s", since, roundDur(th.OfflineAfter), h.LastError)
+		if h.LastError == "" {
+			return fleet.StatusOffline, fmt.Sprintf("%s (offline after %s)", since, roundDur(th.OfflineAfter))
+		}
+		return fleet.StatusOffline, fmt.Sprintf("%s (offline after %s); last error (%s): %s", since, roundDur(th.OfflineAfter), h.LastReason, h.LastError)
 	}
 	if !h.Up {
 		// Reached before, failing now: say so, with why, until offline. What

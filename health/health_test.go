@@ -81,13 +81,16 @@ func TestStatusDerivation(t *testing.T) {
 		}, fleet.StatusOnline, "ok"},
 		{"unknown before the grace", Thresholds{}, func(tg *targets.Target) []*scrape.Result {
 			return []*scrape.Result{fail(tg, t0.Add(time.Second))}
-		}, fleet.StatusUnknown, "not reached yet"},
+		}, fleet.StatusUnknown, "not reached yet (refused): connection refused"},
 		{"offline after the grace", Thresholds{OfflineAfter: 30 * time.Second}, func(tg *targets.Target) []*scrape.Result {
 			return []*scrape.Result{ok(tg, t0, running(0, t0)), fail(tg, t0.Add(10*time.Second)), fail(tg, t0.Add(20*time.Second)), fail(tg, t0.Add(40*time.Second))}
 		}, fleet.StatusOffline, "no successful scrape for 40s"},
 		{"never reached is offline after the grace", Thresholds{OfflineAfter: 30 * time.Second}, func(tg *targets.Target) []*scrape.Result {
 			return []*scrape.Result{fail(tg, t0.Add(31*time.Second))}
-		}, fleet.StatusOffline, "never scraped successfully"},
+		}, fleet.StatusOffline, "never scraped successfully (offline after 30s); last error (refused): connection refused"},
+		{"offline names the last failure's reason", Thresholds{OfflineAfter: 30 * time.Second}, func(tg *targets.Target) []*scrape.Result {
+			return []*scrape.Result{ok(tg, t0, running(0, t0)), fail(tg, t0.Add(40*time.Second))}
+		}, fleet.StatusOffline, "last error (refused): connection refused"},
 		{"agent error", Thresholds{}, func(tg *targets.Target) []*scrape.Result {
 			a := running(0, t0)
 			a.State = "error"

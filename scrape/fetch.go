@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +89,9 @@ func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) 
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
+		if isTooManyRedirects(err) {
+			return "", fmt.Errorf("%s redirects again and again: %w; fix the target's URL, or set follow_redirects: false to see its first answer", f.url, err)
+		}
 		return "", err
 	}
 	defer resp.Body.Close()
@@ -113,6 +117,11 @@ func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) 
 	limit := f.bodyLimit
 	if limit <= 0 {
 		limit = 1 << 62
+	}
+	if resp.ContentLength > limit && body == resp.Body {
+		// Announced too large: fail without reading (and buffering) the
+		// first limit bytes of it, as Prometheus would.
+		return "", fmt.Errorf("%w: the target announced a body of %d bytes, over %d; raise body_size_limit or reduce the exporter's output", errBodyLimit, resp.ContentLength, limit)
 	}
 	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
 	if err != nil {
@@ -152,6 +161,11 @@ func classify(err error) string {
 		return ReasonParse
 	case errors.As(err, &dnsErr):
 		return ReasonDNS
+	case isTooManyRedirects(err):
+		return ReasonRedirects
+	case strings.Contains(err.Error(), "server response headers exceeded"):
+		// net/http's error for Transport.MaxResponseHeaderBytes has no type.
+		return ReasonHeaderLimit
 	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &alertErr),
 		errors.As(err, &unkAuth), errors.As(err, &hostErr), errors.As(err, &invErr):
 		return ReasonTLS
@@ -165,6 +179,13 @@ func classify(err error) string {
 		return ReasonTLS
 	}
 	return ReasonOther
+}
+
+// isTooManyRedirects tells the error of http.Client's redirect policy, which
+// has no type either: "stopped after 10 redirects" in a *url.Error.
+func isTooManyRedirects(err error) bool {
+	var uerr *url.Error
+	return errors.As(err, &uerr) && strings.HasPrefix(uerr.Err.Error(), "stopped after ") && strings.HasSuffix(uerr.Err.Error(), " redirects")
 }
 
 type sampleLimitError struct{ limit int }

@@ -45,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "corral_scrape_loops", Help: "Scrape loops running (one per collector).",
 		}),
 	}
-	for _, r := range []string{ReasonDNS, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonBodyLimit, ReasonSampleLimit, ReasonParse, ReasonConnection, ReasonOther} {
+	for _, r := range []string{ReasonDNS, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonBodyLimit, ReasonSampleLimit, ReasonParse, ReasonConnection, ReasonRedirects, ReasonHeaderLimit, ReasonOther} {
 		m.failures.WithLabelValues(r)
 	}
 	reg.MustRegister(m.scrapes, m.failures, m.lag, m.duration, m.samples, m.skipped, m.loops)

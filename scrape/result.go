@@ -21,6 +21,12 @@ const (
 	ReasonSampleLimit = "sample_limit"
 	ReasonParse       = "parse"
 	ReasonConnection  = "connection" // reset or closed mid-response
+	// ReasonRedirects: the target redirected more often than the HTTP client
+	// follows (10, as in Prometheus) — a loop, most likely.
+	ReasonRedirects = "redirects"
+	// ReasonHeaderLimit: the answer's headers were over the HTTP client's
+	// limit (10 MiB), which net/http enforces before the body limit applies.
+	ReasonHeaderLimit = "header_limit"
 	ReasonOther       = "other"
 	// HTTP status failures are "http_<code>", e.g. http_404.
 )

@@ -153,6 +153,29 @@ func TestFailureReasons(t *testing.T) {
 	defer notFound.Close()
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "up 1\n") }))
 	defer tlsSrv.Close()
+	var loop *httptest.Server
+	loop = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Path, http.StatusFound)
+	}))
+	defer loop.Close()
+	// 11 MiB of headers, over net/http's 10 MiB limit, sent on a hijacked
+	// connection (net/http's own server would refuse to write them).
+	headers := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Junk: " + strings.Repeat("j", 1000) + "\r\n"
+		for range 11 << 10 {
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+		io.WriteString(c, "\r\nup 1\n")
+	}))
+	defer headers.Close()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedAddr := ln.Addr().String()
 	ln.Close()
@@ -167,6 +190,8 @@ func TestFailureReasons(t *testing.T) {
 		{"http_404", notFound.URL + "/metrics", "http_404"},
 		{"tls", tlsSrv.URL + "/metrics", scrape.ReasonTLS},
 		{"dns", "http://corral-test.invalid:9/metrics", scrape.ReasonDNS},
+		{"redirects", loop.URL + "/metrics", scrape.ReasonRedirects},
+		{"header_limit", headers.URL + "/metrics", scrape.ReasonHeaderLimit},
 	}
 	var ts []*targets.Target
 	for _, c := range cases {
@@ -226,6 +251,41 @@ func TestBodyLimitDoesNotGrowMemory(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if grow := int64(after.HeapInuse) - int64(before.HeapInuse); grow > 2<<20 {
 		t.Errorf("heap grew by %d bytes over 25 scrapes past the limit", grow)
+	}
+}
+
+// TestAnnouncedBodyOverLimitIsNotRead: a target whose Content-Length is over
+// the limit fails at once, without corral reading (and buffering) the first
+// limit bytes of a body it will refuse anyway.
+func TestAnnouncedBodyOverLimitIsNotRead(t *testing.T) {
+	const size = 200 << 20
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		line := bytes.Repeat([]byte("filler_metric 1\n"), 4096)
+		for n := 0; n < size; n += len(line) {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+	}))
+	defer huge.Close()
+	const limit = 8 << 20
+	h := newHarness(t, scrape.JobConfig{Interval: time.Hour, Timeout: 5 * time.Second, BodySizeLimit: limit})
+	tg := targetstest.FromURL(t, "huge", huge.URL)
+	h.m.Sync([]*targets.Target{tg})
+	h.scrapeOnce(t, tg) // connections, pools
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const scrapes = 5
+	for i := range scrapes {
+		r := h.scrapeOnce(t, tg)
+		if r.Reason != scrape.ReasonBodyLimit || !strings.Contains(r.Err.Error(), "announced a body of 209715200 bytes") {
+			t.Fatalf("scrape %d: %q %v", i, r.Reason, r.Err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > scrapes<<20 {
+		t.Errorf("%d MiB allocated for %d scrapes of a body announced over the limit: it was read", alloc>>20, scrapes)
 	}
 }
 
