@@ -194,6 +194,7 @@ scrape_configs:
 		last                      = statuses(s.Metrics())
 		errorsAtStart             = metricOr0(s.Metrics(), "corral_store_write_errors_total")
 		readTried, writeTried     bool
+		hidden, back              bool
 		readLatency, writeLatency time.Duration
 	)
 	for time.Since(down) < outage {
@@ -212,6 +213,20 @@ scrape_configs:
 			}
 		}
 		last = now
+		// The flapping agents leave discovery and come back meanwhile (an
+		// operator editing file_sd): corral must not start them afresh.
+		if !hidden && time.Since(down) > 2*time.Second {
+			hidden = true
+			if err := os.Rename(flappy.SDFile, flappy.SDFile+".away"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if hidden && !back && time.Since(down) > 6*time.Second {
+			back = true
+			if err := os.Rename(flappy.SDFile+".away", flappy.SDFile); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if !readTried && time.Since(down) > 3*time.Second {
 			readTried = true
 			t0 := time.Now()
@@ -275,6 +290,15 @@ scrape_configs:
 	if within < changesSeen {
 		t.Errorf("%d status changes stored from the outage, %d seen on /metrics", within, changesSeen)
 	}
+	// None started afresh: every collector's first sighting is from before
+	// the outage, the ones that left discovery during it included.
+	var fresh int
+	if err := db.QueryRow("SELECT count(*) FROM collectors WHERE first_seen >= $1", down.UnixMilli()).Scan(&fresh); err != nil {
+		t.Fatal(err)
+	}
+	if fresh > 0 {
+		t.Errorf("%d collectors are stored as first seen during the outage: they started afresh", fresh)
+	}
 	logged, _ := os.ReadFile(s.Proc.Log)
 	downLines, upLines := strings.Count(string(logged), "store unavailable: the database is unreachable"), strings.Count(string(logged), "store writable again")
 	if downLines == 0 || upLines == 0 {
@@ -301,7 +325,7 @@ scrape_configs:
 	}
 	after := s.Usage()
 	record(t, Row{
-		Fault: fmt.Sprintf("PostgreSQL stopped for %v under write load (%d agents scraped every 1s, 4 flapping)", outage, n),
+		Fault: fmt.Sprintf("PostgreSQL stopped for %v under write load (%d agents scraped every 1s, 4 flapping and leaving file_sd for 4s)", outage, n),
 		Shown: fmt.Sprintf("scraping went on (%.0f scrapes, %d status changes seen on /metrics); corral_store_write_errors_total rose after %s, corral_store_pending_writes up to %.0f, log \"store unavailable: the database is unreachable\"; GET /collectors/{id} %d (in %v); POST stop %s; back: backlog stored %s after the restart",
 			scrapesDuring, changesSeen, since(shownDown), pendingMax, readCode, readLatency.Round(time.Millisecond), writeShown, since(drained)),
 		Lost: fmt.Sprintf("nothing: %d status changes stored once each, chains unbroken (%d from the outage, %d flap rounds); %d scrapes in the buckets, %.0f–%.0f made", total, within, rounds, stored, scrapesNow, scrapesAfter),
