@@ -266,10 +266,16 @@ func (a *Authenticator) authenticate(r *http.Request) (*Principal, *store.Sessio
 			return nil, nil, errUnauthenticated("the Authorization header must be \"Bearer <API token>\"")
 		}
 		p, err := a.authenticateToken(ctx, tok, now)
-		if err != nil && err.Status == http.StatusServiceUnavailable && !unsafeMethod(r.Method) {
-			if k, ok := a.known.recall(knownKey(ViaToken, hashSecret(tok)), now); ok {
-				p := k.p
-				return &p, nil, nil
+		if err != nil {
+			key := knownKey(ViaToken, hashSecret(tok))
+			switch {
+			case err.Status == http.StatusServiceUnavailable && !unsafeMethod(r.Method):
+				if k, ok := a.known.recall(key, now); ok {
+					p := k.p
+					return &p, nil, nil
+				}
+			case err.Status == http.StatusUnauthorized:
+				a.known.drop(key) // revoked, expired, its user disabled: never on trust again
 			}
 		}
 		return p, nil, err
@@ -278,15 +284,17 @@ func (a *Authenticator) authenticate(r *http.Request) (*Principal, *store.Sessio
 	if err != nil || c.Value == "" {
 		return nil, nil, errUnauthenticated("log in (POST /api/v1/login) or send \"Authorization: Bearer <API token>\"")
 	}
+	sessKey := knownKey(ViaSession, hashSecret(c.Value))
 	sess, err := a.st.Session(ctx, hashSecret(c.Value))
 	if errors.Is(err, store.ErrNotFound) {
+		a.known.drop(sessKey)
 		return nil, nil, errUnauthenticated("session unknown or expired; log in again")
 	}
 	if err != nil {
 		a.logStoreError("authenticate session", "err", err)
 		aerr := storeFailed(err)
 		if aerr.Status == http.StatusServiceUnavailable && !unsafeMethod(r.Method) {
-			if k, ok := a.known.recall(knownKey(ViaSession, hashSecret(c.Value)), now); ok {
+			if k, ok := a.known.recall(sessKey, now); ok {
 				p := k.p
 				return &p, k.sess, nil
 			}
@@ -294,6 +302,7 @@ func (a *Authenticator) authenticate(r *http.Request) (*Principal, *store.Sessio
 		return nil, nil, aerr
 	}
 	if !now.Before(sess.ExpiresAt) {
+		a.known.drop(sessKey)
 		if err := a.st.DeleteSession(ctx, sess.ID); err != nil {
 			a.log.Warn("delete expired session", "err", err)
 		}
@@ -308,11 +317,14 @@ func (a *Authenticator) authenticate(r *http.Request) (*Principal, *store.Sessio
 	}
 	p, aerr := a.principal(ctx, sess.UserID)
 	if aerr != nil {
+		if aerr.Status == http.StatusUnauthorized {
+			a.known.drop(sessKey) // its user disabled or removed
+		}
 		return nil, &sess, aerr
 	}
 	p.Via, p.SessionID = ViaSession, sess.ID
 	kept := sess
-	a.known.remember(knownKey(ViaSession, hashSecret(c.Value)), knownCredential{p: *p, sess: &kept, expires: sess.ExpiresAt, checked: now})
+	a.known.remember(sessKey, knownCredential{p: *p, sess: &kept, expires: sess.ExpiresAt, checked: now})
 	if now.Sub(sess.LastSeen) >= touchEvery {
 		if err := a.st.TouchSession(ctx, sess.ID, now); err != nil {
 			a.log.Warn("record session activity", "user", p.Username, "err", err)

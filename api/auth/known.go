@@ -76,6 +76,13 @@ func (k *known) recall(key string, now time.Time) (knownCredential, bool) {
 	return c, true
 }
 
+// drop forgets one credential: the store refused it.
+func (k *known) drop(key string) {
+	k.mu.Lock()
+	delete(k.m, key)
+	k.mu.Unlock()
+}
+
 // forget drops the credentials of a session (via ViaSession) or token (ViaToken)
 // by its ID, once it stopped authenticating.
 func (k *known) forget(via, id string) {

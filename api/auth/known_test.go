@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -18,12 +19,13 @@ func TestStoreUnavailable(t *testing.T) {
 	checkLeaks(t)
 	pg := testdb.PostgresServer(t)
 	e := newEnv(t, pg.URL(t), Options{})
-	e.user("ana", "pw", store.RoleBinding{Role: store.RoleViewer, Org: "acme"})
+	ana := e.user("ana", "pw", store.RoleBinding{Role: store.RoleViewer, Org: "acme"})
 	c, csrf := e.login("ana", "pw")
 	used, _ := e.createToken(c, csrf, map[string]any{"name": "used"})
 	unused, _ := e.createToken(c, csrf, map[string]any{"name": "unused"})
 	revoked, revokedID := e.createToken(c, csrf, map[string]any{"name": "revoked"})
-	for _, tok := range []string{used, revoked} {
+	behind, behindID := e.createToken(c, csrf, map[string]any{"name": "revoked behind the server's back"})
+	for _, tok := range []string{used, revoked, behind} {
 		if r := e.do(req{method: "GET", path: "/api/v1/echo", token: tok}); r.status != http.StatusOK {
 			t.Fatalf("echo before the outage: %d %s", r.status, r.raw)
 		}
@@ -34,6 +36,13 @@ func TestStoreUnavailable(t *testing.T) {
 	if r := e.do(req{method: "DELETE", path: "/api/v1/tokens/" + revokedID, cookie: c, csrf: csrf}); r.status != http.StatusOK && r.status != http.StatusNoContent {
 		t.Fatalf("revoke: %d %s", r.status, r.raw)
 	}
+
+	// Revoked in the store by someone else: refused at its next use, and
+	// from then on not taken on trust either.
+	if err := e.st.RevokeToken(context.Background(), ana.ID, behindID, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, e.do(req{method: "GET", path: "/api/v1/echo", token: behind}), http.StatusUnauthorized, wire.CodeUnauthenticated)
 
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
@@ -57,6 +66,7 @@ func TestStoreUnavailable(t *testing.T) {
 	}{
 		{"read with a token never used", req{method: "GET", path: "/api/v1/echo", token: unused}},
 		{"read with a token revoked before", req{method: "GET", path: "/api/v1/echo", token: revoked}},
+		{"read with a token refused since", req{method: "GET", path: "/api/v1/echo", token: behind}},
 		{"write with the session", req{method: "POST", path: "/api/v1/tokens", cookie: c, csrf: csrf, body: map[string]any{"name": "x"}}},
 		{"write with a token used before", req{method: "POST", path: "/api/v1/echo", token: used}},
 		{"login", req{method: "POST", path: "/api/v1/login", body: map[string]string{"username": "ana", "password": "pw"}}},
