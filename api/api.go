@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -227,10 +228,25 @@ func notFound(w http.ResponseWriter, id string) {
 	writeError(w, http.StatusNotFound, wire.CodeNotFound, "collector not found", nil)
 }
 
+// internal answers an error the request did not cause: 503 when the store is
+// unavailable (its database down, its disk full: the caller may retry once it is
+// back, and nothing was acknowledged), else 500.
 func (a *api) internal(w http.ResponseWriter, what string, err error) {
+	if why, ok := store.Unavailable(err); ok {
+		a.o.Logger.Warn(what+": the store is unavailable", "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(storeRetryAfter))
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable,
+			"the store is unavailable ("+why+"): not done; retry once it is back",
+			map[string]any{"reason": why, "retry_after_seconds": storeRetryAfter})
+		return
+	}
 	a.o.Logger.Error(what, "err", err)
 	writeError(w, http.StatusInternalServerError, wire.CodeInternal, "internal error; see the server log", nil)
 }
+
+// storeRetryAfter is the Retry-After, in seconds, of an answer refused because
+// the store is unavailable.
+const storeRetryAfter = 5
 
 // scopeOf returns the org and team of a collector: its target's.
 func (a *api) scopeOf(h *health.Health) (org, team string) {

@@ -68,6 +68,10 @@ type Options struct {
 	// Restore returns what the store remembers of a collector, asked when
 	// the evaluator first tracks it; nil or a nil answer: nothing.
 	Restore func(id string) *Restored
+	// Forgot gets what the evaluator knew of each collector it forgets, as
+	// Restore would give it back (nil: nobody is told). It is called outside
+	// the evaluator's locks and must not block.
+	Forgot func(id string, r *Restored)
 	// Now is the clock of Track (default time.Now); results carry their own times.
 	Now func() time.Time
 }
@@ -219,17 +223,42 @@ func (e *Evaluator) Track(t *targets.Target, interval, timeout time.Duration) {
 
 // Forget stops the evaluation of collectors not in keep (scrape.Sink).
 func (e *Evaluator) Forget(keep map[string]bool) {
+	type forgotten struct {
+		id string
+		r  *Restored
+	}
+	var gone []forgotten
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	out := e.sorted[:0]
 	for _, id := range e.sorted {
 		if keep[id] {
 			out = append(out, id)
-		} else {
-			delete(e.collectors, id)
+			continue
 		}
+		if e.opts.Forgot != nil {
+			gone = append(gone, forgotten{id, e.collectors[id].restored()})
+		}
+		delete(e.collectors, id)
 	}
 	e.sorted = out
+	e.mu.Unlock()
+	for _, f := range gone {
+		e.opts.Forgot(f.id, f.r)
+	}
+}
+
+// restored is what Restore would answer for the collector as it is now.
+func (c *collectorHealth) restored() *Restored {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := &Restored{Status: c.h.Status, Reason: c.h.Reason, StatusSince: c.h.StatusSince, FirstSeen: c.h.FirstSeen,
+		LastSeen: c.h.LastSeen, LastItem: c.h.LastItem}
+	for _, b := range []fleet.Bucket{c.hour, c.day} {
+		if !b.Start.IsZero() {
+			r.Buckets = append(r.Buckets, b)
+		}
+	}
+	return r
 }
 
 // Get returns a copy of one collector's health.

@@ -312,3 +312,35 @@ func TestRestoredStateContinues(t *testing.T) {
 }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// TestForgotRestores: what Forgot is given of a forgotten collector, handed
+// back by Restore, continues it where it was — status, first seen, and the
+// scrapes of its current buckets.
+func TestForgotRestores(t *testing.T) {
+	var kept *Restored
+	e := NewEvaluator(Options{Now: func() time.Time { return t0 }, Forgot: func(id string, r *Restored) {
+		if id == "c1" {
+			kept = r
+		}
+	}})
+	tg := &targets.Target{Collector: "c1", Job: "j", Instance: "h:1", Labels: map[string]string{"collector": "c1"}}
+	e.Track(tg, 10*time.Second, 5*time.Second)
+	for i := range 3 {
+		at := t0.Add(time.Duration(i) * 10 * time.Second)
+		e.Observe(ok(tg, at, running(float64(i*10), at)))
+	}
+	before, _ := e.Get("c1")
+	e.Forget(map[string]bool{})
+	if kept == nil || kept.Status != before.Status || !kept.FirstSeen.Equal(before.FirstSeen) || len(kept.Buckets) != 2 || kept.Buckets[0].ScrapesTotal != 3 {
+		t.Fatalf("Forgot got %+v; the collector was %s since %v with 3 scrapes", kept, before.Status, before.FirstSeen)
+	}
+
+	again := NewEvaluator(Options{Now: func() time.Time { return t0.Add(time.Minute) }, Restore: func(string) *Restored { return kept }})
+	again.Track(tg, 10*time.Second, 5*time.Second)
+	at := t0.Add(40 * time.Second)
+	again.Observe(ok(tg, at, running(40, at)))
+	h, _ := again.Get("c1")
+	if h.Status != before.Status || !h.FirstSeen.Equal(before.FirstSeen) {
+		t.Fatalf("restored from what Forgot got: %s since %v first seen %v, want %s first seen %v", h.Status, h.StatusSince, h.FirstSeen, before.Status, before.FirstSeen)
+	}
+}

@@ -48,34 +48,72 @@ func (s *server) restoredOf(ctx context.Context, c fleet.CollectorState) (*healt
 	return r, nil
 }
 
-// restoreFunc answers the evaluator's question when it starts to track a
+// restorer answers the evaluator's question when it starts to track a
 // collector: from the state read at start the first time, and afterwards —
 // a collector unregistered and re-registered, archived or deleted meanwhile —
 // from what the store holds now, so that a restored archive's buckets go on
 // and a deleted collector's come not back.
-func (s *server) restoreFunc(atStart map[string]*health.Restored) func(id string) *health.Restored {
-	var mu sync.Mutex
-	return func(id string) *health.Restored {
-		mu.Lock()
-		r, ok := atStart[id]
-		delete(atStart, id)
-		mu.Unlock()
-		if ok {
-			return r
+//
+// When the store cannot answer (unavailable), a collector the evaluator
+// forgot earlier in this run — it left discovery and came back during the
+// outage — goes on from what the evaluator knew of it then, which is at least
+// as new as the store: starting it afresh would overwrite its stored buckets
+// with counts from zero and break its history once the store is back.
+type restorer struct {
+	s         *server
+	mu        sync.Mutex
+	atStart   map[string]*health.Restored
+	forgotten map[string]*health.Restored
+}
+
+func (s *server) newRestorer(atStart map[string]*health.Restored) *restorer {
+	return &restorer{s: s, atStart: atStart, forgotten: map[string]*health.Restored{}}
+}
+
+// forgot keeps what the evaluator knew of a collector it stopped tracking
+// (health.Options.Forgot).
+func (rs *restorer) forgot(id string, r *health.Restored) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if _, ok := rs.forgotten[id]; !ok && len(rs.forgotten) >= maxForgotten {
+		for other := range rs.forgotten { // any: a bound, not a policy
+			delete(rs.forgotten, other)
+			break
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err := s.store.Collector(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err == nil {
-			r, err = s.restoredOf(ctx, c)
-		}
-		if err != nil {
-			s.log.Warn("reading a collector's stored state failed; it starts fresh", "collector", id, "err", err)
-			return nil
-		}
+	}
+	rs.forgotten[id] = r
+}
+
+// maxForgotten bounds the collectors kept after the evaluator forgot them
+// (a few hundred bytes each), against a fleet that churns for months.
+const maxForgotten = 100000
+
+// restore is health.Options.Restore.
+func (rs *restorer) restore(id string) *health.Restored {
+	rs.mu.Lock()
+	r, ok := rs.atStart[id]
+	delete(rs.atStart, id)
+	last := rs.forgotten[id]
+	rs.mu.Unlock()
+	if ok {
 		return r
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := rs.s.store.Collector(ctx, id)
+	if err == nil {
+		r, err = rs.s.restoredOf(ctx, c)
+	}
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		rs.mu.Lock()
+		delete(rs.forgotten, id) // the store answered: it knows best
+		rs.mu.Unlock()
+		return r
+	}
+	if last != nil {
+		rs.s.log.Warn("reading a collector's stored state failed; it goes on from what this server last knew of it", "collector", id, "err", err)
+		return last
+	}
+	rs.s.log.Warn("reading a collector's stored state failed; it starts fresh", "collector", id, "err", err)
+	return nil
 }

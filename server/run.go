@@ -97,9 +97,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	s.hub = events.NewHub(events.Options{Logger: o.Logger, Registerer: s.reg, RecheckInterval: o.WSRecheckInterval})
 	obs := &observer{hub: s.hub}
+	rs := s.newRestorer(restored)
 	s.eval = health.NewEvaluator(health.Options{
 		Recorder: s.writer, Observe: obs.observed, Thresholds: s.targetThresholds,
-		Restore: s.restoreFunc(restored),
+		Restore: rs.restore, Forgot: rs.forgot,
 	})
 	if s.plane, err = s.control(ctx); err != nil {
 		return err

@@ -40,8 +40,9 @@ type WriterOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	// WriteTimeout bounds one transaction (default 30s).
 	WriteTimeout time.Duration
-	// Logger receives one warning when the store becomes unreachable and one
-	// info line when it recovers; nil discards them.
+	// Logger receives one warning when writes start failing (saying why when
+	// the store is unavailable: unreachable, disk full) and one info line when
+	// they succeed again; nil discards them.
 	Logger *slog.Logger
 	// Registerer, when not nil, receives the writer's corral_store_* metrics.
 	Registerer prometheus.Registerer
@@ -203,8 +204,8 @@ func (w *Writer) Pending() int {
 
 // Run flushes every FlushInterval (and whenever a batch is full) until ctx ends,
 // backing off after failures. A failed flush is not an error of Run: the writes
-// stay pending and are retried; the store becoming unreachable is logged once,
-// and its recovery once. When ctx ends Run makes one last flush, bounded by 5s,
+// stay pending and are retried; the first failure is logged once, saying why
+// when the store is unavailable (unreachable, disk full), and the recovery once. When ctx ends Run makes one last flush, bounded by 5s,
 // and returns its error, if any, with the number of writes it could not store.
 func (w *Writer) Run(ctx context.Context) error {
 	timer := time.NewTimer(w.opts.FlushInterval)
@@ -233,12 +234,16 @@ func (w *Writer) Run(ctx context.Context) error {
 			failures++
 			if failures == 1 {
 				downSince = time.Now()
-				w.log.Warn("store unreachable; keeping writes pending and retrying with backoff",
+				msg := "store write failed"
+				if why, ok := Unavailable(err); ok {
+					msg = "store unavailable: " + why
+				}
+				w.log.Warn(msg+"; keeping writes pending and retrying with backoff",
 					"err", err, "pending", w.Pending())
 			}
 			next = w.backoff(failures)
 		case failures > 0:
-			w.log.Info("store reachable again; pending writes stored",
+			w.log.Info("store writable again; pending writes stored",
 				"down_for", time.Since(downSince).Round(time.Millisecond).String(), "failed_attempts", failures)
 			failures = 0
 		}

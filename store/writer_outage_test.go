@@ -147,7 +147,7 @@ func TestWriterOutagePostgres(t *testing.T) {
 		t.Errorf("corral_store_last_successful_flush_timestamp_seconds = %v, before the recovery", ts)
 	}
 	// One warning when the store went away, one info line when it came back.
-	if down, up := logs.lines("store unreachable"), logs.lines("store reachable again"); len(down) != 1 || len(up) != 1 {
+	if down, up := logs.lines("store unavailable: the database is unreachable"), logs.lines("store writable again"); len(down) != 1 || len(up) != 1 {
 		t.Errorf("logged %d unreachable and %d recovered lines, want 1 each:\n%q\n%q", len(down), len(up), down, up)
 	}
 

@@ -152,6 +152,9 @@ type Authenticator struct {
 	dummyHash func() string
 	// checkPassword is CheckPassword; tests hold a login inside it.
 	checkPassword func(hash, pw string) (bool, error)
+	// known are the credentials that authenticated recently: reads go on
+	// with them while the store is unavailable (known.go).
+	known known
 }
 
 // New returns an Authenticator over st.
@@ -263,21 +266,43 @@ func (a *Authenticator) authenticate(r *http.Request) (*Principal, *store.Sessio
 			return nil, nil, errUnauthenticated("the Authorization header must be \"Bearer <API token>\"")
 		}
 		p, err := a.authenticateToken(ctx, tok, now)
+		if err != nil {
+			key := knownKey(ViaToken, hashSecret(tok))
+			switch {
+			case err.Status == http.StatusServiceUnavailable && !unsafeMethod(r.Method):
+				if k, ok := a.known.recall(key, now); ok {
+					p := k.p
+					return &p, nil, nil
+				}
+			case err.Status == http.StatusUnauthorized:
+				a.known.drop(key) // revoked, expired, its user disabled: never on trust again
+			}
+		}
 		return p, nil, err
 	}
 	c, err := r.Cookie(a.opts.CookieName)
 	if err != nil || c.Value == "" {
 		return nil, nil, errUnauthenticated("log in (POST /api/v1/login) or send \"Authorization: Bearer <API token>\"")
 	}
+	sessKey := knownKey(ViaSession, hashSecret(c.Value))
 	sess, err := a.st.Session(ctx, hashSecret(c.Value))
 	if errors.Is(err, store.ErrNotFound) {
+		a.known.drop(sessKey)
 		return nil, nil, errUnauthenticated("session unknown or expired; log in again")
 	}
 	if err != nil {
-		a.log.Error("authenticate session", "err", err)
-		return nil, nil, errInternal
+		a.logStoreError("authenticate session", "err", err)
+		aerr := storeFailed(err)
+		if aerr.Status == http.StatusServiceUnavailable && !unsafeMethod(r.Method) {
+			if k, ok := a.known.recall(sessKey, now); ok {
+				p := k.p
+				return &p, k.sess, nil
+			}
+		}
+		return nil, nil, aerr
 	}
 	if !now.Before(sess.ExpiresAt) {
+		a.known.drop(sessKey)
 		if err := a.st.DeleteSession(ctx, sess.ID); err != nil {
 			a.log.Warn("delete expired session", "err", err)
 		}
@@ -292,9 +317,14 @@ func (a *Authenticator) authenticate(r *http.Request) (*Principal, *store.Sessio
 	}
 	p, aerr := a.principal(ctx, sess.UserID)
 	if aerr != nil {
+		if aerr.Status == http.StatusUnauthorized {
+			a.known.drop(sessKey) // its user disabled or removed
+		}
 		return nil, &sess, aerr
 	}
 	p.Via, p.SessionID = ViaSession, sess.ID
+	kept := sess
+	a.known.remember(sessKey, knownCredential{p: *p, sess: &kept, expires: sess.ExpiresAt, checked: now})
 	if now.Sub(sess.LastSeen) >= touchEvery {
 		if err := a.st.TouchSession(ctx, sess.ID, now); err != nil {
 			a.log.Warn("record session activity", "user", p.Username, "err", err)
@@ -314,8 +344,8 @@ func (a *Authenticator) authenticateToken(ctx context.Context, tok string, now t
 		return nil, errUnauthenticated(invalid)
 	}
 	if err != nil {
-		a.log.Error("authenticate API token", "err", err)
-		return nil, errInternal
+		a.logStoreError("authenticate API token", "err", err)
+		return nil, storeFailed(err)
 	}
 	if subtle.ConstantTimeCompare([]byte(t.SecretSHA256), []byte(sha)) != 1 || !t.RevokedAt.IsZero() ||
 		(!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
@@ -326,6 +356,7 @@ func (a *Authenticator) authenticateToken(ctx context.Context, tok string, now t
 		return nil, aerr
 	}
 	p.Via, p.TokenID = ViaToken, t.ID
+	a.known.remember(knownKey(ViaToken, sha), knownCredential{p: *p, expires: t.ExpiresAt, checked: now})
 	if now.Sub(t.LastUsed) >= touchEvery {
 		if err := a.st.TouchToken(ctx, t.ID, now); err != nil {
 			a.log.Warn("record API token use", "token_id", t.ID, "err", err)
@@ -341,16 +372,16 @@ func (a *Authenticator) principal(ctx context.Context, userID string) (*Principa
 		return nil, errUnauthenticated("user no longer exists")
 	}
 	if err != nil {
-		a.log.Error("load user", "user_id", userID, "err", err)
-		return nil, errInternal
+		a.logStoreError("load user", "user_id", userID, "err", err)
+		return nil, storeFailed(err)
 	}
 	if u.Disabled() {
 		return nil, errUnauthenticated("user disabled")
 	}
 	bs, err := a.st.Bindings(ctx, userID)
 	if err != nil {
-		a.log.Error("load role bindings", "user", u.Username, "err", err)
-		return nil, errInternal
+		a.logStoreError("load role bindings", "user", u.Username, "err", err)
+		return nil, storeFailed(err)
 	}
 	p := &Principal{UserID: u.ID, Username: u.Username, Bindings: make([]Binding, len(bs))}
 	for i, b := range bs {
@@ -437,6 +468,7 @@ func (a *Authenticator) StillValid(ctx context.Context, p *Principal) (ok bool, 
 
 // revoked tells Options.OnRevoke that a credential stopped authenticating.
 func (a *Authenticator) revoked(kind, id string) {
+	a.known.forget(kind, id)
 	if a.opts.OnRevoke != nil {
 		a.opts.OnRevoke(kind, id)
 	}

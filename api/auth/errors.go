@@ -10,6 +10,7 @@ import (
 
 	"github.com/corral-dev/corral/api/jsontext"
 	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/store"
 )
 
 // apiError is an error response: the API's one JSON error shape, with the
@@ -35,6 +36,23 @@ func errUnauthenticated(reason string) *apiError {
 
 var errInternal = newError(http.StatusInternalServerError, wire.CodeInternal, "internal error; see the server log", nil)
 
+// storeRetryAfter is the Retry-After, in seconds, of an answer refused because
+// the store is unavailable.
+const storeRetryAfter = 5
+
+// storeFailed is the answer to a store error: 503 when the store is
+// unavailable (its database down, its disk full), so that the caller knows to
+// retry rather than report a bug, else errInternal.
+func storeFailed(err error) *apiError {
+	why, ok := store.Unavailable(err)
+	if !ok {
+		return errInternal
+	}
+	return newError(http.StatusServiceUnavailable, wire.CodeUnavailable,
+		"the store is unavailable ("+why+"): not done; retry once it is back",
+		map[string]any{"reason": why, "retry_after_seconds": storeRetryAfter})
+}
+
 func badRequest(msg, field string) *apiError {
 	var details map[string]any
 	if field != "" {
@@ -55,6 +73,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if secs, ok := e.Body.Details["retry_after_seconds"].(int); ok && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="corral"`)
 	}
@@ -113,4 +134,19 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *apiError {
 	e := badRequest(msg, field)
 	e.Body.Details["reason"] = errDetail
 	return e
+}
+
+// logStoreError logs a failed store call: a warning when the store is
+// unavailable (the writer already reported the outage; this is its effect on
+// one request), an error otherwise.
+func (a *Authenticator) logStoreError(msg string, args ...any) {
+	for i := 0; i+1 < len(args); i += 2 {
+		if err, ok := args[i+1].(error); ok && args[i] == "err" {
+			if _, unavailable := store.Unavailable(err); unavailable {
+				a.log.Warn(msg, args...)
+				return
+			}
+		}
+	}
+	a.log.Error(msg, args...)
 }

@@ -117,8 +117,8 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 	u, err := a.st.UserByUsername(ctx, req.Username)
 	known := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		a.log.Error("login: look up user", "err", err)
-		writeError(w, errInternal)
+		a.logStoreError("login: look up user", "err", err)
+		writeError(w, storeFailed(err))
 		return
 	}
 	hash := u.PasswordHash
@@ -170,8 +170,8 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		CreatedAt: now, ExpiresAt: now.Add(a.opts.SessionTTL), LastSeen: now,
 	}
 	if err := a.st.CreateSession(ctx, sess); err != nil {
-		a.log.Error("login: create session", "user", u.Username, "err", err)
-		writeError(w, errInternal)
+		a.logStoreError("login: create session", "user", u.Username, "err", err)
+		writeError(w, storeFailed(err))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -213,8 +213,8 @@ func (a *Authenticator) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.st.DeleteSession(r.Context(), sess.ID); err != nil {
-		a.log.Error("logout", "user", p.Username, "err", err)
-		writeError(w, errInternal)
+		a.logStoreError("logout", "user", p.Username, "err", err)
+		writeError(w, storeFailed(err))
 		return
 	}
 	a.revoked(ViaSession, sess.ID)
@@ -266,8 +266,8 @@ func (a *Authenticator) listTokens(w http.ResponseWriter, r *http.Request) {
 	p, _ := FromContext(r.Context())
 	ts, err := a.st.Tokens(r.Context(), p.UserID)
 	if err != nil {
-		a.log.Error("list API tokens", "user", p.Username, "err", err)
-		writeError(w, errInternal)
+		a.logStoreError("list API tokens", "user", p.Username, "err", err)
+		writeError(w, storeFailed(err))
 		return
 	}
 	now := a.now()
@@ -330,8 +330,8 @@ func (a *Authenticator) createToken(w http.ResponseWriter, r *http.Request) {
 		UserID: p.UserID, Name: req.Name, SecretSHA256: hashSecret(secret), CreatedAt: now, ExpiresAt: expires,
 	})
 	if err != nil {
-		a.log.Error("create API token", "user", p.Username, "err", err)
-		writeError(w, errInternal)
+		a.logStoreError("create API token", "user", p.Username, "err", err)
+		writeError(w, storeFailed(err))
 		return
 	}
 	a.log.Info("API token created", "user", p.Username, "token_id", t.ID, "name", t.Name, "expires", t.ExpiresAt)
@@ -347,8 +347,8 @@ func (a *Authenticator) revokeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		a.log.Error("revoke API token", "user", p.Username, "token_id", id, "err", err)
-		writeError(w, errInternal)
+		a.logStoreError("revoke API token", "user", p.Username, "token_id", id, "err", err)
+		writeError(w, storeFailed(err))
 		return
 	}
 	a.revoked(ViaToken, id)
