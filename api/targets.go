@@ -98,8 +98,12 @@ func (a *api) sdFiles(w http.ResponseWriter, r *http.Request) {
 	out := wire.List[wire.SDFile]{Data: []wire.SDFile{}}
 	if a.o.SDFiles != nil {
 		for _, f := range a.o.SDFiles() {
-			out.Data = append(out.Data, wire.SDFile{File: f.Path, Targets: f.Targets, LastGoodRead: ts(f.LastGoodRead),
-				Error: f.Error, ErrorSince: ts(f.ErrorAt)})
+			sf := wire.SDFile{File: f.Path, Targets: f.Targets, LastGoodRead: ts(f.LastGoodRead),
+				Error: f.Error, ErrorSince: ts(f.ErrorAt), Dropped: []wire.SDDropped{}}
+			for _, d := range f.Dropped {
+				sf.Dropped = append(sf.Dropped, wire.SDDropped{Group: d.Group, Target: d.Target, Reason: d.Reason})
+			}
+			out.Data = append(out.Data, sf)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

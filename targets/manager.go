@@ -65,7 +65,7 @@ type Manager struct {
 	jobs      map[string]*jobRun
 	conflicts []Conflict
 	logged    map[string]struct{} // conflicts already logged
-	rejected  map[string]string   // group key → error already logged
+	rejected  map[string]string   // dropped target key → error already logged
 }
 
 type jobRun struct {
@@ -111,8 +111,8 @@ func NewManager(log *slog.Logger, reg prometheus.Registerer) *Manager {
 			Help: "Targets dropped because another provider, job or URL has the same collector identity (see the conflicts API).",
 		}),
 		rejectedGauge: f.NewGauge(prometheus.GaugeOpts{
-			Name: "corral_sd_rejected_groups",
-			Help: "Target groups rejected for an invalid label or target address.",
+			Name: "corral_sd_dropped_targets",
+			Help: "Targets not scraped for an invalid label or address (the rest of their group is); see the log or /api/v1/sd-files.",
 		}),
 		jobs:     map[string]*jobRun{},
 		logged:   map[string]struct{}{},
@@ -369,14 +369,13 @@ func (m *Manager) merge() (set []*Target, wait time.Duration) {
 			return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.g.Source, b.g.Source))
 		})
 		for _, kg := range groups {
-			ts, err := buildTargets(&jr.job, kg.kind, kg.g)
-			if err != nil {
-				key := name + "\x00" + kg.kind + "\x00" + kg.g.Source
+			ts, dropped := buildTargets(&jr.job, kg.kind, kg.g)
+			for _, err := range dropped {
+				key := name + "\x00" + kg.kind + "\x00" + kg.g.Source + "\x00" + err.Error()
 				rejected[key] = err.Error()
-				if m.rejected[key] != err.Error() {
-					m.log.Warn("target group rejected", "job", name, "provider", kg.kind, "source", kg.g.Source, "err", err)
+				if _, logged := m.rejected[key]; !logged {
+					m.log.Warn("target dropped", "job", name, "provider", kg.kind, "source", kg.g.Source, "err", err)
 				}
-				continue
 			}
 			cands = append(cands, ts...)
 		}

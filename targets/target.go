@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/prometheus/common/model"
 )
 
 // Label names with a meaning to corral, as in Prometheus.
@@ -68,13 +70,24 @@ func renderLabels(labels map[string]string) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(name)
+		b.WriteString(expositionName(name))
 		b.WriteString(`="`)
 		writeEscaped(&b, labels[name])
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// expositionName is name as corral writes it in the text format: a name
+// outside [a-zA-Z_][a-zA-Z0-9_]* (Prometheus 3 allows any UTF-8 name) is
+// escaped with underscores, as Prometheus's own exposition does for a scraper
+// that did not ask for UTF-8 names, so that every scraper can read it.
+func expositionName(name string) string {
+	if ValidLabelName(name) {
+		return name
+	}
+	return model.EscapeName(name, model.UnderscoreEscaping)
 }
 
 func (t *Target) String() string { return t.Collector + " " + t.URL }
@@ -124,20 +137,32 @@ func hashTarget(t *Target) uint64 {
 // the group's labels, which win over the job's defaults (job, __scheme__,
 // __metrics_path__, __param_*); an empty label is an absent one; instance
 // defaults to the address and, in corral, collector to job/instance.
-// An invalid group is rejected whole, with an error that names the target.
-func buildTargets(job *ScrapeJob, kind string, g *Group) ([]*Target, error) {
-	if err := g.Validate(); err != nil {
-		return nil, err
+// As in Prometheus, a target that cannot be scraped is dropped alone, with an
+// error naming it in dropped; the group's other targets are kept.
+func buildTargets(job *ScrapeJob, kind string, g *Group) (out []*Target, dropped []error) {
+	var labelErr error
+	for _, name := range sortedKeys(g.Labels) {
+		if labelErr = checkLabel(name, g.Labels[name]); labelErr != nil {
+			break
+		}
 	}
-	out := make([]*Target, 0, len(g.Targets))
+	out = make([]*Target, 0, len(g.Targets))
 	for i, addr := range g.Targets {
-		t, err := buildTarget(job, kind, g, addr)
+		err := labelErr
+		if err == nil {
+			err = CheckAddress(addr)
+		}
+		var t *Target
+		if err == nil {
+			t, err = buildTarget(job, kind, g, addr)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("targets[%d] %q: %w", i, addr, err)
+			dropped = append(dropped, fmt.Errorf("targets[%d] %q: %w", i, addr, err))
+			continue
 		}
 		out = append(out, t)
 	}
-	return out, nil
+	return out, dropped
 }
 
 func buildTarget(job *ScrapeJob, kind string, g *Group, addr string) (*Target, error) {
