@@ -52,8 +52,8 @@ type fileState struct {
 	groups   []*targets.Group // last good read; nil before one
 	targets  int
 	dropped  []Dropped // of the last good read
-	sum      uint64 // hash of the content last read, good or bad
-	read     bool   // sum is set
+	sum      uint64    // hash of the content last read, good or bad
+	read     bool      // sum is set
 	lastGood time.Time
 	err      string
 	errAt    time.Time
