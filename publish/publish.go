@@ -237,13 +237,21 @@ type famRef struct {
 // sels, with the collector's target labels, grouped by family as the text format
 // wants. A sample label that clashes with a target label is kept as exported_<name>.
 // It holds the latest snapshots while it writes, never a copy of them.
+//
+// As with Prometheus's staleness, a collector whose latest scrape failed has
+// no samples here (only up 0): its last good ones are not served as if
+// current.
 func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector) error {
 	w := newLineWriter(out)
 	// up and scrape_duration_seconds of every collector, as Prometheus stores them.
 	var upLines []health.Health
+	down := map[string]bool{}
 	e.Each(func(h health.Health) bool {
 		if h.Target != nil {
 			upLines = append(upLines, h)
+			if !h.Up {
+				down[h.Collector] = true
+			}
 		}
 		return true
 	})
@@ -275,9 +283,15 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 			h.Release()
 		}
 	}()
+	live := helds[:0:0]
+	for _, h := range helds {
+		if !down[h.Target.Collector] {
+			live = append(live, h)
+		}
+	}
 	byFamily := map[string][]famRef{}
 	types := map[string]expo.Type{}
-	for hi, h := range helds {
+	for hi, h := range live {
 		samples := h.Samples()
 		fams := h.Families()
 		for i := 0; i < len(samples); {
@@ -306,7 +320,7 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 	for _, name := range names {
 		wrote := false
 		for _, ref := range byFamily[name] {
-			h := helds[ref.held]
+			h := live[ref.held]
 			lbl := h.Target.OpenLabels()
 			ts := strconv.FormatInt(h.At.UnixMilli(), 10)
 			samples := h.Samples()

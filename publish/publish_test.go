@@ -130,6 +130,41 @@ func TestFleetAndFederateOutput(t *testing.T) {
 	}
 }
 
+// TestFederateStaleness: once a collector's latest scrape failed, /federate
+// stops serving its last good samples (only up 0 remains), as Prometheus's
+// staleness hides a target's series after a failed scrape; they come back
+// with the next good scrape.
+func TestFederateStaleness(t *testing.T) {
+	srv, _ := exportertest.Synthetic(t, "s1", synthetic.Config{Rate: 10, Series: 2}, time.Second, nil)
+	h := newHarness(t)
+	tg := targetstest.FromURL(t, "s1", srv.URL+"/metrics")
+	h.m.Sync([]*targets.Target{tg})
+	waitStatus(t, h.e, "s1", fleet.StatusOnline)
+	sel, _ := selector.Parse(`{job="test"}`)
+	federate := func() string {
+		var b bytes.Buffer
+		if err := WriteFederate(&b, h.m, h.e, []selector.Selector{sel}); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	if out := federate(); !strings.Contains(out, "\ncorral_collector_state{") {
+		t.Fatalf("no samples of a healthy collector:\n%s", out)
+	}
+
+	srv.Config.SetKeepAlivesEnabled(false)
+	srv.Listener.Close() // the agent stops answering: every scrape fails
+	srv.CloseClientConnections()
+	waitFor(t, "a failed scrape", func() bool { hh, _ := h.e.Get("s1"); return !hh.Up && !hh.LastScrape.IsZero() })
+	out := federate()
+	if strings.Contains(out, "corral_collector_state{") || strings.Contains(out, "synthetic_value{") {
+		t.Errorf("a collector whose scrape failed still has samples:\n%s", out)
+	}
+	if !strings.Contains(out, `up{collector="s1"`) || !strings.Contains(grepLines(out, "up{"), "} 0") {
+		t.Errorf("want up 0 for it:\n%s", grepLines(out, "up"))
+	}
+}
+
 func grepLines(s, prefix string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
