@@ -57,6 +57,12 @@ type AuditReader interface {
 	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, int, error)
 }
 
+// DroppedLister lists the discovered targets that are not scraped; a
+// *targets.Manager is one.
+type DroppedLister interface {
+	Dropped() []targets.DroppedTarget
+}
+
 // LatestReader hands out the latest scrape of a collector; *scrape.Manager is one.
 type LatestReader interface {
 	Latest(id string) (scrape.Held, bool)
@@ -79,6 +85,9 @@ type Options struct {
 	// SDFiles lists the file_sd files of every file_sd config (the
 	// Discovery.Status of each, concatenated).
 	SDFiles func() []filesd.FileStatus
+	// Discovery lists discovered targets that are not scraped (dropped by
+	// relabel_configs, or invalid) for GET /targets; nil lists none.
+	Discovery DroppedLister
 	// Logs reads the agents' pulled logs; nil answers with none.
 	Logs LogReader
 	Auth *auth.Authenticator

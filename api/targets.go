@@ -42,6 +42,18 @@ func (a *api) targets(w http.ResponseWriter, r *http.Request) {
 				Reason: fmt.Sprintf("unregistered at %s by %s; ignored until re-registered", d.Archive.ArchivedAt.UTC().Format(time.RFC3339), d.Archive.ArchivedBy)})
 		}
 	}
+	if state != "active" && a.o.Discovery != nil {
+		for _, d := range a.o.Discovery.Dropped() {
+			if !p.CanRead(d.Org, d.Team) || (pool != "" && d.ScrapeJob != pool) {
+				continue
+			}
+			reason := d.Reason
+			if reason == "" {
+				reason = "dropped by relabel_configs"
+			}
+			out.Data.DroppedTargets = append(out.Data.DroppedTargets, wire.DroppedTarget{DiscoveredLabels: d.Discovered, ScrapePool: d.ScrapeJob, Reason: reason})
+		}
+	}
 	if state == "dropped" {
 		writeJSON(w, http.StatusOK, out)
 		return

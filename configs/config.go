@@ -18,6 +18,7 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
 	"gopkg.in/yaml.v3"
 
 	"github.com/corral-dev/corral/targets"
@@ -89,6 +90,9 @@ type ScrapeConfig struct {
 
 	StaticConfigs []targets.StaticConfig `yaml:"static_configs"`
 	FileSDConfigs []filesd.Config        `yaml:"file_sd_configs"`
+	// RelabelConfigs rewrite, keep or drop each target before it is scraped,
+	// with Prometheus's own relabelling (model/relabel), __meta_* included.
+	RelabelConfigs []*relabel.Config `yaml:"relabel_configs,omitempty"`
 	// Registry scrapes the collectors registered through corral's API in this job.
 	Registry bool `yaml:"registry"`
 }
@@ -262,7 +266,7 @@ func Parse(b []byte, dir string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, explainUnsupported(err)
 	}
 	var rest yaml.Node
 	if err := dec.Decode(&rest); !errors.Is(err, io.EOF) {
@@ -272,6 +276,48 @@ func Parse(b []byte, dir string) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// prometheusOnly are Prometheus settings corral does not have (yet), by the
+// type yaml names in its error: a config pasted from Prometheus gets told so,
+// rather than "field not found".
+var prometheusOnly = map[string][]string{
+	"configs.scrapeConfig": {"metric_relabel_configs", "honor_labels", "honor_timestamps", "track_timestamps_staleness",
+		"label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit", "keep_dropped_targets",
+		"scrape_protocols", "fallback_scrape_protocol", "scrape_classic_histograms", "always_scrape_classic_histograms",
+		"native_histogram_bucket_limit", "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
+		"metric_name_validation_scheme", "metric_name_escaping_scheme", "scrape_failure_log_file",
+		"http_sd_configs", "dns_sd_configs", "kubernetes_sd_configs", "consul_sd_configs", "ec2_sd_configs",
+		"gce_sd_configs", "azure_sd_configs", "docker_sd_configs", "dockerswarm_sd_configs", "nomad_sd_configs",
+		"openstack_sd_configs", "serverset_sd_configs", "triton_sd_configs", "eureka_sd_configs", "hetzner_sd_configs",
+		"digitalocean_sd_configs", "linode_sd_configs", "marathon_sd_configs", "nerve_sd_configs", "puppetdb_sd_configs",
+		"scaleway_sd_configs", "uyuni_sd_configs", "vultr_sd_configs", "ionos_sd_configs", "lightsail_sd_configs", "ovhcloud_sd_configs"},
+	"configs.global": {"external_labels", "evaluation_interval", "rule_query_offset", "query_log_file", "scrape_failure_log_file",
+		"scrape_protocols", "label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit",
+		"keep_dropped_targets", "metric_name_validation_scheme", "metric_name_escaping_scheme", "convert_classic_histograms_to_nhcb",
+		"always_scrape_classic_histograms"},
+	"configs.Config": {"rule_files", "scrape_config_files", "alerting", "remote_write", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
+}
+
+var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+
+// explainUnsupported rewrites yaml's "field X not found in type T" for a
+// Prometheus setting corral does not support into a message that says so;
+// other errors pass unchanged.
+func explainUnsupported(err error) error {
+	msg := fieldNotFound.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := fieldNotFound.FindStringSubmatch(m)
+		for _, f := range prometheusOnly[sub[2]] {
+			if f == sub[1] {
+				return fmt.Sprintf("field %s is a Prometheus setting that corral does not support (yet); remove it", sub[1])
+			}
+		}
+		return m
+	})
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
 }
 
 // validate checks each section with its own validate and fills in what depends on
@@ -446,6 +492,14 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 	c.HTTPClientConfig.SetDirectory(dir)
 	if err := c.HTTPClientConfig.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", field, err)
+	}
+	for j, rc := range c.RelabelConfigs {
+		if rc == nil {
+			return fmt.Errorf("%s.relabel_configs[%d]: empty or null relabelling rule", field, j)
+		}
+		if err := rc.Validate(model.UTF8Validation); err != nil {
+			return fmt.Errorf("%s.relabel_configs[%d]: %w", field, j, err)
+		}
 	}
 	for j := range c.FileSDConfigs {
 		if err := c.FileSDConfigs[j].Validate(dir); err != nil {

@@ -26,7 +26,7 @@ func (s *server) apply(cfg *configs.Config) error {
 		if err != nil {
 			return err
 		}
-		j := targets.ScrapeJob{Name: sc.JobName, Scheme: sc.Scheme, MetricsPath: sc.MetricsPath, Params: url.Values(sc.Params),
+		j := targets.ScrapeJob{Name: sc.JobName, Scheme: sc.Scheme, MetricsPath: sc.MetricsPath, Params: url.Values(sc.Params), Relabel: sc.RelabelConfigs,
 			Tenancy: s.tenancy, Key: string(key)}
 		if len(sc.StaticConfigs) > 0 {
 			j.Providers = append(j.Providers, targets.NewStatic(sc.JobName, sc.StaticConfigs))

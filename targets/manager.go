@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/prometheus/model/relabel"
 )
 
 const (
@@ -30,6 +31,9 @@ type ScrapeJob struct {
 	Scheme      string     // default "http"
 	MetricsPath string     // default "/metrics"
 	Params      url.Values // query parameters of every scrape; __param_<name> overrides the first value
+	// Relabel are the job's relabel_configs, applied to each target's labels
+	// (__meta_* and the job's defaults included) before it is scraped.
+	Relabel []*relabel.Config
 	// Tenancy gives the job's targets their Org and Team (zero: DefaultTenancy).
 	Tenancy   Tenancy
 	Providers []Provider
@@ -66,6 +70,7 @@ type Manager struct {
 	conflicts []Conflict
 	logged    map[string]struct{} // conflicts already logged
 	rejected  map[string]string   // dropped target key → error already logged
+	dropped   []DroppedTarget     // of the last merge
 }
 
 type jobRun struct {
@@ -124,6 +129,14 @@ func NewManager(log *slog.Logger, reg prometheus.Registerer) *Manager {
 // holds at most one set: a set not yet received is replaced by a newer one, so
 // a slow receiver never holds up discovery. It is closed when Run returns.
 func (m *Manager) Updates() <-chan []*Target { return m.out }
+
+// Dropped returns the discovered targets of the last merge that are not
+// scraped: dropped by relabel_configs, or invalid (with the reason).
+func (m *Manager) Dropped() []DroppedTarget {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.dropped)
+}
 
 // Conflicts returns the conflicts of the last merged set, sorted by Collector.
 func (m *Manager) Conflicts() []Conflict {
@@ -349,7 +362,10 @@ func (m *Manager) merge() (set []*Target, wait time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
-	var cands []*Target
+	var (
+		cands   []*Target
+		dropped []DroppedTarget
+	)
 	rejected := map[string]string{}
 	for _, name := range sortedJobNames(m.jobs) {
 		jr := m.jobs[name]
@@ -369,12 +385,16 @@ func (m *Manager) merge() (set []*Target, wait time.Duration) {
 			return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.g.Source, b.g.Source))
 		})
 		for _, kg := range groups {
-			ts, dropped := buildTargets(&jr.job, kg.kind, kg.g)
-			for _, err := range dropped {
-				key := name + "\x00" + kg.kind + "\x00" + kg.g.Source + "\x00" + err.Error()
-				rejected[key] = err.Error()
+			ts, ds := buildTargets(&jr.job, kg.kind, kg.g)
+			for _, d := range ds {
+				dropped = append(dropped, d)
+				if d.Reason == "" {
+					continue // relabel_configs said so: nothing to warn about
+				}
+				key := name + "\x00" + kg.kind + "\x00" + kg.g.Source + "\x00" + d.Reason
+				rejected[key] = d.Reason
 				if _, logged := m.rejected[key]; !logged {
-					m.log.Warn("target dropped", "job", name, "provider", kg.kind, "source", kg.g.Source, "err", err)
+					m.log.Warn("target dropped", "job", name, "provider", kg.kind, "source", kg.g.Source, "err", d.Reason)
 				}
 			}
 			cands = append(cands, ts...)
@@ -382,6 +402,7 @@ func (m *Manager) merge() (set []*Target, wait time.Duration) {
 	}
 	m.rejected = rejected
 	m.rejectedGauge.Set(float64(len(rejected)))
+	m.dropped = dropped
 
 	set, conflicts := resolve(cands)
 	logged := make(map[string]struct{}, len(conflicts))

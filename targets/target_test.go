@@ -6,6 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
+	"gopkg.in/yaml.v3"
 )
 
 func TestBuildTargets(t *testing.T) {
@@ -82,7 +86,7 @@ func TestBuildTargets(t *testing.T) {
 			}
 			ts, dropped := buildTargets(j, KindStatic, &tt.g)
 			if tt.wantErr != "" {
-				if len(ts) != 0 || len(dropped) != 1 || !strings.Contains(dropped[0].Error(), tt.wantErr) {
+				if len(ts) != 0 || len(dropped) != 1 || !strings.Contains(dropped[0].Reason, tt.wantErr) {
 					t.Fatalf("targets %v, dropped %v; want the target dropped with %q", ts, dropped, tt.wantErr)
 				}
 				return
@@ -166,7 +170,7 @@ func TestBuildTargetsDropsOneTarget(t *testing.T) {
 	if !slices.Equal(kept, []string{"a:1", "c:3"}) {
 		t.Errorf("kept %v, want a:1 and c:3", kept)
 	}
-	if len(dropped) != 2 || !strings.Contains(dropped[0].Error(), `targets[1] "http://b:2"`) || !strings.Contains(dropped[1].Error(), "targets[3]") {
+	if len(dropped) != 2 || !strings.Contains(dropped[0].Reason, `targets[1] "http://b:2"`) || !strings.Contains(dropped[1].Reason, "targets[3]") {
 		t.Errorf("dropped %v", dropped)
 	}
 }
@@ -178,5 +182,61 @@ func TestLabelsStringUTF8Names(t *testing.T) {
 	want := `{job="node",service_name="api",____="v"}`
 	if got := tg.LabelsString(); got != want {
 		t.Errorf("LabelsString() = %s, want %s", got, want)
+	}
+}
+
+// TestRelabel: relabel_configs run with Prometheus's own implementation on
+// the discovered labels (__meta_* and the job's defaults included), before
+// instance and collector get their defaults; a target they drop is listed as
+// dropped without a reason, as Prometheus lists it.
+func TestRelabel(t *testing.T) {
+	rules := func(t *testing.T, y string) []*relabel.Config {
+		t.Helper()
+		var cs []*relabel.Config
+		if err := yaml.Unmarshal([]byte(y), &cs); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if err := c.Validate(model.UTF8Validation); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return cs
+	}
+	g := &Group{Targets: []string{"db1:9187", "db2:9187", "web:9100"}, Source: "/sd/a.yml:0",
+		Labels: map[string]string{"__meta_filepath": "/sd/a.yml", "__meta_env": "prod", "role": "db"}}
+	job := &ScrapeJob{Name: "pg", Relabel: rules(t, `
+- source_labels: [__address__]
+  regex: 'db.*'
+  action: keep
+- source_labels: [__meta_env]
+  target_label: env
+- regex: '__meta_(file)path'
+  action: labelmap
+  replacement: src_$1
+- source_labels: [__address__]
+  regex: '(.*):9187'
+  target_label: __address__
+  replacement: '${1}:9999'
+- target_label: __scheme__
+  replacement: https
+- regex: role
+  action: labeldrop
+`)}
+	ts, dropped := buildTargets(job, KindFileSD, g)
+	if len(ts) != 2 || len(dropped) != 1 || dropped[0].Reason != "" || dropped[0].Discovered["__address__"] != "web:9100" || dropped[0].Discovered["__meta_env"] != "prod" {
+		t.Fatalf("targets %v, dropped %+v; want db1 and db2 kept, web dropped by relabelling", ts, dropped)
+	}
+	got := ts[0]
+	want := map[string]string{"job": "pg", "instance": "db1:9999", "collector": "pg/db1:9999", "env": "prod", "src_file": "/sd/a.yml"}
+	if !maps.Equal(got.Labels, want) || got.URL != "https://db1:9999/metrics" || got.Address() != "db1:9999" {
+		t.Errorf("labels %v url %s, want %v https://db1:9999/metrics", got.Labels, got.URL, want)
+	}
+
+	// A rule that empties __address__ drops the target with a reason.
+	job.Relabel = rules(t, "- target_label: __address__\n  replacement: ''\n")
+	ts, dropped = buildTargets(job, KindFileSD, g)
+	if len(ts) != 0 || len(dropped) != 3 || !strings.Contains(dropped[0].Reason, "no address after relabel_configs") {
+		t.Errorf("targets %v, dropped %+v", ts, dropped)
 	}
 }

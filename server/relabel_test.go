@@ -1,0 +1,66 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/api/wire"
+)
+
+// TestRelabelConfigs: a job's relabel_configs, written as in Prometheus, keep
+// one simulated agent, give it a label from its file's __meta_filepath, and
+// the other agents show in /api/v1/targets as dropped by relabelling, with
+// their discovered labels.
+func TestRelabelConfigs(t *testing.T) {
+	f := newFleet(t, "sqlite:"+filepath.Join(t.TempDir(), "corral.db"), 3, "")
+	keep := f.agents[0]
+	b, err := os.ReadFile(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "    file_sd_configs: [{files: [", `    relabel_configs:
+      - source_labels: [collector]
+        regex: `+keep.Name+`
+        action: keep
+      - source_labels: [__meta_filepath]
+        regex: '.*/([^/]+)\.yml'
+        target_label: sd_file
+    file_sd_configs: [{files: [`, 1)
+	writeFile(t, f.cfg, cfg)
+	f.srv.reload <- struct{}{}
+
+	var tg wire.Targets
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		tg = wire.Targets{}
+		f.call("super", "GET", "/api/v1/targets?scrapePool=sim", nil, &tg)
+		if len(tg.Data.ActiveTargets) == 1 && len(tg.Data.DroppedTargets) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("targets after the reload: %d active, %d dropped; want 1 and 2", len(tg.Data.ActiveTargets), len(tg.Data.DroppedTargets))
+		}
+	}
+	a := tg.Data.ActiveTargets[0]
+	if a.Collector != keep.Name || a.Labels["sd_file"] != "sim" {
+		t.Errorf("active target %s with labels %v, want %s with sd_file=sim", a.Collector, a.Labels, keep.Name)
+	}
+	for _, d := range tg.Data.DroppedTargets {
+		if d.Reason != "dropped by relabel_configs" || d.DiscoveredLabels["__meta_filepath"] == "" || d.DiscoveredLabels["collector"] == keep.Name {
+			t.Errorf("dropped target %+v", d)
+		}
+	}
+	// A viewer of the org sees them too; the dropped list follows the same scope.
+	var vt wire.Targets
+	f.call("viewer", "GET", "/api/v1/targets?state=dropped", nil, &vt)
+	if len(vt.Data.DroppedTargets) != 2 {
+		t.Errorf("viewer sees %d dropped targets, want 2", len(vt.Data.DroppedTargets))
+	}
+	var ot wire.Targets
+	f.call("outsider", "GET", "/api/v1/targets?state=dropped", nil, &ot)
+	if len(ot.Data.DroppedTargets) != 0 {
+		t.Errorf("another org's admin sees %d dropped targets, want 0", len(ot.Data.DroppedTargets))
+	}
+}
