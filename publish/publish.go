@@ -40,6 +40,10 @@ type fleetFamily struct {
 	write func(w *lineWriter, lbl string, h *health.Health)
 }
 
+// fleetFamilies are what the server derives. None shares a name with an
+// agent's series (which /federate serves under their own names, the agent's
+// items_total and config_generation among them): a name has one type and
+// one source, so sum() counts once.
 var fleetFamilies = []fleetFamily{
 	{"corral_collector_up", "gauge", "1 if the last scrape of the collector succeeded.", func(w *lineWriter, lbl string, h *health.Health) {
 		w.sample("corral_collector_up", lbl, "", "", b2f(h.Up))
@@ -75,9 +79,9 @@ var fleetFamilies = []fleetFamily{
 	{"corral_collector_consecutive_scrape_failures", "gauge", "Failed scrapes in a row.", func(w *lineWriter, lbl string, h *health.Health) {
 		w.sample("corral_collector_consecutive_scrape_failures", lbl, "", "", float64(h.ConsecutiveFailures))
 	}},
-	{"corral_collector_collection_duration_seconds", "gauge", "Mean duration of the agent's collection runs between the last two scrapes.", func(w *lineWriter, lbl string, h *health.Health) {
+	{"corral_collector_collection_mean_seconds", "gauge", "Mean duration of the agent's collection runs between the last two scrapes (from its corral_collector_collection_duration_seconds histogram).", func(w *lineWriter, lbl string, h *health.Health) {
 		if h.Agent.DurationCount > 0 {
-			w.sample("corral_collector_collection_duration_seconds", lbl, "", "", h.CollectionMean.Seconds())
+			w.sample("corral_collector_collection_mean_seconds", lbl, "", "", h.CollectionMean.Seconds())
 		}
 	}},
 	{"corral_collector_cpu_usage_ratio", "gauge", "CPU cores the agent process used between the last two scrapes.", func(w *lineWriter, lbl string, h *health.Health) {
@@ -97,16 +101,6 @@ var fleetFamilies = []fleetFamily{
 	}},
 	{"corral_collector_restarts_total", "counter", "Agent restarts seen since the server started.", func(w *lineWriter, lbl string, h *health.Health) {
 		w.sample("corral_collector_restarts_total", lbl, "", "", float64(h.Restarts))
-	}},
-	{"corral_collector_items_total", "counter", "Items the agent reports collected (its corral_collector_items_total).", func(w *lineWriter, lbl string, h *health.Health) {
-		if h.Agent.HasItems {
-			w.sample("corral_collector_items_total", lbl, "", "", h.Agent.Items)
-		}
-	}},
-	{"corral_collector_config_generation", "gauge", "Config generation the agent reports.", func(w *lineWriter, lbl string, h *health.Health) {
-		if h.Agent.HasGeneration {
-			w.sample("corral_collector_config_generation", lbl, "", "", h.Agent.ConfigGeneration)
-		}
 	}},
 }
 

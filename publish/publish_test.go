@@ -130,6 +130,44 @@ func TestFleetAndFederateOutput(t *testing.T) {
 	}
 }
 
+// TestNoNameSharedWithAgents: the server's fleet series and a real agent's
+// series (which /federate passes on) never share a name, so a Prometheus
+// scraping both /metrics and /federate gets one type and one source per name.
+func TestNoNameSharedWithAgents(t *testing.T) {
+	srv, _ := exportertest.Synthetic(t, "n1", synthetic.Config{Rate: 10, Series: 2}, time.Second, nil)
+	h := newHarness(t)
+	h.m.Sync([]*targets.Target{targetstest.FromURL(t, "n1", srv.URL+"/metrics")})
+	waitStatus(t, h.e, "n1", fleet.StatusOnline)
+
+	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := expfmt.NewTextParser(model.UTF8Validation)
+	agentFams, err := ap.TextToMetricFamilies(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := WriteFleet(&out, h.e); err != nil {
+		t.Fatal(err)
+	}
+	fp := expfmt.NewTextParser(model.UTF8Validation)
+	fleetFams, err := fp.TextToMetricFamilies(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fleetFams) < 10 {
+		t.Fatalf("only %d fleet families", len(fleetFams))
+	}
+	for name := range fleetFams {
+		if _, clash := agentFams[name]; clash {
+			t.Errorf("%s is both a fleet series of the server and an agent's series", name)
+		}
+	}
+}
+
 // TestFederateStaleness: once a collector's latest scrape failed, /federate
 // stops serving its last good samples (only up 0 remains), as Prometheus's
 // staleness hides a target's series after a failed scrape; they come back
