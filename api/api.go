@@ -163,6 +163,7 @@ func (a *api) routes() []route {
 		{"POST /api/v1/keys/rotate/complete", a.completeRotation},
 		{"GET /api/v1/targets", a.targets},
 		{"GET /api/v1/sd-files", a.sdFiles},
+		{"GET /api/v1/sd", a.httpSD},
 		{"GET /api/v1/openapi.json", serveOpenAPI},
 	}
 }

@@ -1,11 +1,17 @@
 package server
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 
 	"github.com/corral-dev/corral/api/wire"
 )
@@ -62,5 +68,50 @@ func TestRelabelConfigs(t *testing.T) {
 	f.call("outsider", "GET", "/api/v1/targets?state=dropped", nil, &ot)
 	if len(ot.Data.DroppedTargets) != 0 {
 		t.Errorf("another org's admin sees %d dropped targets, want 0", len(ot.Data.DroppedTargets))
+	}
+}
+
+// TestHTTPSDProvider: GET /api/v1/sd answers in Prometheus's http_sd format
+// (decoded here with Prometheus's own target group type, as its http_sd
+// does): one group per collector in the caller's scope, with the address and
+// path corral scrapes, so a Prometheus using it as discovery scrapes the same
+// agents.
+func TestHTTPSDProvider(t *testing.T) {
+	f := newFleet(t, "sqlite:"+filepath.Join(t.TempDir(), "corral.db"), 2, "")
+	var raw json.RawMessage
+	if code := f.call("viewer", "GET", "/api/v1/sd", nil, &raw); code != http.StatusOK {
+		t.Fatalf("GET /api/v1/sd: %d", code)
+	}
+	var groups []*targetgroup.Group
+	if err := json.Unmarshal(raw, &groups); err != nil {
+		t.Fatalf("not Prometheus's http_sd format: %v\n%s", err, raw)
+	}
+	seen := map[string]bool{}
+	for _, g := range groups {
+		if len(g.Targets) != 1 {
+			t.Fatalf("group %v: want one target", g)
+		}
+		c := string(g.Labels["__meta_corral_collector"])
+		seen[c] = true
+		if g.Labels["job"] == "" || g.Labels["instance"] == "" || g.Labels["__meta_corral_status"] == "" {
+			t.Errorf("group of %s lacks job, instance or status: %v", c, g.Labels)
+		}
+		if c == "ghost" {
+			continue // listed, though nothing answers there
+		}
+		u := fmt.Sprintf("%s://%s%s", g.Labels["__scheme__"], g.Targets[0][model.AddressLabel], g.Labels["__metrics_path__"])
+		code, _ := get(t, u)
+		if code != http.StatusOK {
+			t.Errorf("scraping %s as Prometheus would: %d", u, code)
+		}
+	}
+	for _, a := range f.agents {
+		if !seen[a.Name] {
+			t.Errorf("%s not in the SD answer: %v", a.Name, seen)
+		}
+	}
+	var other []wire.SDGroup
+	if code := f.call("outsider", "GET", "/api/v1/sd", nil, &other); code != http.StatusOK || len(other) != 0 {
+		t.Errorf("another org's admin: %d, %d groups; want 200 and none", code, len(other))
 	}
 }

@@ -60,3 +60,10 @@ type SDDropped struct {
 	Target string `json:"target"`
 	Reason string `json:"reason"`
 }
+
+// SDGroup is one target group of GET /sd, in the format of Prometheus's
+// http_sd_config (the answer is a JSON array of them).
+type SDGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
