@@ -23,6 +23,7 @@ import (
 
 	"github.com/corral-dev/corral/targets"
 	"github.com/corral-dev/corral/targets/filesd"
+	"github.com/corral-dev/corral/targets/httpsd"
 )
 
 // Config is corral.yml.
@@ -90,6 +91,7 @@ type ScrapeConfig struct {
 
 	StaticConfigs []targets.StaticConfig `yaml:"static_configs"`
 	FileSDConfigs []filesd.Config        `yaml:"file_sd_configs"`
+	HTTPSDConfigs []httpsd.Config        `yaml:"http_sd_configs,omitempty"`
 	// RelabelConfigs rewrite, keep or drop each target before it is scraped,
 	// with Prometheus's own relabelling (model/relabel), __meta_* included.
 	RelabelConfigs []*relabel.Config `yaml:"relabel_configs,omitempty"`
@@ -287,7 +289,7 @@ var prometheusOnly = map[string][]string{
 		"scrape_protocols", "fallback_scrape_protocol", "scrape_classic_histograms", "always_scrape_classic_histograms",
 		"native_histogram_bucket_limit", "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
 		"metric_name_validation_scheme", "metric_name_escaping_scheme", "scrape_failure_log_file",
-		"http_sd_configs", "dns_sd_configs", "kubernetes_sd_configs", "consul_sd_configs", "ec2_sd_configs",
+		"dns_sd_configs", "kubernetes_sd_configs", "consul_sd_configs", "ec2_sd_configs",
 		"gce_sd_configs", "azure_sd_configs", "docker_sd_configs", "dockerswarm_sd_configs", "nomad_sd_configs",
 		"openstack_sd_configs", "serverset_sd_configs", "triton_sd_configs", "eureka_sd_configs", "hetzner_sd_configs",
 		"digitalocean_sd_configs", "linode_sd_configs", "marathon_sd_configs", "nerve_sd_configs", "puppetdb_sd_configs",
@@ -506,6 +508,11 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 			return fmt.Errorf("%s.file_sd_configs[%d]: %w", field, j, err)
 		}
 	}
+	for j := range c.HTTPSDConfigs {
+		if err := c.HTTPSDConfigs[j].Validate(dir); err != nil {
+			return fmt.Errorf("%s.http_sd_configs[%d]: %w", field, j, err)
+		}
+	}
 	for j, st := range c.StaticConfigs {
 		if len(st.Targets) == 0 {
 			return fmt.Errorf("%s.static_configs[%d].targets: empty", field, j)
@@ -514,8 +521,8 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 			return fmt.Errorf("%s.static_configs[%d]: %w", field, j, err)
 		}
 	}
-	if len(c.StaticConfigs) == 0 && len(c.FileSDConfigs) == 0 && !c.Registry {
-		return fmt.Errorf("%s: no static_configs, file_sd_configs or registry: the job would scrape nothing", field)
+	if len(c.StaticConfigs) == 0 && len(c.FileSDConfigs) == 0 && len(c.HTTPSDConfigs) == 0 && !c.Registry {
+		return fmt.Errorf("%s: no static_configs, file_sd_configs, http_sd_configs or registry: the job would scrape nothing", field)
 	}
 	return nil
 }

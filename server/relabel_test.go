@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
 	"github.com/corral-dev/corral/api/wire"
+	"github.com/corral-dev/corral/exporter/synthetic"
 )
 
 // TestRelabelConfigs: a job's relabel_configs, written as in Prometheus, keep
@@ -114,4 +117,48 @@ func TestHTTPSDProvider(t *testing.T) {
 	if code := f.call("outsider", "GET", "/api/v1/sd", nil, &other); code != http.StatusOK || len(other) != 0 {
 		t.Errorf("another org's admin: %d, %d groups; want 200 and none", code, len(other))
 	}
+}
+
+// TestHTTPSDConsumer: a job with http_sd_configs takes its targets from a real
+// HTTP SD server on loopback, as Prometheus does, and scrapes them; when the
+// server fails, the targets stay.
+func TestHTTPSDConsumer(t *testing.T) {
+	addr := agent(t, "via-http", synthetic.Config{Rate: 10, Series: 2}, nil)
+	var (
+		mu     sync.Mutex
+		status = http.StatusOK
+	)
+	sd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `[{"targets": [%q], "labels": {"collector": "via-http", "team": "data"}}]`, addr)
+	}))
+	defer sd.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "corral.yml")
+	writeFile(t, cfg, fmt.Sprintf(`global: {scrape_interval: 200ms, scrape_timeout: 150ms}
+scrape_configs:
+  - job_name: cmdb
+    http_sd_configs: [{url: '%s/targets', refresh_interval: 100ms}]
+`, sd.URL))
+	srv := startServer(t, cfg, "sqlite:"+filepath.Join(dir, "corral.db"))
+	body := waitStatuses(t, srv.base, 20*time.Second, map[string]string{"via-http": "online"})
+	if !strings.Contains(body, `corral_collector_up{collector="via-http",instance="`+addr+`",job="cmdb",team="data"} 1`) {
+		t.Errorf("fleet series lack the SD labels:\n%s", grep(body, "corral_collector_up{", ""))
+	}
+	mu.Lock()
+	status = http.StatusInternalServerError
+	mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, m := get(t, srv.base+"/metrics")
+		if v := grep(m, `corral_sd_http_failures_total{job="cmdb"}`, ""); v != "" && !strings.HasSuffix(v, " 0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no failed http_sd refresh counted")
+		}
+	}
+	waitStatuses(t, srv.base, 5*time.Second, map[string]string{"via-http": "online"})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/targets"
 	"github.com/corral-dev/corral/targets/filesd"
+	"github.com/corral-dev/corral/targets/httpsd"
 )
 
 // apply hands a config to discovery, the scraper and the health evaluator.
@@ -34,6 +35,20 @@ func (s *server) apply(cfg *configs.Config) error {
 		for _, fc := range sc.FileSDConfigs {
 			d := filesd.New(sc.JobName, fc, s.log, s.sdMetrics)
 			sds = append(sds, d)
+			j.Providers = append(j.Providers, d)
+		}
+		for _, hc := range sc.HTTPSDConfigs {
+			d, err := httpsd.New(sc.JobName, hc, s.log, s.httpSDMetrics)
+			if err != nil {
+				return err
+			}
+			j.Providers = append(j.Providers, d)
+		}
+		for _, hc := range sc.HTTPSDConfigs {
+			d, err := httpsd.New(sc.JobName, hc, s.log, s.httpSDMetrics)
+			if err != nil {
+				return err
+			}
 			j.Providers = append(j.Providers, d)
 		}
 		if sc.Registry {

@@ -21,6 +21,7 @@ const (
 	KindRegistry = "registry"
 	KindStatic   = "static"
 	KindFileSD   = "file_sd"
+	KindHTTPSD   = "http_sd"
 	KindOther    = "other"
 )
 
@@ -46,8 +47,10 @@ func priority(kind string) int {
 		return 1
 	case KindFileSD:
 		return 2
-	default:
+	case KindHTTPSD:
 		return 3
+	default:
+		return 4
 	}
 }
 
