@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/corral-dev/corral/targets"
+	"github.com/corral-dev/corral/targets/dnssd"
 	"github.com/corral-dev/corral/targets/filesd"
 	"github.com/corral-dev/corral/targets/httpsd"
 )
@@ -92,6 +93,7 @@ type ScrapeConfig struct {
 	StaticConfigs []targets.StaticConfig `yaml:"static_configs"`
 	FileSDConfigs []filesd.Config        `yaml:"file_sd_configs"`
 	HTTPSDConfigs []httpsd.Config        `yaml:"http_sd_configs,omitempty"`
+	DNSSDConfigs  []dnssd.Config         `yaml:"dns_sd_configs,omitempty"`
 	// RelabelConfigs rewrite, keep or drop each target before it is scraped,
 	// with Prometheus's own relabelling (model/relabel), __meta_* included.
 	RelabelConfigs []*relabel.Config `yaml:"relabel_configs,omitempty"`
@@ -289,7 +291,7 @@ var prometheusOnly = map[string][]string{
 		"scrape_protocols", "fallback_scrape_protocol", "scrape_classic_histograms", "always_scrape_classic_histograms",
 		"native_histogram_bucket_limit", "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
 		"metric_name_validation_scheme", "metric_name_escaping_scheme", "scrape_failure_log_file",
-		"dns_sd_configs", "kubernetes_sd_configs", "consul_sd_configs", "ec2_sd_configs",
+		"kubernetes_sd_configs", "consul_sd_configs", "ec2_sd_configs",
 		"gce_sd_configs", "azure_sd_configs", "docker_sd_configs", "dockerswarm_sd_configs", "nomad_sd_configs",
 		"openstack_sd_configs", "serverset_sd_configs", "triton_sd_configs", "eureka_sd_configs", "hetzner_sd_configs",
 		"digitalocean_sd_configs", "linode_sd_configs", "marathon_sd_configs", "nerve_sd_configs", "puppetdb_sd_configs",
@@ -508,6 +510,11 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 			return fmt.Errorf("%s.file_sd_configs[%d]: %w", field, j, err)
 		}
 	}
+	for j := range c.DNSSDConfigs {
+		if err := c.DNSSDConfigs[j].Validate(); err != nil {
+			return fmt.Errorf("%s.dns_sd_configs[%d]: %w", field, j, err)
+		}
+	}
 	for j := range c.HTTPSDConfigs {
 		if err := c.HTTPSDConfigs[j].Validate(dir); err != nil {
 			return fmt.Errorf("%s.http_sd_configs[%d]: %w", field, j, err)
@@ -521,8 +528,8 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 			return fmt.Errorf("%s.static_configs[%d]: %w", field, j, err)
 		}
 	}
-	if len(c.StaticConfigs) == 0 && len(c.FileSDConfigs) == 0 && len(c.HTTPSDConfigs) == 0 && !c.Registry {
-		return fmt.Errorf("%s: no static_configs, file_sd_configs, http_sd_configs or registry: the job would scrape nothing", field)
+	if len(c.StaticConfigs) == 0 && len(c.FileSDConfigs) == 0 && len(c.HTTPSDConfigs) == 0 && len(c.DNSSDConfigs) == 0 && !c.Registry {
+		return fmt.Errorf("%s: no static_configs, file_sd_configs, http_sd_configs, dns_sd_configs or registry: the job would scrape nothing", field)
 	}
 	return nil
 }

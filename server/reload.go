@@ -12,6 +12,7 @@ import (
 	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/targets"
+	"github.com/corral-dev/corral/targets/dnssd"
 	"github.com/corral-dev/corral/targets/filesd"
 	"github.com/corral-dev/corral/targets/httpsd"
 )
@@ -50,6 +51,9 @@ func (s *server) apply(cfg *configs.Config) error {
 				return err
 			}
 			j.Providers = append(j.Providers, d)
+		}
+		for _, dc := range sc.DNSSDConfigs {
+			j.Providers = append(j.Providers, dnssd.New(sc.JobName, dc, nil, s.log, s.dnsSDMetrics))
 		}
 		if sc.Registry {
 			j.Providers = append(j.Providers, targets.NewRegistryProvider(sc.JobName, s.registeredGroups, time.Minute, s.registryPoke))

@@ -23,6 +23,7 @@ import (
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets"
+	"github.com/corral-dev/corral/targets/dnssd"
 	"github.com/corral-dev/corral/targets/filesd"
 	"github.com/corral-dev/corral/targets/httpsd"
 )
@@ -40,6 +41,7 @@ type server struct {
 	discovery     *targets.Manager
 	sdMetrics     *filesd.Metrics
 	httpSDMetrics *httpsd.Metrics
+	dnsSDMetrics  *dnssd.Metrics
 	auth          *auth.Authenticator
 	hub           *events.Hub
 	plane         *control.Plane
@@ -120,6 +122,7 @@ func Run(ctx context.Context, o Options) error {
 	s.discovery = targets.NewManager(o.Logger, s.reg)
 	s.sdMetrics = filesd.NewMetrics(s.reg)
 	s.httpSDMetrics = httpsd.NewMetrics(s.reg)
+	s.dnsSDMetrics = dnssd.NewMetrics(s.reg)
 	if err := s.apply(cfg); err != nil {
 		return &ConfigError{err}
 	}

@@ -22,6 +22,7 @@ const (
 	KindStatic   = "static"
 	KindFileSD   = "file_sd"
 	KindHTTPSD   = "http_sd"
+	KindDNSSD    = "dns_sd"
 	KindOther    = "other"
 )
 
@@ -49,8 +50,10 @@ func priority(kind string) int {
 		return 2
 	case KindHTTPSD:
 		return 3
-	default:
+	case KindDNSSD:
 		return 4
+	default:
+		return 5
 	}
 }
 
