@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
@@ -47,6 +48,9 @@ type GlobalConfig struct {
 	BodySizeLimit  ByteSize       `yaml:"body_size_limit"`
 	SampleLimit    int            `yaml:"sample_limit"`
 	Thresholds     Thresholds     `yaml:"thresholds"`
+	// ExternalLabels are added to every series of /federate that lacks them,
+	// as Prometheus adds its external labels.
+	ExternalLabels map[string]string `yaml:"external_labels,omitempty"`
 }
 
 // Thresholds decide a collector's status (DESIGN.md, "Health, freshness,
@@ -97,6 +101,12 @@ type ScrapeConfig struct {
 	// RelabelConfigs rewrite, keep or drop each target before it is scraped,
 	// with Prometheus's own relabelling (model/relabel), __meta_* included.
 	RelabelConfigs []*relabel.Config `yaml:"relabel_configs,omitempty"`
+	// HonorLabels: on a clash between a target label and a scraped one, the
+	// scraped one wins in /federate (else it is kept as exported_<name>).
+	HonorLabels bool `yaml:"honor_labels"`
+	// HonorTimestamps keeps the timestamps targets expose (default true, as
+	// Prometheus); false stamps every sample with the scrape's time.
+	HonorTimestamps *bool `yaml:"honor_timestamps"`
 	// Registry scrapes the collectors registered through corral's API in this job.
 	Registry bool `yaml:"registry"`
 }
@@ -286,7 +296,7 @@ func Parse(b []byte, dir string) (*Config, error) {
 // type yaml names in its error: a config pasted from Prometheus gets told so,
 // rather than "field not found".
 var prometheusOnly = map[string][]string{
-	"configs.scrapeConfig": {"metric_relabel_configs", "honor_labels", "honor_timestamps", "track_timestamps_staleness",
+	"configs.scrapeConfig": {"metric_relabel_configs", "track_timestamps_staleness",
 		"label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit", "keep_dropped_targets",
 		"scrape_protocols", "fallback_scrape_protocol", "scrape_classic_histograms", "always_scrape_classic_histograms",
 		"native_histogram_bucket_limit", "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
@@ -296,7 +306,7 @@ var prometheusOnly = map[string][]string{
 		"openstack_sd_configs", "serverset_sd_configs", "triton_sd_configs", "eureka_sd_configs", "hetzner_sd_configs",
 		"digitalocean_sd_configs", "linode_sd_configs", "marathon_sd_configs", "nerve_sd_configs", "puppetdb_sd_configs",
 		"scaleway_sd_configs", "uyuni_sd_configs", "vultr_sd_configs", "ionos_sd_configs", "lightsail_sd_configs", "ovhcloud_sd_configs"},
-	"configs.global": {"external_labels", "evaluation_interval", "rule_query_offset", "query_log_file", "scrape_failure_log_file",
+	"configs.global": {"evaluation_interval", "rule_query_offset", "query_log_file", "scrape_failure_log_file",
 		"scrape_protocols", "label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit",
 		"keep_dropped_targets", "metric_name_validation_scheme", "metric_name_escaping_scheme", "convert_classic_histograms_to_nhcb",
 		"always_scrape_classic_histograms"},
@@ -387,6 +397,14 @@ func (g *GlobalConfig) validate() error {
 		return fmt.Errorf("global.scrape_timeout %s is longer than global.scrape_interval %s", g.ScrapeTimeout, g.ScrapeInterval)
 	}
 	orDefault(&g.BodySizeLimit, DefaultGlobalConfig.BodySizeLimit)
+	for name, v := range g.ExternalLabels {
+		if !model.UTF8Validation.IsValidLabelName(name) || strings.HasPrefix(name, "__") {
+			return fmt.Errorf("global.external_labels: %q is not a label name (non-empty UTF-8, not starting with __)", name)
+		}
+		if v == "" || !utf8.ValidString(v) {
+			return fmt.Errorf("global.external_labels.%s: want a non-empty UTF-8 value", name)
+		}
+	}
 	if g.SampleLimit < 0 {
 		return errors.New("global.sample_limit: must not be negative")
 	}
@@ -479,6 +497,10 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 	if c.EnableCompression == nil {
 		on := true
 		c.EnableCompression = &on
+	}
+	if c.HonorTimestamps == nil {
+		on := true
+		c.HonorTimestamps = &on
 	}
 	if !strings.HasPrefix(c.MetricsPath, "/") {
 		return fmt.Errorf("%s.metrics_path: %q must start with /", field, c.MetricsPath)

@@ -7,7 +7,9 @@ package publish
 import (
 	"bufio"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -235,7 +237,11 @@ type famRef struct {
 // As with Prometheus's staleness, a collector whose latest scrape failed has
 // no samples here (only up 0): its last good ones are not served as if
 // current.
-func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector) error {
+func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector, opts ...FederateOption) error {
+	var o federateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	w := newLineWriter(out)
 	// up and scrape_duration_seconds of every collector, as Prometheus stores them.
 	var upLines []health.Health
@@ -267,7 +273,7 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 				w.str("# TYPE " + fam + " gauge\n")
 				wrote = true
 			}
-			w.sample(fam, h.Target.OpenLabels(), "", "", v)
+			w.sample(fam, o.withExternal(h.Target), "", "", v)
 		}
 	}
 
@@ -332,14 +338,18 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 					wrote = true
 				}
 				w.bytes(s.Name)
-				w.str(lbl)
-				first := len(lbl) == 1
+				tl := lbl
+				if h.Target.HonorLabels && clashes(s.Labels, h.Target) {
+					tl = h.Target.OpenLabelsWithout(func(n string) bool { _, has := expo.LabelValue(s.Labels, n); return has })
+				}
+				w.str(tl)
+				first := len(tl) == 1
 				expo.EachLabel(s.Labels, func(n, v []byte) bool {
 					if !first {
 						w.str(",")
 					}
 					first = false
-					if _, clash := h.Target.Labels[string(n)]; clash {
+					if _, clash := h.Target.Labels[string(n)]; clash && !h.Target.HonorLabels {
 						w.str("exported_")
 					}
 					w.bytes(n)
@@ -348,10 +358,23 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 					w.str(`"`)
 					return true
 				})
+				for _, el := range o.external {
+					if _, has := h.Target.Labels[el.name]; has {
+						continue
+					}
+					if _, has := expo.LabelValue(s.Labels, el.name); has {
+						continue
+					}
+					if !first {
+						w.str(",")
+					}
+					first = false
+					w.str(el.text)
+				}
 				w.str("} ")
 				w.value(s.Value)
 				w.str(" ")
-				if s.HasTimestamp {
+				if s.HasTimestamp && h.Target.HonorTimestamps {
 					w.str(strconv.FormatInt(s.Timestamp, 10))
 				} else {
 					w.str(ts)
@@ -366,12 +389,64 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 	return w.flush()
 }
 
+// FederateOption changes what WriteFederate writes.
+type FederateOption func(*federateOptions)
+
+type federateOptions struct {
+	external []externalLabel
+}
+
+type externalLabel struct{ name, text string }
+
+// WithExternalLabels adds global.external_labels to every series that has no
+// label of that name, as Prometheus's /federate does.
+func WithExternalLabels(labels map[string]string) FederateOption {
+	return func(o *federateOptions) {
+		for _, name := range slices.Sorted(maps.Keys(labels)) {
+			one := targets.Target{Labels: map[string]string{name: labels[name]}}
+			text := one.LabelsString()
+			o.external = append(o.external, externalLabel{name: name, text: text[1 : len(text)-1]})
+		}
+	}
+}
+
+// withExternal is the target's open label set with the external labels it
+// lacks.
+func (o *federateOptions) withExternal(t *targets.Target) string {
+	lbl := t.OpenLabels()
+	for _, el := range o.external {
+		if _, has := t.Labels[el.name]; has {
+			continue
+		}
+		if len(lbl) > 1 {
+			lbl += ","
+		}
+		lbl += el.text
+	}
+	return lbl
+}
+
+// clashes reports whether a sample has a label of the target's.
+func clashes(labels []byte, t *targets.Target) bool {
+	clash := false
+	expo.EachLabel(labels, func(n, _ []byte) bool {
+		_, clash = t.Labels[string(n)]
+		return !clash
+	})
+	return clash
+}
+
 // selected reports whether any selector matches the series: the sample's name and
 // labels, with the target's labels taking precedence as in the output.
 func selected(sels []selector.Selector, name string, labels []byte, t *targets.Target) bool {
 	get := func(n string) string {
 		if n == "__name__" {
 			return name
+		}
+		if t.HonorLabels && labels != nil {
+			if lv, has := expo.LabelValue(labels, n); has {
+				return string(lv)
+			}
 		}
 		if tv, has := t.Labels[n]; has {
 			return tv

@@ -3,6 +3,10 @@ package publish
 import (
 	"bytes"
 	"context"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +169,65 @@ func TestNoNameSharedWithAgents(t *testing.T) {
 		if _, clash := agentFams[name]; clash {
 			t.Errorf("%s is both a fleet series of the server and an agent's series", name)
 		}
+	}
+}
+
+// TestFederateHonorAndExternalLabels: honor_labels lets a sample's job and
+// instance win over the target's (else they are kept as exported_*),
+// honor_timestamps: false stamps samples with the scrape's time, and
+// external_labels are added to series that lack them, as Prometheus's
+// /federate does.
+func TestFederateHonorAndExternalLabels(t *testing.T) {
+	const exposed = "# TYPE pushed_value gauge\npushed_value{job=\"batch\",instance=\"w1\",x=\"1\"} 5 1700000000000\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		io.WriteString(w, exposed)
+	}))
+	defer srv.Close()
+	h := newHarness(t)
+	plain := targetstest.FromURL(t, "plain", srv.URL+"/metrics")
+	honor := targetstest.FromURL(t, "honor", srv.URL+"/metrics?honor")
+	honor.HonorLabels, honor.HonorTimestamps, honor.Hash = true, false, 17
+	h.m.Sync([]*targets.Target{plain, honor})
+	waitFor(t, "both scraped", func() bool {
+		a, _ := h.e.Get("plain")
+		b, _ := h.e.Get("honor")
+		return a.Up && b.Up
+	})
+	sel, _ := selector.Parse(`pushed_value`)
+	var b bytes.Buffer
+	if err := WriteFederate(&b, h.m, h.e, []selector.Selector{sel}, WithExternalLabels(map[string]string{"region": "eu", "x": "never"})); err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatalf("federate output does not parse: %v\n%s", err, b.String())
+	}
+	got := map[string]map[string]string{}
+	stamps := map[string]int64{}
+	for _, m := range fams["pushed_value"].GetMetric() {
+		ls := map[string]string{}
+		for _, l := range m.GetLabel() {
+			ls[l.GetName()] = l.GetValue()
+		}
+		got[ls["collector"]] = ls
+		stamps[ls["collector"]] = m.GetTimestampMs()
+	}
+	wantPlain := map[string]string{"collector": "plain", "job": "test", "instance": plain.Instance, "exported_job": "batch", "exported_instance": "w1", "x": "1", "region": "eu"}
+	wantHonor := map[string]string{"collector": "honor", "job": "batch", "instance": "w1", "x": "1", "region": "eu"}
+	if !maps.Equal(got["plain"], wantPlain) || !maps.Equal(got["honor"], wantHonor) {
+		t.Errorf("labels:\n plain %v\n honor %v\nwant\n plain %v\n honor %v", got["plain"], got["honor"], wantPlain, wantHonor)
+	}
+	if stamps["plain"] != 1700000000000 || stamps["honor"] == 1700000000000 || stamps["honor"] < time.Now().Add(-time.Minute).UnixMilli() {
+		t.Errorf("timestamps: plain %d (want the exposed one), honor %d (want the scrape's)", stamps["plain"], stamps["honor"])
+	}
+	// With honor_labels the sample's job is what a selector sees.
+	b.Reset()
+	sel, _ = selector.Parse(`pushed_value{job="batch"}`)
+	WriteFederate(&b, h.m, h.e, []selector.Selector{sel})
+	if n := strings.Count(b.String(), "\npushed_value{"); n != 1 || !strings.Contains(b.String(), `collector="honor"`) {
+		t.Errorf("selector on the honoured job picked %d series:\n%s", n, b.String())
 	}
 }
 

@@ -29,6 +29,7 @@ func (s *server) apply(cfg *configs.Config) error {
 			return err
 		}
 		j := targets.ScrapeJob{Name: sc.JobName, Scheme: sc.Scheme, MetricsPath: sc.MetricsPath, Params: url.Values(sc.Params), Relabel: sc.RelabelConfigs,
+			HonorLabels: sc.HonorLabels, IgnoreTimestamps: !*sc.HonorTimestamps,
 			Tenancy: s.tenancy, Key: string(key)}
 		if len(sc.StaticConfigs) > 0 {
 			j.Providers = append(j.Providers, targets.NewStatic(sc.JobName, sc.StaticConfigs))

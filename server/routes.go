@@ -203,5 +203,8 @@ func (s *server) serveFederate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	out, done := compressed(w, r)
 	defer done()
-	_ = publish.WriteFederate(out, s.scraper, s.eval, sels)
+	s.mu.Lock()
+	external := s.cfg.Global.ExternalLabels
+	s.mu.Unlock()
+	_ = publish.WriteFederate(out, s.scraper, s.eval, sels, publish.WithExternalLabels(external))
 }

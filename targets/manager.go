@@ -34,6 +34,9 @@ type ScrapeJob struct {
 	// Relabel are the job's relabel_configs, applied to each target's labels
 	// (__meta_* and the job's defaults included) before it is scraped.
 	Relabel []*relabel.Config
+	// HonorLabels is honor_labels; IgnoreTimestamps is honor_timestamps: false
+	// (the zero value honours them, as Prometheus does by default).
+	HonorLabels, IgnoreTimestamps bool
 	// Tenancy gives the job's targets their Org and Team (zero: DefaultTenancy).
 	Tenancy   Tenancy
 	Providers []Provider

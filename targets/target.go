@@ -43,6 +43,11 @@ type Target struct {
 	Provider  string            // "static", "file_sd", "registry"
 	Source    string            // the Group.Source it came from
 	Hash      uint64            // stable hash of Collector, URL, labels and non-__meta_ Meta labels (for scrape offsets and change detection)
+	// HonorLabels and HonorTimestamps are the job's honor_labels and
+	// honor_timestamps: on a clash the sample's own label wins (else the
+	// target's, and the sample's is kept as exported_<name>); a sample's own
+	// timestamp is kept (else the scrape's time is used).
+	HonorLabels, HonorTimestamps bool
 
 	labelsText string // LabelsString, rendered once when the target is made
 }
@@ -64,6 +69,19 @@ func (t *Target) LabelsString() string {
 // append more labels: `{collector="a",job="b"`.
 func (t *Target) OpenLabels() string {
 	s := t.LabelsString()
+	return s[:len(s)-1]
+}
+
+// OpenLabelsWithout is OpenLabels without the labels skip names, for a
+// writer whose sample labels win over the target's (honor_labels).
+func (t *Target) OpenLabelsWithout(skip func(name string) bool) string {
+	kept := make(map[string]string, len(t.Labels))
+	for k, v := range t.Labels {
+		if !skip(k) {
+			kept[k] = v
+		}
+	}
+	s := renderLabels(kept)
 	return s[:len(s)-1]
 }
 
@@ -121,6 +139,12 @@ func hashTarget(t *Target) uint64 {
 	h.Write([]byte(t.Collector))
 	h.Write(sep)
 	h.Write([]byte(t.URL))
+	if t.HonorLabels {
+		h.Write([]byte{0xfe, 1})
+	}
+	if t.HonorTimestamps {
+		h.Write([]byte{0xfe, 2})
+	}
 	for _, set := range []map[string]string{t.Labels, t.Meta} {
 		h.Write(sep)
 		for _, name := range sortedKeys(set) {
@@ -303,6 +327,9 @@ func buildTarget(job *ScrapeJob, kind string, g *Group, addr string) (*Target, e
 		Meta:      meta,
 		Provider:  kind,
 		Source:    g.Source,
+
+		HonorLabels:     job.HonorLabels,
+		HonorTimestamps: !job.IgnoreTimestamps,
 	}
 	t.Org, t.Team = job.Tenancy.Of(labels)
 	t.Hash = hashTarget(t)
