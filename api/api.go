@@ -58,6 +58,12 @@ type AuditReader interface {
 	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, int, error)
 }
 
+// DroppedLister lists the discovered targets that are not scraped; a
+// *targets.Manager is one.
+type DroppedLister interface {
+	Dropped() []targets.DroppedTarget
+}
+
 // LatestReader hands out the latest scrape of a collector; *scrape.Manager is one.
 type LatestReader interface {
 	Latest(id string) (scrape.Held, bool)
@@ -80,6 +86,9 @@ type Options struct {
 	// SDFiles lists the file_sd files of every file_sd config (the
 	// Discovery.Status of each, concatenated).
 	SDFiles func() []filesd.FileStatus
+	// Discovery lists discovered targets that are not scraped (dropped by
+	// relabel_configs, or invalid) for GET /targets; nil lists none.
+	Discovery DroppedLister
 	// Logs reads the agents' pulled logs; nil answers with none.
 	Logs LogReader
 	Auth *auth.Authenticator
@@ -155,6 +164,7 @@ func (a *api) routes() []route {
 		{"POST /api/v1/keys/rotate/complete", a.completeRotation},
 		{"GET /api/v1/targets", a.targets},
 		{"GET /api/v1/sd-files", a.sdFiles},
+		{"GET /api/v1/sd", a.httpSD},
 		{"GET /api/v1/openapi.json", serveOpenAPI},
 	}
 }

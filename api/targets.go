@@ -3,11 +3,13 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/health"
+	"github.com/corral-dev/corral/targets"
 )
 
 // targets serves GET /api/v1/targets, with Prometheus's filters state
@@ -40,6 +42,18 @@ func (a *api) targets(w http.ResponseWriter, r *http.Request) {
 			out.Data.DroppedTargets = append(out.Data.DroppedTargets, wire.DroppedTarget{DiscoveredLabels: disc, ScrapePool: t.ScrapeJob,
 				Collector: t.Collector, ArchiveID: d.Archive.ID,
 				Reason: fmt.Sprintf("unregistered at %s by %s; ignored until re-registered", d.Archive.ArchivedAt.UTC().Format(time.RFC3339), d.Archive.ArchivedBy)})
+		}
+	}
+	if state != "active" && a.o.Discovery != nil {
+		for _, d := range a.o.Discovery.Dropped() {
+			if !p.CanRead(d.Org, d.Team) || (pool != "" && d.ScrapeJob != pool) {
+				continue
+			}
+			reason := d.Reason
+			if reason == "" {
+				reason = "dropped by relabel_configs"
+			}
+			out.Data.DroppedTargets = append(out.Data.DroppedTargets, wire.DroppedTarget{DiscoveredLabels: d.Discovered, ScrapePool: d.ScrapeJob, Reason: reason})
 		}
 	}
 	if state == "dropped" {
@@ -98,9 +112,51 @@ func (a *api) sdFiles(w http.ResponseWriter, r *http.Request) {
 	out := wire.List[wire.SDFile]{Data: []wire.SDFile{}}
 	if a.o.SDFiles != nil {
 		for _, f := range a.o.SDFiles() {
-			out.Data = append(out.Data, wire.SDFile{File: f.Path, Targets: f.Targets, LastGoodRead: ts(f.LastGoodRead),
-				Error: f.Error, ErrorSince: ts(f.ErrorAt)})
+			sf := wire.SDFile{File: f.Path, Targets: f.Targets, LastGoodRead: ts(f.LastGoodRead),
+				Error: f.Error, ErrorSince: ts(f.ErrorAt), Dropped: []wire.SDDropped{}}
+			for _, d := range f.Dropped {
+				sf.Dropped = append(sf.Dropped, wire.SDDropped{Group: d.Group, Target: d.Target, Reason: d.Reason})
+			}
+			out.Data = append(out.Data, sf)
 		}
 	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// httpSD serves GET /api/v1/sd: the collectors corral scrapes, in the format
+// of Prometheus's http_sd_config, so that a Prometheus can use corral as its
+// discovery. Each collector is one group with its address, its target labels
+// (job and instance included, so the Prometheus target keeps them),
+// __scheme__, __metrics_path__ and __param_* as corral scrapes it, and
+// __meta_corral_* labels for relabelling (collector, status, org, team,
+// provider). The caller's scope applies, as everywhere.
+func (a *api) httpSD(w http.ResponseWriter, r *http.Request) {
+	p, _ := auth.FromContext(r.Context())
+	out := []wire.SDGroup{}
+	a.o.Fleet.Each(func(h health.Health) bool {
+		t := h.Target
+		if t == nil {
+			return true
+		}
+		if org, team := a.scopeOf(&h); !p.CanRead(org, team) {
+			return true
+		}
+		labels := make(map[string]string, len(t.Labels)+len(t.Meta)+5)
+		for k, v := range t.Labels {
+			labels[k] = v
+		}
+		for k, v := range t.Meta {
+			if k == targets.LabelScheme || k == targets.LabelMetricsPath || strings.HasPrefix(k, targets.LabelParamPrefix) {
+				labels[k] = v
+			}
+		}
+		labels["__meta_corral_collector"] = t.Collector
+		labels["__meta_corral_status"] = string(h.Status)
+		labels["__meta_corral_org"] = t.Org
+		labels["__meta_corral_team"] = t.Team
+		labels["__meta_corral_provider"] = t.Provider
+		out = append(out, wire.SDGroup{Targets: []string{t.Address()}, Labels: labels})
+		return true
+	})
 	writeJSON(w, http.StatusOK, out)
 }

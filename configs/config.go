@@ -15,13 +15,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
 	"gopkg.in/yaml.v3"
 
 	"github.com/corral-dev/corral/targets"
+	"github.com/corral-dev/corral/targets/dnssd"
 	"github.com/corral-dev/corral/targets/filesd"
+	"github.com/corral-dev/corral/targets/httpsd"
 )
 
 // Config is corral.yml.
@@ -44,6 +48,9 @@ type GlobalConfig struct {
 	BodySizeLimit  ByteSize       `yaml:"body_size_limit"`
 	SampleLimit    int            `yaml:"sample_limit"`
 	Thresholds     Thresholds     `yaml:"thresholds"`
+	// ExternalLabels are added to every series of /federate that lacks them,
+	// as Prometheus adds its external labels.
+	ExternalLabels map[string]string `yaml:"external_labels,omitempty"`
 }
 
 // Thresholds decide a collector's status (DESIGN.md, "Health, freshness,
@@ -89,6 +96,17 @@ type ScrapeConfig struct {
 
 	StaticConfigs []targets.StaticConfig `yaml:"static_configs"`
 	FileSDConfigs []filesd.Config        `yaml:"file_sd_configs"`
+	HTTPSDConfigs []httpsd.Config        `yaml:"http_sd_configs,omitempty"`
+	DNSSDConfigs  []dnssd.Config         `yaml:"dns_sd_configs,omitempty"`
+	// RelabelConfigs rewrite, keep or drop each target before it is scraped,
+	// with Prometheus's own relabelling (model/relabel), __meta_* included.
+	RelabelConfigs []*relabel.Config `yaml:"relabel_configs,omitempty"`
+	// HonorLabels: on a clash between a target label and a scraped one, the
+	// scraped one wins in /federate (else it is kept as exported_<name>).
+	HonorLabels bool `yaml:"honor_labels"`
+	// HonorTimestamps keeps the timestamps targets expose (default true, as
+	// Prometheus); false stamps every sample with the scrape's time.
+	HonorTimestamps *bool `yaml:"honor_timestamps"`
 	// Registry scrapes the collectors registered through corral's API in this job.
 	Registry bool `yaml:"registry"`
 }
@@ -262,7 +280,7 @@ func Parse(b []byte, dir string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, explainUnsupported(err)
 	}
 	var rest yaml.Node
 	if err := dec.Decode(&rest); !errors.Is(err, io.EOF) {
@@ -272,6 +290,48 @@ func Parse(b []byte, dir string) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// prometheusOnly are Prometheus settings corral does not have (yet), by the
+// type yaml names in its error: a config pasted from Prometheus gets told so,
+// rather than "field not found".
+var prometheusOnly = map[string][]string{
+	"configs.scrapeConfig": {"metric_relabel_configs", "track_timestamps_staleness",
+		"label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit", "keep_dropped_targets",
+		"scrape_protocols", "fallback_scrape_protocol", "scrape_classic_histograms", "always_scrape_classic_histograms",
+		"native_histogram_bucket_limit", "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
+		"metric_name_validation_scheme", "metric_name_escaping_scheme", "scrape_failure_log_file",
+		"kubernetes_sd_configs", "consul_sd_configs", "ec2_sd_configs",
+		"gce_sd_configs", "azure_sd_configs", "docker_sd_configs", "dockerswarm_sd_configs", "nomad_sd_configs",
+		"openstack_sd_configs", "serverset_sd_configs", "triton_sd_configs", "eureka_sd_configs", "hetzner_sd_configs",
+		"digitalocean_sd_configs", "linode_sd_configs", "marathon_sd_configs", "nerve_sd_configs", "puppetdb_sd_configs",
+		"scaleway_sd_configs", "uyuni_sd_configs", "vultr_sd_configs", "ionos_sd_configs", "lightsail_sd_configs", "ovhcloud_sd_configs"},
+	"configs.global": {"evaluation_interval", "rule_query_offset", "query_log_file", "scrape_failure_log_file",
+		"scrape_protocols", "label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit",
+		"keep_dropped_targets", "metric_name_validation_scheme", "metric_name_escaping_scheme", "convert_classic_histograms_to_nhcb",
+		"always_scrape_classic_histograms"},
+	"configs.Config": {"rule_files", "scrape_config_files", "alerting", "remote_write", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
+}
+
+var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+
+// explainUnsupported rewrites yaml's "field X not found in type T" for a
+// Prometheus setting corral does not support into a message that says so;
+// other errors pass unchanged.
+func explainUnsupported(err error) error {
+	msg := fieldNotFound.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := fieldNotFound.FindStringSubmatch(m)
+		for _, f := range prometheusOnly[sub[2]] {
+			if f == sub[1] {
+				return fmt.Sprintf("field %s is a Prometheus setting that corral does not support (yet); remove it", sub[1])
+			}
+		}
+		return m
+	})
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
 }
 
 // validate checks each section with its own validate and fills in what depends on
@@ -337,6 +397,14 @@ func (g *GlobalConfig) validate() error {
 		return fmt.Errorf("global.scrape_timeout %s is longer than global.scrape_interval %s", g.ScrapeTimeout, g.ScrapeInterval)
 	}
 	orDefault(&g.BodySizeLimit, DefaultGlobalConfig.BodySizeLimit)
+	for name, v := range g.ExternalLabels {
+		if !model.UTF8Validation.IsValidLabelName(name) || strings.HasPrefix(name, "__") {
+			return fmt.Errorf("global.external_labels: %q is not a label name (non-empty UTF-8, not starting with __)", name)
+		}
+		if v == "" || !utf8.ValidString(v) {
+			return fmt.Errorf("global.external_labels.%s: want a non-empty UTF-8 value", name)
+		}
+	}
 	if g.SampleLimit < 0 {
 		return errors.New("global.sample_limit: must not be negative")
 	}
@@ -430,6 +498,10 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 		on := true
 		c.EnableCompression = &on
 	}
+	if c.HonorTimestamps == nil {
+		on := true
+		c.HonorTimestamps = &on
+	}
 	if !strings.HasPrefix(c.MetricsPath, "/") {
 		return fmt.Errorf("%s.metrics_path: %q must start with /", field, c.MetricsPath)
 	}
@@ -447,9 +519,27 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 	if err := c.HTTPClientConfig.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", field, err)
 	}
+	for j, rc := range c.RelabelConfigs {
+		if rc == nil {
+			return fmt.Errorf("%s.relabel_configs[%d]: empty or null relabelling rule", field, j)
+		}
+		if err := rc.Validate(model.UTF8Validation); err != nil {
+			return fmt.Errorf("%s.relabel_configs[%d]: %w", field, j, err)
+		}
+	}
 	for j := range c.FileSDConfigs {
 		if err := c.FileSDConfigs[j].Validate(dir); err != nil {
 			return fmt.Errorf("%s.file_sd_configs[%d]: %w", field, j, err)
+		}
+	}
+	for j := range c.DNSSDConfigs {
+		if err := c.DNSSDConfigs[j].Validate(); err != nil {
+			return fmt.Errorf("%s.dns_sd_configs[%d]: %w", field, j, err)
+		}
+	}
+	for j := range c.HTTPSDConfigs {
+		if err := c.HTTPSDConfigs[j].Validate(dir); err != nil {
+			return fmt.Errorf("%s.http_sd_configs[%d]: %w", field, j, err)
 		}
 	}
 	for j, st := range c.StaticConfigs {
@@ -460,8 +550,8 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 			return fmt.Errorf("%s.static_configs[%d]: %w", field, j, err)
 		}
 	}
-	if len(c.StaticConfigs) == 0 && len(c.FileSDConfigs) == 0 && !c.Registry {
-		return fmt.Errorf("%s: no static_configs, file_sd_configs or registry: the job would scrape nothing", field)
+	if len(c.StaticConfigs) == 0 && len(c.FileSDConfigs) == 0 && len(c.HTTPSDConfigs) == 0 && len(c.DNSSDConfigs) == 0 && !c.Registry {
+		return fmt.Errorf("%s: no static_configs, file_sd_configs, http_sd_configs, dns_sd_configs or registry: the job would scrape nothing", field)
 	}
 	return nil
 }

@@ -120,9 +120,9 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestExampleSDFileLoads(t *testing.T) {
-	groups, err := filesd.ReadFile("sd/example.yml")
-	if err != nil {
-		t.Fatal(err)
+	groups, dropped, err := filesd.ReadFile("sd/example.yml")
+	if err != nil || len(dropped) > 0 {
+		t.Fatal(err, dropped)
 	}
 	if len(groups) != 2 || len(groups[0].Targets) != 2 {
 		t.Errorf("%+v", groups)

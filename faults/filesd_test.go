@@ -65,7 +65,7 @@ func countLines(t *testing.T, path, s string) int {
 }
 
 // TestFileSDBroken: the file_sd file that lists the fleet is half-written,
-// then empty, then garbage. corral keeps its last good targets (no collector
+// then cut to a null group, then garbage. corral keeps its last good targets (no collector
 // lost, none off online for a moment), reports each error (the API's
 // sd-files, corral_sd_file_error and _read_errors_total, one log line per new
 // error, not one per re-read) and takes the file when it is whole again.
@@ -153,7 +153,9 @@ scrape_configs:
 	hold := scale(3*time.Second, 20*time.Second) // over two refresh_intervals: re-reads of the same bytes
 	phases := []struct{ what, body, want string }{
 		{"half-written", good[:mid+8], "yaml"},
-		{"empty", "", "empty"},
+		// An empty YAML file is a file with no targets, as in Prometheus; a
+		// list cut to a lone dash is a null group, which Prometheus refuses.
+		{"cut to a null group", "-\n", "null"},
 		{"garbage", "\x00\xff{{ this is not: [yaml\n", "yaml"},
 	}
 	var shown []string
@@ -224,7 +226,7 @@ scrape_configs:
 	time.Sleep(2 * time.Second)
 	after := s.Usage()
 	record(t, Row{
-		Fault: fmt.Sprintf("file_sd file of %d targets half-written, then empty, then garbage (%v each), then fixed with one target more", n, hold),
+		Fault: fmt.Sprintf("file_sd file of %d targets half-written, then cut to a null group, then garbage (%v each), then fixed with one target more", n, hold),
 		Shown: strings.Join(shown, "; ") + fmt.Sprintf("; corral_sd_file_error 1, read_errors_total +%.0f, one log line per new error; all %d collectors online throughout (%d polls); the fixed file's new target online %s after it was written", errs1-errs0, n, polls, since(tFixed)),
 		Lost:  "nothing: every target kept, no collector ever off online, histories only unknown→online",
 		FDs:   fdsCell(before, after),

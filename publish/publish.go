@@ -7,7 +7,9 @@ package publish
 import (
 	"bufio"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -40,6 +42,10 @@ type fleetFamily struct {
 	write func(w *lineWriter, lbl string, h *health.Health)
 }
 
+// fleetFamilies are what the server derives. None shares a name with an
+// agent's series (which /federate serves under their own names, the agent's
+// items_total and config_generation among them): a name has one type and
+// one source, so sum() counts once.
 var fleetFamilies = []fleetFamily{
 	{"corral_collector_up", "gauge", "1 if the last scrape of the collector succeeded.", func(w *lineWriter, lbl string, h *health.Health) {
 		w.sample("corral_collector_up", lbl, "", "", b2f(h.Up))
@@ -75,9 +81,9 @@ var fleetFamilies = []fleetFamily{
 	{"corral_collector_consecutive_scrape_failures", "gauge", "Failed scrapes in a row.", func(w *lineWriter, lbl string, h *health.Health) {
 		w.sample("corral_collector_consecutive_scrape_failures", lbl, "", "", float64(h.ConsecutiveFailures))
 	}},
-	{"corral_collector_collection_duration_seconds", "gauge", "Mean duration of the agent's collection runs between the last two scrapes.", func(w *lineWriter, lbl string, h *health.Health) {
+	{"corral_collector_collection_mean_seconds", "gauge", "Mean duration of the agent's collection runs between the last two scrapes (from its corral_collector_collection_duration_seconds histogram).", func(w *lineWriter, lbl string, h *health.Health) {
 		if h.Agent.DurationCount > 0 {
-			w.sample("corral_collector_collection_duration_seconds", lbl, "", "", h.CollectionMean.Seconds())
+			w.sample("corral_collector_collection_mean_seconds", lbl, "", "", h.CollectionMean.Seconds())
 		}
 	}},
 	{"corral_collector_cpu_usage_ratio", "gauge", "CPU cores the agent process used between the last two scrapes.", func(w *lineWriter, lbl string, h *health.Health) {
@@ -97,16 +103,6 @@ var fleetFamilies = []fleetFamily{
 	}},
 	{"corral_collector_restarts_total", "counter", "Agent restarts seen since the server started.", func(w *lineWriter, lbl string, h *health.Health) {
 		w.sample("corral_collector_restarts_total", lbl, "", "", float64(h.Restarts))
-	}},
-	{"corral_collector_items_total", "counter", "Items the agent reports collected (its corral_collector_items_total).", func(w *lineWriter, lbl string, h *health.Health) {
-		if h.Agent.HasItems {
-			w.sample("corral_collector_items_total", lbl, "", "", h.Agent.Items)
-		}
-	}},
-	{"corral_collector_config_generation", "gauge", "Config generation the agent reports.", func(w *lineWriter, lbl string, h *health.Health) {
-		if h.Agent.HasGeneration {
-			w.sample("corral_collector_config_generation", lbl, "", "", h.Agent.ConfigGeneration)
-		}
 	}},
 }
 
@@ -237,13 +233,25 @@ type famRef struct {
 // sels, with the collector's target labels, grouped by family as the text format
 // wants. A sample label that clashes with a target label is kept as exported_<name>.
 // It holds the latest snapshots while it writes, never a copy of them.
-func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector) error {
+//
+// As with Prometheus's staleness, a collector whose latest scrape failed has
+// no samples here (only up 0): its last good ones are not served as if
+// current.
+func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector, opts ...FederateOption) error {
+	var o federateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	w := newLineWriter(out)
 	// up and scrape_duration_seconds of every collector, as Prometheus stores them.
 	var upLines []health.Health
+	down := map[string]bool{}
 	e.Each(func(h health.Health) bool {
 		if h.Target != nil {
 			upLines = append(upLines, h)
+			if !h.Up {
+				down[h.Collector] = true
+			}
 		}
 		return true
 	})
@@ -265,7 +273,7 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 				w.str("# TYPE " + fam + " gauge\n")
 				wrote = true
 			}
-			w.sample(fam, h.Target.OpenLabels(), "", "", v)
+			w.sample(fam, o.withExternal(h.Target), "", "", v)
 		}
 	}
 
@@ -275,9 +283,15 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 			h.Release()
 		}
 	}()
+	live := helds[:0:0]
+	for _, h := range helds {
+		if !down[h.Target.Collector] {
+			live = append(live, h)
+		}
+	}
 	byFamily := map[string][]famRef{}
 	types := map[string]expo.Type{}
-	for hi, h := range helds {
+	for hi, h := range live {
 		samples := h.Samples()
 		fams := h.Families()
 		for i := 0; i < len(samples); {
@@ -306,7 +320,7 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 	for _, name := range names {
 		wrote := false
 		for _, ref := range byFamily[name] {
-			h := helds[ref.held]
+			h := live[ref.held]
 			lbl := h.Target.OpenLabels()
 			ts := strconv.FormatInt(h.At.UnixMilli(), 10)
 			samples := h.Samples()
@@ -324,14 +338,18 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 					wrote = true
 				}
 				w.bytes(s.Name)
-				w.str(lbl)
-				first := len(lbl) == 1
+				tl := lbl
+				if h.Target.HonorLabels && clashes(s.Labels, h.Target) {
+					tl = h.Target.OpenLabelsWithout(func(n string) bool { _, has := expo.LabelValue(s.Labels, n); return has })
+				}
+				w.str(tl)
+				first := len(tl) == 1
 				expo.EachLabel(s.Labels, func(n, v []byte) bool {
 					if !first {
 						w.str(",")
 					}
 					first = false
-					if _, clash := h.Target.Labels[string(n)]; clash {
+					if _, clash := h.Target.Labels[string(n)]; clash && !h.Target.HonorLabels {
 						w.str("exported_")
 					}
 					w.bytes(n)
@@ -340,10 +358,23 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 					w.str(`"`)
 					return true
 				})
+				for _, el := range o.external {
+					if _, has := h.Target.Labels[el.name]; has {
+						continue
+					}
+					if _, has := expo.LabelValue(s.Labels, el.name); has {
+						continue
+					}
+					if !first {
+						w.str(",")
+					}
+					first = false
+					w.str(el.text)
+				}
 				w.str("} ")
 				w.value(s.Value)
 				w.str(" ")
-				if s.HasTimestamp {
+				if s.HasTimestamp && h.Target.HonorTimestamps {
 					w.str(strconv.FormatInt(s.Timestamp, 10))
 				} else {
 					w.str(ts)
@@ -358,12 +389,64 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 	return w.flush()
 }
 
+// FederateOption changes what WriteFederate writes.
+type FederateOption func(*federateOptions)
+
+type federateOptions struct {
+	external []externalLabel
+}
+
+type externalLabel struct{ name, text string }
+
+// WithExternalLabels adds global.external_labels to every series that has no
+// label of that name, as Prometheus's /federate does.
+func WithExternalLabels(labels map[string]string) FederateOption {
+	return func(o *federateOptions) {
+		for _, name := range slices.Sorted(maps.Keys(labels)) {
+			one := targets.Target{Labels: map[string]string{name: labels[name]}}
+			text := one.LabelsString()
+			o.external = append(o.external, externalLabel{name: name, text: text[1 : len(text)-1]})
+		}
+	}
+}
+
+// withExternal is the target's open label set with the external labels it
+// lacks.
+func (o *federateOptions) withExternal(t *targets.Target) string {
+	lbl := t.OpenLabels()
+	for _, el := range o.external {
+		if _, has := t.Labels[el.name]; has {
+			continue
+		}
+		if len(lbl) > 1 {
+			lbl += ","
+		}
+		lbl += el.text
+	}
+	return lbl
+}
+
+// clashes reports whether a sample has a label of the target's.
+func clashes(labels []byte, t *targets.Target) bool {
+	clash := false
+	expo.EachLabel(labels, func(n, _ []byte) bool {
+		_, clash = t.Labels[string(n)]
+		return !clash
+	})
+	return clash
+}
+
 // selected reports whether any selector matches the series: the sample's name and
 // labels, with the target's labels taking precedence as in the output.
 func selected(sels []selector.Selector, name string, labels []byte, t *targets.Target) bool {
 	get := func(n string) string {
 		if n == "__name__" {
 			return name
+		}
+		if t.HonorLabels && labels != nil {
+			if lv, has := expo.LabelValue(labels, n); has {
+				return string(lv)
+			}
 		}
 		if tv, has := t.Labels[n]; has {
 			return tv

@@ -3,6 +3,10 @@ package publish
 import (
 	"bytes"
 	"context"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +131,138 @@ func TestFleetAndFederateOutput(t *testing.T) {
 	WriteFederate(&fed, h.m, h.e, []selector.Selector{sel})
 	if n := strings.Count(fed.String(), "\ncorral_collector_state{"); n != 2 {
 		t.Errorf("selector picked %d series, want 2:\n%s", n, fed.String())
+	}
+}
+
+// TestNoNameSharedWithAgents: the server's fleet series and a real agent's
+// series (which /federate passes on) never share a name, so a Prometheus
+// scraping both /metrics and /federate gets one type and one source per name.
+func TestNoNameSharedWithAgents(t *testing.T) {
+	srv, _ := exportertest.Synthetic(t, "n1", synthetic.Config{Rate: 10, Series: 2}, time.Second, nil)
+	h := newHarness(t)
+	h.m.Sync([]*targets.Target{targetstest.FromURL(t, "n1", srv.URL+"/metrics")})
+	waitStatus(t, h.e, "n1", fleet.StatusOnline)
+
+	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := expfmt.NewTextParser(model.UTF8Validation)
+	agentFams, err := ap.TextToMetricFamilies(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := WriteFleet(&out, h.e); err != nil {
+		t.Fatal(err)
+	}
+	fp := expfmt.NewTextParser(model.UTF8Validation)
+	fleetFams, err := fp.TextToMetricFamilies(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fleetFams) < 10 {
+		t.Fatalf("only %d fleet families", len(fleetFams))
+	}
+	for name := range fleetFams {
+		if _, clash := agentFams[name]; clash {
+			t.Errorf("%s is both a fleet series of the server and an agent's series", name)
+		}
+	}
+}
+
+// TestFederateHonorAndExternalLabels: honor_labels lets a sample's job and
+// instance win over the target's (else they are kept as exported_*),
+// honor_timestamps: false stamps samples with the scrape's time, and
+// external_labels are added to series that lack them, as Prometheus's
+// /federate does.
+func TestFederateHonorAndExternalLabels(t *testing.T) {
+	const exposed = "# TYPE pushed_value gauge\npushed_value{job=\"batch\",instance=\"w1\",x=\"1\"} 5 1700000000000\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		io.WriteString(w, exposed)
+	}))
+	defer srv.Close()
+	h := newHarness(t)
+	plain := targetstest.FromURL(t, "plain", srv.URL+"/metrics")
+	honor := targetstest.FromURL(t, "honor", srv.URL+"/metrics?honor")
+	honor.HonorLabels, honor.HonorTimestamps, honor.Hash = true, false, 17
+	h.m.Sync([]*targets.Target{plain, honor})
+	waitFor(t, "both scraped", func() bool {
+		a, _ := h.e.Get("plain")
+		b, _ := h.e.Get("honor")
+		return a.Up && b.Up
+	})
+	sel, _ := selector.Parse(`pushed_value`)
+	var b bytes.Buffer
+	if err := WriteFederate(&b, h.m, h.e, []selector.Selector{sel}, WithExternalLabels(map[string]string{"region": "eu", "x": "never"})); err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatalf("federate output does not parse: %v\n%s", err, b.String())
+	}
+	got := map[string]map[string]string{}
+	stamps := map[string]int64{}
+	for _, m := range fams["pushed_value"].GetMetric() {
+		ls := map[string]string{}
+		for _, l := range m.GetLabel() {
+			ls[l.GetName()] = l.GetValue()
+		}
+		got[ls["collector"]] = ls
+		stamps[ls["collector"]] = m.GetTimestampMs()
+	}
+	wantPlain := map[string]string{"collector": "plain", "job": "test", "instance": plain.Instance, "exported_job": "batch", "exported_instance": "w1", "x": "1", "region": "eu"}
+	wantHonor := map[string]string{"collector": "honor", "job": "batch", "instance": "w1", "x": "1", "region": "eu"}
+	if !maps.Equal(got["plain"], wantPlain) || !maps.Equal(got["honor"], wantHonor) {
+		t.Errorf("labels:\n plain %v\n honor %v\nwant\n plain %v\n honor %v", got["plain"], got["honor"], wantPlain, wantHonor)
+	}
+	if stamps["plain"] != 1700000000000 || stamps["honor"] == 1700000000000 || stamps["honor"] < time.Now().Add(-time.Minute).UnixMilli() {
+		t.Errorf("timestamps: plain %d (want the exposed one), honor %d (want the scrape's)", stamps["plain"], stamps["honor"])
+	}
+	// With honor_labels the sample's job is what a selector sees.
+	b.Reset()
+	sel, _ = selector.Parse(`pushed_value{job="batch"}`)
+	WriteFederate(&b, h.m, h.e, []selector.Selector{sel})
+	if n := strings.Count(b.String(), "\npushed_value{"); n != 1 || !strings.Contains(b.String(), `collector="honor"`) {
+		t.Errorf("selector on the honoured job picked %d series:\n%s", n, b.String())
+	}
+}
+
+// TestFederateStaleness: once a collector's latest scrape failed, /federate
+// stops serving its last good samples (only up 0 remains), as Prometheus's
+// staleness hides a target's series after a failed scrape; they come back
+// with the next good scrape.
+func TestFederateStaleness(t *testing.T) {
+	srv, _ := exportertest.Synthetic(t, "s1", synthetic.Config{Rate: 10, Series: 2}, time.Second, nil)
+	h := newHarness(t)
+	tg := targetstest.FromURL(t, "s1", srv.URL+"/metrics")
+	h.m.Sync([]*targets.Target{tg})
+	waitStatus(t, h.e, "s1", fleet.StatusOnline)
+	sel, _ := selector.Parse(`{job="test"}`)
+	federate := func() string {
+		var b bytes.Buffer
+		if err := WriteFederate(&b, h.m, h.e, []selector.Selector{sel}); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	if out := federate(); !strings.Contains(out, "\ncorral_collector_state{") {
+		t.Fatalf("no samples of a healthy collector:\n%s", out)
+	}
+
+	srv.Config.SetKeepAlivesEnabled(false)
+	srv.Listener.Close() // the agent stops answering: every scrape fails
+	srv.CloseClientConnections()
+	waitFor(t, "a failed scrape", func() bool { hh, _ := h.e.Get("s1"); return !hh.Up && !hh.LastScrape.IsZero() })
+	out := federate()
+	if strings.Contains(out, "corral_collector_state{") || strings.Contains(out, "synthetic_value{") {
+		t.Errorf("a collector whose scrape failed still has samples:\n%s", out)
+	}
+	if !strings.Contains(out, `up{collector="s1"`) || !strings.Contains(grepLines(out, "up{"), "} 0") {
+		t.Errorf("want up 0 for it:\n%s", grepLines(out, "up"))
 	}
 }
 

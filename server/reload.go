@@ -12,7 +12,9 @@ import (
 	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/targets"
+	"github.com/corral-dev/corral/targets/dnssd"
 	"github.com/corral-dev/corral/targets/filesd"
+	"github.com/corral-dev/corral/targets/httpsd"
 )
 
 // apply hands a config to discovery, the scraper and the health evaluator.
@@ -26,7 +28,8 @@ func (s *server) apply(cfg *configs.Config) error {
 		if err != nil {
 			return err
 		}
-		j := targets.ScrapeJob{Name: sc.JobName, Scheme: sc.Scheme, MetricsPath: sc.MetricsPath, Params: url.Values(sc.Params),
+		j := targets.ScrapeJob{Name: sc.JobName, Scheme: sc.Scheme, MetricsPath: sc.MetricsPath, Params: url.Values(sc.Params), Relabel: sc.RelabelConfigs,
+			HonorLabels: sc.HonorLabels, IgnoreTimestamps: !*sc.HonorTimestamps,
 			Tenancy: s.tenancy, Key: string(key)}
 		if len(sc.StaticConfigs) > 0 {
 			j.Providers = append(j.Providers, targets.NewStatic(sc.JobName, sc.StaticConfigs))
@@ -35,6 +38,23 @@ func (s *server) apply(cfg *configs.Config) error {
 			d := filesd.New(sc.JobName, fc, s.log, s.sdMetrics)
 			sds = append(sds, d)
 			j.Providers = append(j.Providers, d)
+		}
+		for _, hc := range sc.HTTPSDConfigs {
+			d, err := httpsd.New(sc.JobName, hc, s.log, s.httpSDMetrics)
+			if err != nil {
+				return err
+			}
+			j.Providers = append(j.Providers, d)
+		}
+		for _, hc := range sc.HTTPSDConfigs {
+			d, err := httpsd.New(sc.JobName, hc, s.log, s.httpSDMetrics)
+			if err != nil {
+				return err
+			}
+			j.Providers = append(j.Providers, d)
+		}
+		for _, dc := range sc.DNSSDConfigs {
+			j.Providers = append(j.Providers, dnssd.New(sc.JobName, dc, nil, s.log, s.dnsSDMetrics))
 		}
 		if sc.Registry {
 			j.Providers = append(j.Providers, targets.NewRegistryProvider(sc.JobName, s.registeredGroups, time.Minute, s.registryPoke))

@@ -23,24 +23,28 @@ import (
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets"
+	"github.com/corral-dev/corral/targets/dnssd"
 	"github.com/corral-dev/corral/targets/filesd"
+	"github.com/corral-dev/corral/targets/httpsd"
 )
 
 // server is one run's wiring.
 type server struct {
-	opts      Options
-	log       *slog.Logger
-	reg       *prometheus.Registry
-	store     *store.Store
-	writer    *store.Writer
-	eval      *health.Evaluator
-	scraper   *scrape.Manager
-	logs      *logpull.Puller // nil with logs.pull off
-	discovery *targets.Manager
-	sdMetrics *filesd.Metrics
-	auth      *auth.Authenticator
-	hub       *events.Hub
-	plane     *control.Plane
+	opts          Options
+	log           *slog.Logger
+	reg           *prometheus.Registry
+	store         *store.Store
+	writer        *store.Writer
+	eval          *health.Evaluator
+	scraper       *scrape.Manager
+	logs          *logpull.Puller // nil with logs.pull off
+	discovery     *targets.Manager
+	sdMetrics     *filesd.Metrics
+	httpSDMetrics *httpsd.Metrics
+	dnsSDMetrics  *dnssd.Metrics
+	auth          *auth.Authenticator
+	hub           *events.Hub
+	plane         *control.Plane
 	// tenancy is fixed at start: a reload does not move collectors between orgs.
 	tenancy targets.Tenancy
 
@@ -118,6 +122,8 @@ func Run(ctx context.Context, o Options) error {
 	s.scraper = scrape.NewManager(ctx, scrape.Options{Logger: o.Logger, Sink: sinks, Metrics: scrape.NewMetrics(s.reg), Token: s.scrapeToken})
 	s.discovery = targets.NewManager(o.Logger, s.reg)
 	s.sdMetrics = filesd.NewMetrics(s.reg)
+	s.httpSDMetrics = httpsd.NewMetrics(s.reg)
+	s.dnsSDMetrics = dnssd.NewMetrics(s.reg)
 	if err := s.apply(cfg); err != nil {
 		return &ConfigError{err}
 	}

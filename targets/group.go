@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
-	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/prometheus/common/model"
 )
 
 // Group is a target group in Prometheus's shape (file_sd / static_configs entries).
@@ -85,8 +85,8 @@ func ValidLabelName(name string) bool {
 }
 
 func checkLabel(name, value string) error {
-	if !ValidLabelName(name) {
-		return fmt.Errorf("label name %q is not valid: it must match [a-zA-Z_][a-zA-Z0-9_]*", name)
+	if !model.UTF8Validation.IsValidLabelName(name) {
+		return fmt.Errorf("label name %q is not valid: it must be non-empty UTF-8", name)
 	}
 	if !utf8.ValidString(value) {
 		return fmt.Errorf("label %s: value %q is not valid UTF-8", name, value)
@@ -97,9 +97,10 @@ func checkLabel(name, value string) error {
 // ErrAddress is wrapped by every error of CheckAddress.
 var ErrAddress = errors.New("invalid target address")
 
-// CheckAddress reports whether addr is a scrapeable "host:port": no scheme, no
-// path, a host and a numeric port. Prometheus only rejects a "/"; corral wants
-// a port too, because the agents never listen on a default one.
+// CheckAddress reports whether Prometheus would scrape addr as a target's
+// __address__: anything but an empty address or one with a "/" (a URL or a
+// path). A port is optional, as in Prometheus 3: without one the scheme's
+// default port is used. The error says how to write what was meant.
 func CheckAddress(addr string) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w %q: "+format, append([]any{ErrAddress, addr}, args...)...)
@@ -112,37 +113,6 @@ func CheckAddress(addr string) error {
 		return bad("want host:port without a scheme: write %q and set the job's scheme (or the __scheme__ label) to %q", hostPortOf(rest), scheme)
 	case strings.Contains(addr, "/"):
 		return bad("want host:port without a path: write %q and set the job's metrics_path (or the __metrics_path__ label) for the path", hostPortOf(addr))
-	case strings.ContainsAny(addr, "?# \t\r\n\"\\"):
-		return bad("contains a character not allowed in host:port")
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		var ae *net.AddrError
-		if errors.As(err, &ae) && ae.Err == "missing port in address" {
-			return bad("missing port; want host:port, e.g. %q", addr+":9100")
-		}
-		return bad("want host:port (IPv6 in brackets, e.g. [::1]:9100)")
-	}
-	if host == "" {
-		return bad("missing host; want host:port")
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 || port[0] == '+' {
-		return bad("port %q is not a number from 1 to 65535", port)
-	}
-	if strings.Contains(host, ":") || addr[0] == '[' {
-		// net.SplitHostPort only leaves a colon in a host that was bracketed.
-		h, _, _ := strings.Cut(host, "%")
-		if net.ParseIP(h) == nil {
-			return bad("host %q is not an IPv6 address", host)
-		}
-		return nil
-	}
-	for i := 0; i < len(host); i++ {
-		c := host[i]
-		if !(c == '.' || c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return bad("host %q may contain only letters, digits, '.', '-' and '_'", host)
-		}
 	}
 	return nil
 }

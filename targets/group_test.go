@@ -20,18 +20,15 @@ func TestCheckAddress(t *testing.T) {
 		{"http://localhost:9100", `without a scheme: write "localhost:9100" and set the job's scheme`},
 		{"https://a:1/metrics", `set the job's scheme (or the __scheme__ label) to "https"`},
 		{"localhost:9100/metrics", `without a path: write "localhost:9100"`},
-		{"localhost", `missing port; want host:port, e.g. "localhost:9100"`},
-		{"localhost:", "port \"\" is not a number"},
-		{"localhost:http", `port "http" is not a number`},
-		{"localhost:0", "port \"0\""},
-		{"localhost:70000", "port \"70000\""},
-		{"localhost:+80", "port \"+80\""},
-		{":9100", "missing host"},
-		{"a b:80", "not allowed"},
-		{"a:80?x=1", "not allowed"},
-		{"::1:9100", "IPv6 in brackets"},
-		{"[nothex]:9100", "not an IPv6 address"},
-		{"höst:80", "may contain only"},
+		// Prometheus 3 refuses only an empty address and one with a "/";
+		// everything else is scraped as written (the scheme's default port
+		// when there is none), and a bad one fails at the scrape.
+		{"localhost", ""},
+		{"my.domain", ""},
+		{"localhost:http", ""},
+		{"a b:80", ""},
+		{"höst:80", ""},
+		{"localhost:9100?x=1", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
@@ -71,7 +68,8 @@ func TestGroupValidate(t *testing.T) {
 	}{
 		{"valid", Group{Targets: []string{"a:1"}, Labels: map[string]string{"team": "x", "__scrape_interval__": "5s"}}, ""},
 		{"no targets", Group{Targets: []string{}}, ""},
-		{"bad label name", Group{Targets: []string{"a:1"}, Labels: map[string]string{"team-name": "x"}}, `label name "team-name" is not valid`},
+		{"UTF-8 label name", Group{Targets: []string{"a:1"}, Labels: map[string]string{"team-name": "x", "service.name": "y"}}, ""},
+		{"empty label name", Group{Targets: []string{"a:1"}, Labels: map[string]string{"": "x"}}, `label name "" is not valid`},
 		{"bad label value", Group{Targets: []string{"a:1"}, Labels: map[string]string{"team": "\xff"}}, "not valid UTF-8"},
 		{"bad target", Group{Targets: []string{"a:1", "http://b:2"}}, "targets[1]: invalid target address \"http://b:2\""},
 	}
@@ -89,7 +87,7 @@ func TestGroupValidate(t *testing.T) {
 			}
 		})
 	}
-	if err := (StaticConfig{Targets: []string{"x"}}).Validate(); err == nil {
-		t.Error("StaticConfig.Validate accepted a target without port")
+	if err := (StaticConfig{Targets: []string{"x/metrics"}}).Validate(); err == nil {
+		t.Error("StaticConfig.Validate accepted a target with a path")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/prometheus/model/relabel"
 )
 
 const (
@@ -30,6 +31,12 @@ type ScrapeJob struct {
 	Scheme      string     // default "http"
 	MetricsPath string     // default "/metrics"
 	Params      url.Values // query parameters of every scrape; __param_<name> overrides the first value
+	// Relabel are the job's relabel_configs, applied to each target's labels
+	// (__meta_* and the job's defaults included) before it is scraped.
+	Relabel []*relabel.Config
+	// HonorLabels is honor_labels; IgnoreTimestamps is honor_timestamps: false
+	// (the zero value honours them, as Prometheus does by default).
+	HonorLabels, IgnoreTimestamps bool
 	// Tenancy gives the job's targets their Org and Team (zero: DefaultTenancy).
 	Tenancy   Tenancy
 	Providers []Provider
@@ -65,7 +72,8 @@ type Manager struct {
 	jobs      map[string]*jobRun
 	conflicts []Conflict
 	logged    map[string]struct{} // conflicts already logged
-	rejected  map[string]string   // group key → error already logged
+	rejected  map[string]string   // dropped target key → error already logged
+	dropped   []DroppedTarget     // of the last merge
 }
 
 type jobRun struct {
@@ -111,8 +119,8 @@ func NewManager(log *slog.Logger, reg prometheus.Registerer) *Manager {
 			Help: "Targets dropped because another provider, job or URL has the same collector identity (see the conflicts API).",
 		}),
 		rejectedGauge: f.NewGauge(prometheus.GaugeOpts{
-			Name: "corral_sd_rejected_groups",
-			Help: "Target groups rejected for an invalid label or target address.",
+			Name: "corral_sd_dropped_targets",
+			Help: "Targets not scraped for an invalid label or address (the rest of their group is); see the log or /api/v1/sd-files.",
 		}),
 		jobs:     map[string]*jobRun{},
 		logged:   map[string]struct{}{},
@@ -124,6 +132,14 @@ func NewManager(log *slog.Logger, reg prometheus.Registerer) *Manager {
 // holds at most one set: a set not yet received is replaced by a newer one, so
 // a slow receiver never holds up discovery. It is closed when Run returns.
 func (m *Manager) Updates() <-chan []*Target { return m.out }
+
+// Dropped returns the discovered targets of the last merge that are not
+// scraped: dropped by relabel_configs, or invalid (with the reason).
+func (m *Manager) Dropped() []DroppedTarget {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.dropped)
+}
 
 // Conflicts returns the conflicts of the last merged set, sorted by Collector.
 func (m *Manager) Conflicts() []Conflict {
@@ -349,7 +365,10 @@ func (m *Manager) merge() (set []*Target, wait time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
-	var cands []*Target
+	var (
+		cands   []*Target
+		dropped []DroppedTarget
+	)
 	rejected := map[string]string{}
 	for _, name := range sortedJobNames(m.jobs) {
 		jr := m.jobs[name]
@@ -369,20 +388,24 @@ func (m *Manager) merge() (set []*Target, wait time.Duration) {
 			return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.g.Source, b.g.Source))
 		})
 		for _, kg := range groups {
-			ts, err := buildTargets(&jr.job, kg.kind, kg.g)
-			if err != nil {
-				key := name + "\x00" + kg.kind + "\x00" + kg.g.Source
-				rejected[key] = err.Error()
-				if m.rejected[key] != err.Error() {
-					m.log.Warn("target group rejected", "job", name, "provider", kg.kind, "source", kg.g.Source, "err", err)
+			ts, ds := buildTargets(&jr.job, kg.kind, kg.g)
+			for _, d := range ds {
+				dropped = append(dropped, d)
+				if d.Reason == "" {
+					continue // relabel_configs said so: nothing to warn about
 				}
-				continue
+				key := name + "\x00" + kg.kind + "\x00" + kg.g.Source + "\x00" + d.Reason
+				rejected[key] = d.Reason
+				if _, logged := m.rejected[key]; !logged {
+					m.log.Warn("target dropped", "job", name, "provider", kg.kind, "source", kg.g.Source, "err", d.Reason)
+				}
 			}
 			cands = append(cands, ts...)
 		}
 	}
 	m.rejected = rejected
 	m.rejectedGauge.Set(float64(len(rejected)))
+	m.dropped = dropped
 
 	set, conflicts := resolve(cands)
 	logged := make(map[string]struct{}, len(conflicts))

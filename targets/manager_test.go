@@ -190,13 +190,13 @@ func TestManagerConflictsAndRejects(t *testing.T) {
 	m.ApplyJobs([]ScrapeJob{{Name: "node", Key: "1", Providers: []Provider{
 		NewStatic("node", []StaticConfig{
 			{Targets: []string{"db:9187"}, Labels: map[string]string{"collector": "pg-main"}},
-			{Targets: []string{"x:1"}, Labels: map[string]string{"bad-name": "v"}},
+			{Targets: []string{"x:1", "y:1/metrics"}},
 		}),
 		file,
 	}}})
 	runManager(t, m)
 	file.push <- []*Group{group("/sd/a.yml:0", map[string]string{"collector": "pg-main"}, "db:9187"), group("/sd/a.yml:1", nil, "other:9100")}
-	set := waitSet(t, m, "merged", hasCollectors("node/other:9100", "pg-main"))
+	set := waitSet(t, m, "merged", hasCollectors("node/other:9100", "node/x:1", "pg-main"))
 	if set[1].Provider != KindStatic {
 		t.Errorf("pg-main from %s, want static", set[1].Provider)
 	}
@@ -206,14 +206,14 @@ func TestManagerConflictsAndRejects(t *testing.T) {
 	}
 	// More merges of the same state log nothing new.
 	file.push <- []*Group{group("/sd/b.yml:0", nil, "b:1")}
-	waitSet(t, m, "b", hasCollectors("node/b:1", "node/other:9100", "pg-main"))
+	waitSet(t, m, "b", hasCollectors("node/b:1", "node/other:9100", "node/x:1", "pg-main"))
 	if n := rec.count(slog.LevelWarn, "collector found more than once"); n != 1 {
 		t.Errorf("%d conflict warnings, want 1", n)
 	}
-	if n := rec.count(slog.LevelWarn, "target group rejected"); n != 1 {
-		t.Errorf("%d rejected-group warnings, want 1", n)
+	if n := rec.count(slog.LevelWarn, "target dropped"); n != 1 {
+		t.Errorf("%d dropped-target warnings, want 1", n)
 	}
-	for name, want := range map[string]float64{"corral_sd_conflicts": 1, "corral_sd_rejected_groups": 1, "corral_sd_targets": 3} {
+	for name, want := range map[string]float64{"corral_sd_conflicts": 1, "corral_sd_dropped_targets": 1, "corral_sd_targets": 4} {
 		if got := gaugeValue(t, reg, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}

@@ -21,6 +21,8 @@ const (
 	KindRegistry = "registry"
 	KindStatic   = "static"
 	KindFileSD   = "file_sd"
+	KindHTTPSD   = "http_sd"
+	KindDNSSD    = "dns_sd"
 	KindOther    = "other"
 )
 
@@ -46,8 +48,12 @@ func priority(kind string) int {
 		return 1
 	case KindFileSD:
 		return 2
-	default:
+	case KindHTTPSD:
 		return 3
+	case KindDNSSD:
+		return 4
+	default:
+		return 5
 	}
 }
 

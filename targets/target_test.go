@@ -3,8 +3,13 @@ package targets
 import (
 	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
+	"gopkg.in/yaml.v3"
 )
 
 func TestBuildTargets(t *testing.T) {
@@ -58,8 +63,20 @@ func TestBuildTargets(t *testing.T) {
 		},
 		{name: "bad scheme", g: Group{Targets: []string{"h:1"}, Labels: map[string]string{"__scheme__": "ftp"}}, wantErr: `scheme "ftp"`},
 		{name: "bad path", g: Group{Targets: []string{"h:1"}, Labels: map[string]string{"__metrics_path__": "metrics"}}, wantErr: "must start with /"},
-		{name: "bad label", g: Group{Targets: []string{"h:1"}, Labels: map[string]string{"a.b": "x"}}, wantErr: `label name "a.b"`},
-		{name: "bad address", g: Group{Targets: []string{"h"}}, wantErr: "missing port"},
+		{name: "bad label value", g: Group{Targets: []string{"h:1"}, Labels: map[string]string{"team": "\xff"}}, wantErr: "not valid UTF-8"},
+		{name: "empty label name", g: Group{Targets: []string{"h:1"}, Labels: map[string]string{"": "x"}}, wantErr: `label name ""`},
+		{name: "address with a path", g: Group{Targets: []string{"h:1/metrics"}}, wantErr: "without a path"},
+		{
+			name:      "a UTF-8 label name, as Prometheus 3 accepts",
+			g:         Group{Targets: []string{"h:1"}, Labels: map[string]string{"service.name": "api"}},
+			collector: "node/h:1", instance: "h:1", url: "http://h:1/metrics",
+			labels: map[string]string{"job": "node", "instance": "h:1", "collector": "node/h:1", "service.name": "api"},
+		},
+		{
+			name:      "no port: the scheme's default, as in Prometheus 3",
+			g:         Group{Targets: []string{"my.domain"}, Labels: map[string]string{"__scheme__": "https"}},
+			collector: "node/my.domain", instance: "my.domain", url: "https://my.domain/metrics",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,15 +84,15 @@ func TestBuildTargets(t *testing.T) {
 			if j == nil {
 				j = job
 			}
-			ts, err := buildTargets(j, KindStatic, &tt.g)
+			ts, dropped := buildTargets(j, KindStatic, &tt.g)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				if len(ts) != 0 || len(dropped) != 1 || !strings.Contains(dropped[0].Reason, tt.wantErr) {
+					t.Fatalf("targets %v, dropped %v; want the target dropped with %q", ts, dropped, tt.wantErr)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
+			if len(dropped) != 0 {
+				t.Fatal(dropped)
 			}
 			if len(ts) != 1 {
 				t.Fatalf("got %d targets", len(ts))
@@ -138,5 +155,88 @@ func TestHash(t *testing.T) {
 		if build(labels) == base {
 			t.Errorf("labels %v: same hash as base", labels)
 		}
+	}
+}
+
+// TestBuildTargetsDropsOneTarget: as in Prometheus, a target that cannot be
+// scraped is dropped alone; the rest of its group is kept.
+func TestBuildTargetsDropsOneTarget(t *testing.T) {
+	g := &Group{Targets: []string{"a:1", "http://b:2", "c:3", ""}, Labels: map[string]string{"team": "data"}}
+	ts, dropped := buildTargets(&ScrapeJob{Name: "j"}, KindFileSD, g)
+	var kept []string
+	for _, tg := range ts {
+		kept = append(kept, tg.Instance)
+	}
+	if !slices.Equal(kept, []string{"a:1", "c:3"}) {
+		t.Errorf("kept %v, want a:1 and c:3", kept)
+	}
+	if len(dropped) != 2 || !strings.Contains(dropped[0].Reason, `targets[1] "http://b:2"`) || !strings.Contains(dropped[1].Reason, "targets[3]") {
+		t.Errorf("dropped %v", dropped)
+	}
+}
+
+// TestLabelsStringUTF8Names: a label name outside the legacy charset is
+// written escaped with underscores, so that every text-format reader parses it.
+func TestLabelsStringUTF8Names(t *testing.T) {
+	tg := &Target{Labels: map[string]string{"job": "node", "service.name": "api", "ключ": "v"}}
+	want := `{job="node",service_name="api",____="v"}`
+	if got := tg.LabelsString(); got != want {
+		t.Errorf("LabelsString() = %s, want %s", got, want)
+	}
+}
+
+// TestRelabel: relabel_configs run with Prometheus's own implementation on
+// the discovered labels (__meta_* and the job's defaults included), before
+// instance and collector get their defaults; a target they drop is listed as
+// dropped without a reason, as Prometheus lists it.
+func TestRelabel(t *testing.T) {
+	rules := func(t *testing.T, y string) []*relabel.Config {
+		t.Helper()
+		var cs []*relabel.Config
+		if err := yaml.Unmarshal([]byte(y), &cs); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if err := c.Validate(model.UTF8Validation); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return cs
+	}
+	g := &Group{Targets: []string{"db1:9187", "db2:9187", "web:9100"}, Source: "/sd/a.yml:0",
+		Labels: map[string]string{"__meta_filepath": "/sd/a.yml", "__meta_env": "prod", "role": "db"}}
+	job := &ScrapeJob{Name: "pg", Relabel: rules(t, `
+- source_labels: [__address__]
+  regex: 'db.*'
+  action: keep
+- source_labels: [__meta_env]
+  target_label: env
+- regex: '__meta_(file)path'
+  action: labelmap
+  replacement: src_$1
+- source_labels: [__address__]
+  regex: '(.*):9187'
+  target_label: __address__
+  replacement: '${1}:9999'
+- target_label: __scheme__
+  replacement: https
+- regex: role
+  action: labeldrop
+`)}
+	ts, dropped := buildTargets(job, KindFileSD, g)
+	if len(ts) != 2 || len(dropped) != 1 || dropped[0].Reason != "" || dropped[0].Discovered["__address__"] != "web:9100" || dropped[0].Discovered["__meta_env"] != "prod" {
+		t.Fatalf("targets %v, dropped %+v; want db1 and db2 kept, web dropped by relabelling", ts, dropped)
+	}
+	got := ts[0]
+	want := map[string]string{"job": "pg", "instance": "db1:9999", "collector": "pg/db1:9999", "env": "prod", "src_file": "/sd/a.yml"}
+	if !maps.Equal(got.Labels, want) || got.URL != "https://db1:9999/metrics" || got.Address() != "db1:9999" {
+		t.Errorf("labels %v url %s, want %v https://db1:9999/metrics", got.Labels, got.URL, want)
+	}
+
+	// A rule that empties __address__ drops the target with a reason.
+	job.Relabel = rules(t, "- target_label: __address__\n  replacement: ''\n")
+	ts, dropped = buildTargets(job, KindFileSD, g)
+	if len(ts) != 0 || len(dropped) != 3 || !strings.Contains(dropped[0].Reason, "no address after relabel_configs") {
+		t.Errorf("targets %v, dropped %+v", ts, dropped)
 	}
 }

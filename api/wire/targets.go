@@ -49,4 +49,21 @@ type SDFile struct {
 	LastGoodRead *time.Time `json:"last_good_read"`
 	Error        string     `json:"error"`
 	ErrorSince   *time.Time `json:"error_since"`
+	// Dropped are targets of the last good read that are not scraped, as
+	// Prometheus drops them (no address, a URL or a path); the rest are.
+	Dropped []SDDropped `json:"dropped"`
+}
+
+// SDDropped is one target of an SDFile that is not scraped, and why.
+type SDDropped struct {
+	Group  int    `json:"group"`
+	Target string `json:"target"`
+	Reason string `json:"reason"`
+}
+
+// SDGroup is one target group of GET /sd, in the format of Prometheus's
+// http_sd_config (the answer is a JSON array of them).
+type SDGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
 }

@@ -310,7 +310,7 @@ func (o checkMetricsCmd) Run(ctx context.Context, g *globals) error {
 func checkSD(files []string, out io.Writer) error {
 	failed := false
 	for _, f := range files {
-		groups, err := filesd.ReadFile(f)
+		groups, dropped, err := filesd.ReadFile(f)
 		if err != nil {
 			fmt.Fprintf(out, "%s: FAILED: %v\n", f, err)
 			failed = true
@@ -320,7 +320,17 @@ func checkSD(files []string, out io.Writer) error {
 		for _, g := range groups {
 			n += len(g.Targets)
 		}
-		fmt.Fprintf(out, "%s: OK, %d groups, %d targets\n", f, len(groups), n)
+		if len(dropped) == 0 {
+			fmt.Fprintf(out, "%s: OK, %d groups, %d targets\n", f, len(groups), n)
+			continue
+		}
+		// Prometheus reads such a file and scrapes the rest: a warning, yet
+		// not OK, since those targets are not what the file says.
+		failed = true
+		fmt.Fprintf(out, "%s: WARNING: %d groups, %d targets, %d dropped:\n", f, len(groups), n, len(dropped))
+		for _, d := range dropped {
+			fmt.Fprintf(out, "  group %d: target %q: %s\n", d.Group, d.Target, d.Reason)
+		}
 	}
 	if failed {
 		return errNotOK

@@ -32,6 +32,7 @@ type FileStatus struct {
 	LastGoodRead time.Time // zero if never read without error
 	Error        string    // the current error; "" when the last read was good
 	ErrorAt      time.Time // when the current error first appeared
+	Dropped      []Dropped // targets of the last good read that are not scraped, with why
 }
 
 // Discovery is the Provider of one file_sd_configs entry.
@@ -50,8 +51,9 @@ type Discovery struct {
 type fileState struct {
 	groups   []*targets.Group // last good read; nil before one
 	targets  int
-	sum      uint64 // hash of the content last read, good or bad
-	read     bool   // sum is set
+	dropped  []Dropped // of the last good read
+	sum      uint64    // hash of the content last read, good or bad
+	read     bool      // sum is set
 	lastGood time.Time
 	err      string
 	errAt    time.Time
@@ -90,7 +92,8 @@ func (d *Discovery) Status() []FileStatus {
 	defer d.mu.Unlock()
 	out := make([]FileStatus, 0, len(d.files))
 	for p, st := range d.files {
-		out = append(out, FileStatus{Path: p, Targets: st.targets, LastGoodRead: st.lastGood, Error: st.err, ErrorAt: st.errAt})
+		out = append(out, FileStatus{Path: p, Targets: st.targets, LastGoodRead: st.lastGood, Error: st.err, ErrorAt: st.errAt,
+			Dropped: slices.Clone(st.dropped)})
 	}
 	slices.SortFunc(out, func(a, b FileStatus) int { return cmp.Compare(a.Path, b.Path) })
 	return out
@@ -272,8 +275,9 @@ func (d *Discovery) refresh(first bool) []*targets.Group {
 			d.metrics.track(d, p)
 		}
 		var (
-			groups []*targets.Group
-			err    = r.err
+			groups  []*targets.Group
+			dropped []Dropped
+			err     = r.err
 		)
 		if err == nil {
 			h := fnv.New64a()
@@ -290,7 +294,7 @@ func (d *Discovery) refresh(first bool) []*targets.Group {
 				continue
 			}
 			st.sum, st.read = sum, true
-			groups, err = ParseFile(p, r.data)
+			groups, dropped, err = ParseFile(p, r.data)
 		} else {
 			st.read = false
 		}
@@ -306,6 +310,12 @@ func (d *Discovery) refresh(first bool) []*targets.Group {
 			d.log.Info("file_sd file readable again", "file", p, "error_since", st.errAt)
 			st.err, st.errAt = "", time.Time{}
 		}
+		// New content: its dropped targets are logged once, here (the same
+		// bytes read again are skipped above).
+		for _, dr := range dropped {
+			d.log.Warn("file_sd target dropped; the file's other targets are kept", "file", p, "group", dr.Group, "target", dr.Target, "reason", dr.Reason)
+		}
+		st.dropped = dropped
 		if !sameGroups(st.groups, groups) {
 			changed = append(changed, groups...)
 			for i := len(groups); i < len(st.groups); i++ {
@@ -314,6 +324,7 @@ func (d *Discovery) refresh(first bool) []*targets.Group {
 		}
 		st.groups, st.targets, st.lastGood = groups, countTargets(groups), now
 		d.metrics.readGood(d, p, st.targets, now)
+		d.metrics.dropped(d, p, len(dropped))
 	}
 	for p, st := range d.files {
 		if seen[p] {

@@ -250,12 +250,10 @@ func TestDiscoveryBrokenFileKeepsLastGood(t *testing.T) {
 		broken  string
 		wantErr string
 	}{
-		{"null item", good + "- null\n", "group 1 (line 3): null"},
+		{"null item", good + "- null\n", "group 1 is null"},
 		{"unknown field", good + "  owner: bob\n", `unknown field "owner"`},
 		{"gibberish", "\x00\x01 }}{{ ::: not yaml", "yaml"},
-		{"truncated to empty", "", "file is empty"},
 		{"half written", good[:17], "yaml"},
-		{"invalid target", "- targets: ['http://x:1']\n", "without a scheme"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,6 +308,41 @@ func TestDiscoveryBrokenFileKeepsLastGood(t *testing.T) {
 				t.Errorf("%d recovery lines, want 1", n)
 			}
 		})
+	}
+}
+
+// TestDiscoveryAsPrometheus: what Prometheus reads, corral reads the same
+// way: an empty file has no targets, and one bad target is dropped alone,
+// reported in the status, a metric and one warning, while the rest is scraped.
+func TestDiscoveryAsPrometheus(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sd.yml")
+	write(t, path, "- targets: ['x:1']\n")
+	h := start(t, Config{Files: []string{path}, RefreshInterval: 20 * time.Millisecond})
+	h.waitTargets("x:1")
+
+	write(t, path, "- targets: ['http://x:1', 'y:1']\n  labels: {team: a}\n- targets: [z]\n")
+	h.waitTargets("y:1", "z")
+	st, _ := h.status(path)
+	if st.Error != "" || st.Targets != 2 || len(st.Dropped) != 1 || st.Dropped[0].Target != "http://x:1" || st.Dropped[0].Group != 0 ||
+		!strings.Contains(st.Dropped[0].Reason, "without a scheme") {
+		t.Errorf("status = %+v, want 2 targets and http://x:1 dropped", st)
+	}
+	if v, _ := h.metric("corral_sd_file_dropped_targets", path); v != 1 {
+		t.Errorf("corral_sd_file_dropped_targets = %v, want 1", v)
+	}
+	time.Sleep(100 * time.Millisecond) // five refreshes of the same bytes
+	if n := h.log.count(slog.LevelWarn, "target dropped"); n != 1 {
+		t.Errorf("%d warnings for one dropped target, want 1", n)
+	}
+
+	write(t, path, "")
+	h.waitTargets()
+	st, _ = h.status(path)
+	if st.Error != "" || st.Targets != 0 || len(st.Dropped) != 0 {
+		t.Errorf("status of the empty file = %+v, want no error and no targets", st)
+	}
+	if v, _ := h.metric("corral_sd_file_dropped_targets", path); v != 0 {
+		t.Errorf("corral_sd_file_dropped_targets = %v, want 0", v)
 	}
 }
 

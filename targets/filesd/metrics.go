@@ -16,6 +16,7 @@ type Metrics struct {
 	targets    *prometheus.GaugeVec
 	lastGood   *prometheus.GaugeVec
 	failing    *prometheus.GaugeVec
+	droppedN   *prometheus.GaugeVec
 	watched    prometheus.Gauge
 
 	mu     sync.Mutex
@@ -28,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return &Metrics{
 		readErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_sd_file_read_errors_total",
-			Help: "Failed reads of a file_sd file (unreadable, invalid, empty or half written).",
+			Help: "Failed reads of a file_sd file (unreadable, or refused as Prometheus refuses it: invalid or half written).",
 		}, []string{"file"}),
 		targets: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "corral_sd_file_targets",
@@ -41,6 +42,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		failing: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "corral_sd_file_error",
 			Help: "1 while the last read of a file_sd file failed; its last good targets are kept meanwhile.",
+		}, []string{"file"}),
+		droppedN: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "corral_sd_file_dropped_targets",
+			Help: "Targets of a file_sd file's last good read that are not scraped (no address, or a URL or path for one), as Prometheus drops them; the file's other targets are.",
 		}, []string{"file"}),
 		watched: f.NewGauge(prometheus.GaugeOpts{
 			Name: "corral_sd_files_watched",
@@ -61,6 +66,7 @@ func (m *Metrics) track(d *Discovery, path string) {
 		m.readErrors.WithLabelValues(path)
 		m.targets.WithLabelValues(path).Set(0)
 		m.failing.WithLabelValues(path).Set(0)
+		m.droppedN.WithLabelValues(path).Set(0)
 	}
 	own[d] = struct{}{}
 	m.watched.Set(float64(len(m.owners)))
@@ -81,6 +87,7 @@ func (m *Metrics) untrack(d *Discovery, path string) {
 		m.targets.DeleteLabelValues(path)
 		m.lastGood.DeleteLabelValues(path)
 		m.failing.DeleteLabelValues(path)
+		m.droppedN.DeleteLabelValues(path)
 	}
 	m.watched.Set(float64(len(m.owners)))
 }
@@ -104,4 +111,13 @@ func (m *Metrics) readFailed(d *Discovery, path string) {
 	}
 	m.readErrors.WithLabelValues(path).Inc()
 	m.failing.WithLabelValues(path).Set(1)
+}
+
+func (m *Metrics) dropped(d *Discovery, path string, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.owners[path][d]; !ok {
+		return
+	}
+	m.droppedN.WithLabelValues(path).Set(float64(n))
 }

@@ -1,10 +1,10 @@
 package filesd
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,9 +18,9 @@ func TestParseFileEquivalentFormats(t *testing.T) {
 	for _, name := range []string{"groups.yml", "groups_flow.yaml", "groups.json"} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join("testdata", name)
-			gs, err := ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
+			gs, dropped, err := ReadFile(path)
+			if err != nil || len(dropped) > 0 {
+				t.Fatal(err, dropped)
 			}
 			for i, g := range gs {
 				if g.Source != fmt.Sprintf("%s:%d", path, i) {
@@ -69,53 +69,57 @@ func TestParseFile(t *testing.T) {
 		name    string
 		file    string
 		data    string
-		groups  int    // when valid
-		wantErr string // substring; "" for valid
+		targets [][]string // per group, when accepted
+		dropped int
+		wantErr string // substring; "" when accepted
 	}{
-		{name: "yaml empty list", file: "a.yml", data: "[]\n", groups: 0},
-		{name: "json empty list", file: "a.json", data: " [ ] ", groups: 0},
-		{name: "yaml with BOM", file: "a.yml", data: "\ufeff- targets: ['a:1']\n", groups: 1},
-		{name: "uppercase extension", file: "a.JSON", data: `[{"targets":["a:1"]}]`, groups: 1},
-		{name: "yaml aliases", file: "a.yaml", data: "- targets: &t ['a:1']\n  labels: &l {x: y}\n- targets: *t\n  labels: *l\n", groups: 2},
-		{name: "yaml number label value", file: "a.yml", data: "- targets: ['a:1']\n  labels: {shard: 3}\n", groups: 1},
+		{name: "yaml empty list", file: "a.yml", data: "[]\n", targets: [][]string{}},
+		{name: "json empty list", file: "a.json", data: " [ ] ", targets: [][]string{}},
+		{name: "uppercase extension", file: "a.JSON", data: `[{"targets":["a:1"]}]`, targets: [][]string{{"a:1"}}},
+		{name: "yaml aliases", file: "a.yaml", data: "- targets: &t ['a:1']\n  labels: &l {x: y}\n- targets: *t\n  labels: *l\n", targets: [][]string{{"a:1"}, {"a:1"}}},
+		{name: "yaml number label value", file: "a.yml", data: "- targets: ['a:1']\n  labels: {shard: 3}\n", targets: [][]string{{"a:1"}}},
 
-		{name: "empty file", file: "a.yml", data: "", wantErr: "file is empty"},
-		{name: "whitespace only", file: "a.json", data: " \n\t", wantErr: "file is empty"},
-		{name: "comments only", file: "a.yml", data: "# nothing yet\n", wantErr: "file is empty"},
-		{name: "yaml null document", file: "a.yml", data: "~\n", wantErr: "file is empty"},
-		{name: "yaml null item", file: "a.yml", data: "- targets: ['a:1']\n- null\n", wantErr: "group 1 (line 2): null"},
-		{name: "yaml empty item", file: "a.yml", data: "- targets: ['a:1']\n-\n", wantErr: "group 1 (line 2): null"},
-		{name: "json null item", file: "a.json", data: "[\n{\"targets\": [\"a:1\"]},\nnull]", wantErr: "group 1 (line 3): null"},
-		{name: "yaml unknown field", file: "a.yml", data: "- targets: ['a:1']\n  lables: {a: b}\n", wantErr: `group 0 (line 1): line 2: unknown field "lables"`},
+		// What Prometheus 3 accepts and corral once refused.
+		{name: "empty yaml file", file: "a.yml", data: "", targets: [][]string{}},
+		{name: "comments only", file: "a.yml", data: "# nothing yet\n", targets: [][]string{}},
+		{name: "yaml null document", file: "a.yml", data: "~\n", targets: [][]string{}},
+		{name: "yaml missing targets", file: "a.yml", data: "- labels: {a: b}\n", targets: [][]string{{}}},
+		{name: "json missing targets", file: "a.json", data: `[{"labels": {}}]`, targets: [][]string{{}}},
+		{name: "target without port", file: "a.yml", data: "- targets: [my.domain]\n", targets: [][]string{{"my.domain"}}},
+		{name: "UTF-8 label names", file: "a.yml", data: "- targets: ['a:1']\n  labels: {team-name: x, service.name: y, ключ: z}\n", targets: [][]string{{"a:1"}}},
+		{name: "yaml null label value", file: "a.yml", data: "- targets: ['a:1']\n  labels: {team: }\n", targets: [][]string{{"a:1"}}},
+
+		// One bad target is dropped, the rest of the file kept.
+		{name: "target with scheme", file: "a.yml", data: "- targets: ['http://a:1', 'b:1']\n- targets: ['c:1']\n", targets: [][]string{{"b:1"}, {"c:1"}}, dropped: 1},
+		{name: "target with path", file: "a.json", data: `[{"targets": ["a:1/metrics", "b:1"]}]`, targets: [][]string{{"b:1"}}, dropped: 1},
+		{name: "yaml null target", file: "a.yml", data: "- targets: ['a:1', ~]\n", targets: [][]string{{"a:1"}}, dropped: 1},
+		{name: "empty target", file: "a.json", data: `[{"targets": ["a:1", ""]}]`, targets: [][]string{{"a:1"}}, dropped: 1},
+
+		// What Prometheus refuses whole.
+		{name: "empty json file", file: "a.json", data: "", wantErr: "JSON ends early"},
+		{name: "yaml null item", file: "a.yml", data: "- targets: ['a:1']\n- null\n", wantErr: "group 1 is null"},
+		{name: "yaml empty item", file: "a.yml", data: "- targets: ['a:1']\n-\n", wantErr: "group 1 is null"},
+		{name: "json null item", file: "a.json", data: "[\n{\"targets\": [\"a:1\"]},\nnull]", wantErr: "group 1 is null"},
+		{name: "yaml unknown field", file: "a.yml", data: "- targets: ['a:1']\n  lables: {a: b}\n", wantErr: `line 2: unknown field "lables"`},
 		{name: "json unknown field", file: "a.json", data: `[{"targets": ["a:1"], "lables": {}}]`, wantErr: `unknown field "lables"`},
-		{name: "yaml missing targets", file: "a.yml", data: "- labels: {a: b}\n", wantErr: "no targets list"},
-		{name: "yaml null targets", file: "a.yml", data: "- targets:\n", wantErr: "no targets list"},
-		{name: "json missing targets", file: "a.json", data: `[{"labels": {}}]`, wantErr: "no targets list"},
-		{name: "yaml null target", file: "a.yml", data: "- targets: ['a:1', ~]\n", wantErr: "targets[1] is null"},
-		{name: "json null target", file: "a.json", data: `[{"targets": ["a:1", null]}]`, wantErr: "targets[1] is null"},
-		{name: "yaml null label value", file: "a.yml", data: "- targets: ['a:1']\n  labels: {team: }\n", wantErr: "label team is null"},
-		{name: "json null label value", file: "a.json", data: `[{"targets": ["a:1"], "labels": {"team": null}}]`, wantErr: "label team is null"},
-		{name: "yaml duplicate field", file: "a.yml", data: "- targets: ['a:1']\n  targets: ['b:1']\n", wantErr: "set twice"},
+		{name: "json null label value", file: "a.json", data: `[{"targets": ["a:1"], "labels": {"team": null}}]`, targets: [][]string{{"a:1"}}},
+		{name: "yaml duplicate field", file: "a.yml", data: "- targets: ['a:1']\n  targets: ['b:1']\n", wantErr: "already set"},
 		{name: "yaml gibberish", file: "a.yml", data: "}}{{ not: [yaml", wantErr: "yaml:"},
-		{name: "yaml scalar", file: "a.yml", data: "hello\n", wantErr: "want a list of target groups"},
-		{name: "yaml mapping", file: "a.yml", data: "targets: ['a:1']\n", wantErr: "want a list of target groups"},
+		{name: "yaml scalar", file: "a.yml", data: "hello\n", wantErr: "cannot unmarshal"},
+		{name: "yaml mapping", file: "a.yml", data: "targets: ['a:1']\n", wantErr: "cannot unmarshal"},
 		{name: "json gibberish", file: "a.json", data: "{]", wantErr: "line 1"},
-		{name: "json object", file: "a.json", data: `{"targets": ["a:1"]}`, wantErr: "want a JSON array"},
-		{name: "json trailing data", file: "a.json", data: "[]\n[]", wantErr: "line 2: data after the array"},
+		{name: "json object", file: "a.json", data: `{"targets": ["a:1"]}`, wantErr: "cannot unmarshal object"},
+		{name: "json trailing data", file: "a.json", data: "[]\n[]", wantErr: "line 2"},
 		{name: "json half written", file: "a.json", data: "[\n  {\"targets\": [\"a:1\"]},\n  {\"targ", wantErr: "ends early"},
 		{name: "yaml half written", file: "a.yml", data: "- targets: ['a:1']\n- targets: ['b:1'", wantErr: "yaml:"},
-		{name: "two yaml documents", file: "a.yml", data: "- targets: ['a:1']\n---\n- targets: ['b:1']\n", wantErr: "second YAML document"},
-		{name: "target with scheme", file: "a.yml", data: "- targets: ['http://a:1']\n", wantErr: `group 0 (line 1): targets[0]: invalid target address "http://a:1": want host:port without a scheme`},
-		{name: "target with path", file: "a.json", data: `[{"targets": ["a:1/metrics"]}]`, wantErr: "without a path"},
-		{name: "target without port", file: "a.yml", data: "- targets: [a]\n", wantErr: "missing port"},
-		{name: "invalid label name", file: "a.yml", data: "- targets: ['a:1']\n- targets: ['b:1']\n  labels: {team-name: x}\n", wantErr: `group 1 (line 2): label name "team-name" is not valid`},
+		{name: "empty label name", file: "a.yml", data: "- targets: ['a:1']\n  labels: {'': x}\n", wantErr: "not a valid label name"},
 		{name: "wrong extension", file: "a.txt", data: "[]", wantErr: "unknown extension"},
-		{name: "targets not a list", file: "a.yml", data: "- targets: 'a:1'\n", wantErr: "want a list"},
+		{name: "targets not a list", file: "a.yml", data: "- targets: 'a:1'\n", wantErr: "cannot unmarshal"},
 		{name: "json label number", file: "a.json", data: `[{"targets": ["a:1"], "labels": {"shard": 3}}]`, wantErr: "cannot unmarshal number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			gs, err := ParseFile(tt.file, []byte(tt.data))
+			gs, dropped, err := ParseFile(tt.file, []byte(tt.data))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
@@ -125,13 +129,61 @@ func TestParseFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(gs) != tt.groups {
-				t.Fatalf("%d groups, want %d", len(gs), tt.groups)
+			got := [][]string{}
+			for _, g := range gs {
+				got = append(got, g.Targets)
+			}
+			if !slices.EqualFunc(got, tt.targets, slices.Equal) {
+				t.Fatalf("targets %q, want %q", got, tt.targets)
+			}
+			if len(dropped) != tt.dropped {
+				t.Fatalf("dropped %+v, want %d", dropped, tt.dropped)
 			}
 		})
 	}
-	if _, err := ParseFile("a.yml", nil); !errors.Is(err, ErrEmpty) {
-		t.Errorf("empty file: %v, want ErrEmpty", err)
+}
+
+// TestPrometheusFixtures reads Prometheus's own file_sd test fixtures (from
+// the module this build uses) and expects what its discovery/file tests
+// expect: the valid files give the same groups, targets and labels, and the
+// files with a null group are refused.
+func TestPrometheusFixtures(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/prometheus/prometheus").Output()
+	if err != nil {
+		t.Fatalf("locating the prometheus module: %v", err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(out)), "discovery", "file", "fixtures")
+	type group struct {
+		targets []string
+		labels  map[string]string
+	}
+	valid := []group{{[]string{"localhost:9090", "example.org:443"}, map[string]string{"foo": "bar"}}, {[]string{"my.domain"}, map[string]string{}}}
+	valid2 := []group{{[]string{"my.domain"}, map[string]string{}}, {[]string{"localhost:9090"}, map[string]string{"foo": "bar", "fred": "baz"}},
+		{[]string{"example.org:443"}, map[string]string{"scheme": "https"}}}
+	for file, want := range map[string][]group{"valid.yml": valid, "valid.json": valid, "valid3.yml": valid, "valid2.yml": valid2, "invalid_nil.yml": nil, "invalid_nil.json": nil} {
+		t.Run(file, func(t *testing.T) {
+			path := filepath.Join(dir, file)
+			gs, dropped, err := ReadFile(path)
+			if want == nil {
+				if err == nil {
+					t.Fatalf("accepted %s, which Prometheus refuses", file)
+				}
+				return
+			}
+			if err != nil || len(dropped) > 0 {
+				t.Fatalf("%s: %v %v", file, err, dropped)
+			}
+			if len(gs) != len(want) {
+				t.Fatalf("%d groups, want %d", len(gs), len(want))
+			}
+			for i, g := range gs {
+				labels := maps.Clone(want[i].labels)
+				labels[targets.LabelFilePath] = path
+				if !slices.Equal(g.Targets, want[i].targets) || !maps.Equal(g.Labels, labels) || g.Source != fmt.Sprintf("%s:%d", path, i) {
+					t.Errorf("group %d: %q %v %s, want %q %v", i, g.Targets, g.Labels, g.Source, want[i].targets, labels)
+				}
+			}
+		})
 	}
 }
 
@@ -140,7 +192,7 @@ func TestReadFileTooLarge(t *testing.T) {
 	if err := os.WriteFile(path, make([]byte, MaxFileSize+1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadFile(path); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, _, err := ReadFile(path); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -162,9 +214,9 @@ func FuzzParseFile(f *testing.F) {
 		if isJSON {
 			name = "/sd/f.json"
 		}
-		gs, err := ParseFile(name, data)
+		gs, dropped, err := ParseFile(name, data)
 		if err != nil {
-			if gs != nil {
+			if gs != nil || dropped != nil {
 				t.Fatal("groups returned with an error")
 			}
 			return
@@ -181,13 +233,20 @@ func FuzzParseFile(f *testing.F) {
 			if err := g.Validate(); err != nil {
 				t.Fatalf("accepted group does not validate: %v", err)
 			}
+			// Prometheus's own rule for an address it scrapes
+			// (config.CheckTargetAddress, and "no address").
 			for _, addr := range g.Targets {
-				if err := targets.CheckAddress(addr); err != nil {
-					t.Fatalf("accepted target %q: %v", addr, err)
+				if addr == "" || strings.Contains(addr, "/") {
+					t.Fatalf("kept target %q, which Prometheus drops", addr)
 				}
 			}
 			if g.Labels[targets.LabelFilePath] != name {
 				t.Fatalf("missing %s", targets.LabelFilePath)
+			}
+		}
+		for _, d := range dropped {
+			if d.Target != "" && !strings.Contains(d.Target, "/") && !strings.Contains(d.Reason, "label") {
+				t.Fatalf("dropped %q, which Prometheus scrapes: %s", d.Target, d.Reason)
 			}
 		}
 	})
@@ -232,7 +291,7 @@ func BenchmarkParseFile(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				gs, err := ParseFile(name, data)
+				gs, _, err := ParseFile(name, data)
 				if err != nil || len(gs) != 100 {
 					b.Fatal(len(gs), err)
 				}

@@ -21,5 +21,5 @@ func FromURL(t testing.TB, name, rawURL string) *targets.Target {
 	org, team := targets.DefaultTenancy.Of(labels)
 	return &targets.Target{Collector: name, Job: "test", ScrapeJob: "test", Instance: u.Host, URL: rawURL,
 		Labels: labels, Meta: map[string]string{targets.LabelAddress: u.Host}, Org: org, Team: team,
-		Provider: targets.KindStatic, Hash: uint64(len(name)) * 7919}
+		Provider: targets.KindStatic, Hash: uint64(len(name)) * 7919, HonorTimestamps: true}
 }
