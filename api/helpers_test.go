@@ -2,10 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -86,11 +82,8 @@ func openStore(t testing.TB) (*store.Store, map[string]string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := make([]byte, 32)
-		rand.Read(b)
-		secret := auth.TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-		sum := sha256.Sum256([]byte(secret))
-		if _, err := st.CreateToken(ctx, store.APIToken{UserID: u.ID, Name: "test", SecretSHA256: hex.EncodeToString(sum[:])}); err != nil {
+		secret, sum := auth.NewToken()
+		if _, err := st.CreateToken(ctx, store.APIToken{UserID: u.ID, Name: "test", SecretSHA256: sum}); err != nil {
 			t.Fatal(err)
 		}
 		tokens[name] = secret

@@ -3,10 +3,6 @@ package faults
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -319,11 +315,8 @@ func NewServer(t testing.TB, o ServerOptions) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var raw [32]byte
-		rand.Read(raw[:])
-		secret := auth.TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-		sum := sha256.Sum256([]byte(secret))
-		if _, err := st.CreateToken(ctx, store.APIToken{UserID: u.ID, Name: "faults", SecretSHA256: hex.EncodeToString(sum[:])}); err != nil {
+		secret, sum := auth.NewToken()
+		if _, err := st.CreateToken(ctx, store.APIToken{UserID: u.ID, Name: "faults", SecretSHA256: sum}); err != nil {
 			t.Fatal(err)
 		}
 		s.Tokens[user] = secret

@@ -3,10 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -92,11 +88,8 @@ func newFleet(t testing.TB, storage string, n int, extraConfig string) *demoFlee
 		if err != nil {
 			t.Fatal(err)
 		}
-		var raw [32]byte
-		rand.Read(raw[:])
-		secret := auth.TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-		sum := sha256.Sum256([]byte(secret))
-		if _, err := st.CreateToken(ctx, store.APIToken{UserID: u.ID, Name: "test", SecretSHA256: hex.EncodeToString(sum[:])}); err != nil {
+		secret, sum := auth.NewToken()
+		if _, err := st.CreateToken(ctx, store.APIToken{UserID: u.ID, Name: "test", SecretSHA256: sum}); err != nil {
 			t.Fatal(err)
 		}
 		f.tokens[user] = secret

@@ -22,6 +22,14 @@ func newSecret(n int) string {
 // newToken returns a new personal API token.
 func newToken() string { return TokenPrefix + newSecret(32) }
 
+// NewToken returns a new personal API token and the hex SHA-256 the store
+// keeps of it (store.APIToken.SecretSHA256): for whatever makes tokens outside
+// POST /tokens, such as tests and tools that prepare a store.
+func NewToken() (secret, sha256Hex string) {
+	secret = newToken()
+	return secret, hashSecret(secret)
+}
+
 // hashSecret returns the hex SHA-256 of a session secret or API token, which is
 // all the store keeps of it. The secrets carry 256 random bits, so a fast hash
 // is enough: there is nothing to brute-force.
