@@ -36,6 +36,9 @@ type Config struct {
 	Tenancy       TenancyConfig   `yaml:"tenancy"`
 	Logs          LogsConfig      `yaml:"logs"`
 	Control       ControlConfig   `yaml:"control"`
+	// Alerting is the built-in alerter's section (alerting.go); nil when
+	// the file has none.
+	Alerting *AlertingConfig `yaml:"alerting,omitempty"`
 
 	// Dir is the folder of the file; relative paths resolve from it.
 	Dir string `yaml:"-"`
@@ -296,6 +299,10 @@ func Parse(b []byte, dir string) (*Config, error) {
 // type yaml names in its error: a config pasted from Prometheus gets told so,
 // rather than "field not found".
 var prometheusOnly = map[string][]string{
+	"configs.alertmanager": {"relabel_configs", "alert_relabel_configs", "file_sd_configs", "dns_sd_configs", "http_sd_configs",
+		"kubernetes_sd_configs", "consul_sd_configs", "sigv4"},
+	"configs.alerting": {"alert_relabel_configs"},
+
 	"configs.scrapeConfig": {"metric_relabel_configs", "track_timestamps_staleness",
 		"label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit", "keep_dropped_targets",
 		"scrape_protocols", "fallback_scrape_protocol", "scrape_classic_histograms", "always_scrape_classic_histograms",
@@ -310,7 +317,7 @@ var prometheusOnly = map[string][]string{
 		"scrape_protocols", "label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit",
 		"keep_dropped_targets", "metric_name_validation_scheme", "metric_name_escaping_scheme", "convert_classic_histograms_to_nhcb",
 		"always_scrape_classic_histograms"},
-	"configs.Config": {"rule_files", "scrape_config_files", "alerting", "remote_write", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
+	"configs.Config": {"rule_files", "scrape_config_files", "remote_write", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
 }
 
 var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
@@ -358,6 +365,11 @@ func (c *Config) validate(dir string) error {
 	}
 	if err := c.Logs.validate(); err != nil {
 		return err
+	}
+	if c.Alerting != nil {
+		if err := c.Alerting.validate(dir); err != nil {
+			return err
+		}
 	}
 	seen := make(map[string]bool, len(c.ScrapeConfigs))
 	for i, sc := range c.ScrapeConfigs {
