@@ -47,6 +47,22 @@ type Publisher interface {
 	Publish(e events.Event)
 }
 
+// Tee is a Publisher that hands the command:updated events it forwards to
+// the alerter as well: the control plane publishes every change of a
+// command there.
+type Tee struct {
+	Publisher
+	Alerter *Alerter
+}
+
+// Publish implements Publisher.
+func (t Tee) Publish(e events.Event) {
+	if c, ok := e.Data.(wire.Command); ok && e.Type == wire.EventCommandUpdate && t.Alerter != nil {
+		t.Alerter.CommandUpdated(c)
+	}
+	t.Publisher.Publish(e)
+}
+
 // Options of an Alerter. Fleet is required.
 type Options struct {
 	Fleet Fleet
@@ -111,7 +127,7 @@ type Alerter struct {
 	mu       sync.Mutex
 	settings Settings
 	alerts   map[string]*Alert
-	failed   map[string]store.Command // the latest failed or expired command, by collector and command
+	failed   map[string]wire.Command // the latest failed or expired command, by collector and command
 }
 
 // New returns an alerter; Apply gives it its settings and Run evaluates.
@@ -122,7 +138,7 @@ func New(o Options) *Alerter {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Alerter{o: o, alerts: map[string]*Alert{}, failed: map[string]store.Command{}}
+	return &Alerter{o: o, alerts: map[string]*Alert{}, failed: map[string]wire.Command{}}
 }
 
 // Apply sets the rules and the Alertmanagers. Alerts of rules that are gone
@@ -157,17 +173,17 @@ func (a *Alerter) Run(ctx context.Context) {
 	}
 }
 
-// CommandUpdated accounts a command's change of state: a failed or expired
-// one is a CommandFailed alert; a later confirmed one of the same command to
-// the same collector ends it.
-func (a *Alerter) CommandUpdated(c store.Command) {
+// CommandUpdated accounts a command's change of state (the command:updated
+// event's data): a failed or expired one is a CommandFailed alert; a later
+// confirmed one of the same command to the same collector ends it.
+func (a *Alerter) CommandUpdated(c wire.Command) {
 	k := c.Collector + "\x00" + c.Command
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch c.State {
-	case store.CommandFailed, store.CommandExpired:
+	case wire.CommandFailed, wire.CommandExpired:
 		a.failed[k] = c
-	case store.CommandConfirmed:
+	case wire.CommandConfirmed:
 		if f, ok := a.failed[k]; ok && !f.CreatedAt.After(c.CreatedAt) {
 			delete(a.failed, k)
 		}
@@ -205,7 +221,7 @@ func (a *Alerter) Eval() []Posted {
 	now := a.o.Now()
 	a.mu.Lock()
 	s := a.settings
-	failed := make([]store.Command, 0, len(a.failed))
+	failed := make([]wire.Command, 0, len(a.failed))
 	for k, c := range a.failed {
 		rule := s.Config.RuleFor(configs.AlertCommandFailed, "", nil)
 		if keep := time.Duration(*rule.KeepFiringFor); keep > 0 && now.Sub(finished(c)) > keep+time.Duration(*rule.For) {
@@ -314,15 +330,15 @@ func needsSending(al *Alert, now time.Time, resend time.Duration) bool {
 	return !al.LastSentAt.Add(resend).After(now)
 }
 
-func finished(c store.Command) time.Time {
-	if !c.FinishedAt.IsZero() {
-		return c.FinishedAt
+func finished(c wire.Command) time.Time {
+	if c.FinishedAt != nil {
+		return *c.FinishedAt
 	}
-	return c.UpdatedAt
+	return c.CreatedAt
 }
 
 // candidates are the alerts whose condition holds now.
-func (a *Alerter) candidates(now time.Time, s Settings, failed []store.Command) []candidate {
+func (a *Alerter) candidates(now time.Time, s Settings, failed []wire.Command) []candidate {
 	cfg := s.Config
 	var out []candidate
 	type known struct {

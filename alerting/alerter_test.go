@@ -335,10 +335,11 @@ func TestCommandFailed(t *testing.T) {
 	a, f, c, _ := setup(t, "  enabled: true\n  rules: {CommandFailed: {keep_firing_for: 10m}}\n")
 	f.set(collector("pg-1", "postgres", fleet.StatusOnline, nil))
 	f.set(collector("pg-2", "postgres", fleet.StatusOnline, nil))
-	a.CommandUpdated(store.Command{ID: "c1", Collector: "pg-1", Command: "pause", State: store.CommandFailed, Error: "agent said no",
-		CreatedAt: c.t.Add(-time.Second), FinishedAt: c.t})
-	a.CommandUpdated(store.Command{ID: "c2", Collector: "pg-2", Command: "restart", State: store.CommandExpired, Error: "not delivered in 5m",
-		CreatedAt: c.t.Add(-5 * time.Minute), FinishedAt: c.t})
+	at := c.t
+	a.CommandUpdated(wire.Command{ID: "c1", Collector: "pg-1", Command: "pause", State: wire.CommandFailed, Error: "agent said no",
+		CreatedAt: c.t.Add(-time.Second), FinishedAt: &at})
+	a.CommandUpdated(wire.Command{ID: "c2", Collector: "pg-2", Command: "restart", State: wire.CommandExpired, Error: "not delivered in 5m",
+		CreatedAt: c.t.Add(-5 * time.Minute), FinishedAt: &at})
 	got := a.Eval()
 	if !equal(names(got), []string{"CommandFailed/pg-1", "CommandFailed/pg-2"}) {
 		t.Fatalf("sent %v", names(got))
@@ -347,7 +348,7 @@ func TestCommandFailed(t *testing.T) {
 		t.Errorf("pg-1's alert: %v %v", got[0].Labels, got[0].Annotations)
 	}
 	c.advance(30 * time.Second)
-	a.CommandUpdated(store.Command{ID: "c3", Collector: "pg-1", Command: "pause", State: store.CommandConfirmed, CreatedAt: c.t})
+	a.CommandUpdated(wire.Command{ID: "c3", Collector: "pg-1", Command: "pause", State: wire.CommandConfirmed, CreatedAt: c.t})
 	got = a.Eval()
 	if len(got) != 1 || got[0].Labels["collector"] != "pg-1" || !got[0].EndsAt.Equal(c.t) {
 		t.Fatalf("after pg-1's pause succeeded: sent %v; want pg-1's resolution", names(got))

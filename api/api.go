@@ -112,6 +112,9 @@ type Options struct {
 	Keys        KeyRotator
 	Audit       AuditAppender // rows of actions done by the API itself (scrape on demand)
 	AuditLog    AuditReader
+
+	// Alerts are the built-in alerter's; nil lists none.
+	Alerts AlertLister
 }
 
 // HealthTimeout bounds the proxied /healthz request of an agent.
@@ -165,6 +168,7 @@ func (a *api) routes() []route {
 		{"GET /api/v1/targets", a.targets},
 		{"GET /api/v1/sd-files", a.sdFiles},
 		{"GET /api/v1/sd", a.httpSD},
+		{"GET /api/v1/alerts", a.alerts},
 		{"GET /api/v1/openapi.json", serveOpenAPI},
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/corral-dev/corral/alerting"
 	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/api/events"
 	"github.com/corral-dev/corral/configs"
@@ -45,6 +46,8 @@ type server struct {
 	auth          *auth.Authenticator
 	hub           *events.Hub
 	plane         *control.Plane
+	alerter       *alerting.Alerter
+	notifier      *alerting.Notifier
 	// tenancy is fixed at start: a reload does not move collectors between orgs.
 	tenancy targets.Tenancy
 
@@ -106,6 +109,9 @@ func Run(ctx context.Context, o Options) error {
 		Recorder: s.writer, Observe: obs.observed, Thresholds: s.targetThresholds,
 		Restore: rs.restore, Forgot: rs.forgot,
 	})
+	s.notifier = alerting.NewNotifier(o.Logger, alerting.NewMetrics(s.reg))
+	s.alerter = alerting.New(alerting.Options{Fleet: s.eval, SDFiles: s.sdFiles, Desired: s.desired, Events: s.hub,
+		Notifier: s.notifier, Logger: o.Logger})
 	if s.plane, err = s.control(ctx); err != nil {
 		return err
 	}
@@ -136,6 +142,8 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { _ = s.discovery.Run(ctx) })
 	wg.Go(func() { _ = s.hub.Run(ctx) })
 	wg.Go(func() { s.purgeLogs(ctx, cfg.Logs) })
+	wg.Go(func() { s.notifier.Run(ctx) })
+	wg.Go(func() { s.alerter.Run(ctx) })
 	wg.Go(func() {
 		if err := s.plane.Run(ctx); err != nil {
 			o.Logger.Error("the command dispatcher stopped", "err", err)
