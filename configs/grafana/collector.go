@@ -81,7 +81,7 @@ func Collector() *Dashboard {
 
 	l.row("Commands")
 	l.add(12, 8, timeseries("Commands handled", "Control commands the agent handled, by command and result.", "short",
-		rangeQ(`sum by (command, result) (increase(corral_collector_commands_total{`+one+`}[$__rate_interval])) > 0`, "{{command}} {{result}}")))
+		rangeQ(`sum by (command, result) (increase(corral_collector_commands_total{`+one+`}[$__rate_interval]))`, "{{command}} {{result}}")))
 	bf := timeseries("Backfill", "Progress of a running backfill, and the items it brought.", "percentunit",
 		rangeQ(`corral_collector_backfill_progress_ratio{`+one+`}`, "progress"),
 		rangeQ(`corral_collector_backfill_running{`+one+`}`, "running"))
