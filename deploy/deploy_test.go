@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/corral-dev/corral/configs"
+	"github.com/corral-dev/corral/internal/realprom"
 )
 
 // TestSystemdUnits: both units pass systemd-analyze verify (with ExecStart
@@ -111,5 +112,18 @@ func TestDockerfile(t *testing.T) {
 				t.Errorf("Dockerfile copies %s: %v", f[1], err)
 			}
 		}
+	}
+}
+
+// TestComposePrometheusConfig: the Prometheus config of the compose stack is
+// one the real Prometheus loads (syntax only: its rule file path is the
+// container's).
+func TestComposePrometheusConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds promtool on first use; run without -short")
+	}
+	out, err := exec.Command(realprom.Binaries(t).Promtool, "check", "config", "--syntax-only", "compose/prometheus.yml").CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check config compose/prometheus.yml: %v\n%s", err, out)
 	}
 }
