@@ -206,14 +206,21 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	corralPort := freePort(t)
-	if err := os.WriteFile(cfg, []byte(`global:
+	// Prometheus's port first: corral's remote_write sends to its receiver
+	// (and retries until it is up).
+	p := realprom.NewPrometheus(t, "", nil)
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 900ms
   thresholds: {offline_after: 3s, stale_after: 1m}
 scrape_configs:
   - job_name: synthetic
     file_sd_configs: [{files: [sd/*.yml], refresh_interval: 1s}]
-`), 0o600); err != nil {
+remote_write:
+  - url: http://127.0.0.1:%d/api/v1/write
+    queue_config: {batch_send_deadline: 1s}
+    write_relabel_configs: [{target_label: via, replacement: remote_write}]
+`, p.Port)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	run(t, "corral", []string{"CORRAL_ADMIN_PASSWORD=" + s.password}, "serve", "--config.file", cfg, "--storage.url", storage,
@@ -258,7 +265,6 @@ scrape_configs:
   - job_name: prometheus
     static_configs: [{targets: ['127.0.0.1:PROMPORT']}]
 `, strings.TrimPrefix(s.am, "http://"), corralPort, corralPort)
-	p := realprom.NewPrometheus(t, "", nil)
 	promCfg = strings.ReplaceAll(promCfg, "PROMPORT", strconv.Itoa(p.Port))
 	for name, content := range map[string][]byte{"prometheus.yml": []byte(promCfg), "corral.rules.yml": rules} {
 		if err := os.WriteFile(filepath.Join(p.Dir, name), content, 0o644); err != nil {
@@ -424,6 +430,27 @@ func TestPrometheusStack(t *testing.T) {
 		}
 		if corralNames < 20 {
 			t.Errorf("only %d corral_ names in Prometheus's metadata", corralNames)
+		}
+	})
+
+	t.Run("remote_write reaches Prometheus's receiver", func(t *testing.T) {
+		// Both kinds of series corral forwards: an agent's scraped samples
+		// (with up) and the fleet series, labelled by write_relabel_configs.
+		for _, expr := range []string{
+			`up{via="remote_write",job="synthetic",collector="a-ok"}`,
+			`corral_collector_items_total{via="remote_write",job="synthetic",collector="a-ok"}`,
+			`corral_collector_status{via="remote_write",job="synthetic",collector="a-ok",status="online"}`,
+		} {
+			waitFor(t, 30*time.Second, expr+" in Prometheus", func() (bool, string) {
+				res, err := query(t, s.prom, expr)
+				if err != nil {
+					return false, err.Error()
+				}
+				if len(res) == 1 && res[0].Metric["instance"] != s.addrs["a-ok"] {
+					return false, fmt.Sprintf("instance %q", res[0].Metric["instance"])
+				}
+				return len(res) == 1, fmt.Sprintf("%d series", len(res))
+			})
 		}
 	})
 
