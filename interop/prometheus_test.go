@@ -454,6 +454,31 @@ func TestPrometheusStack(t *testing.T) {
 		}
 	})
 
+	t.Run("/federate selects what Prometheus's /federate selects", func(t *testing.T) {
+		// The same match[] on both: corral's /federate over the agents' latest
+		// scrapes, Prometheus's over what it federated from corral. via=""
+		// leaves out the remote_write copies; a-dead is left out because the
+		// two mark it stale at different moments.
+		for _, sel := range []string{
+			`synthetic_value{collector="a-ok",via=""}`,
+			`{__name__=~"corral_collector_(items_total|state|info)",collector!="a-dead",via=""}`,
+			`{job="synthetic",collector=~"a-(ok|stale)",__name__!~"corral_collector_(up|status|last_seen_timestamp_seconds|freshness_seconds|completeness_ratio|scrape_duration_seconds|consecutive_scrape_failures|collection_mean_seconds|cpu_usage_ratio|memory_bytes|start_time_seconds|restarts_total)",via=""}`,
+			`up{job="synthetic",via="",collector!="a-dead"}`,
+		} {
+			waitFor(t, 20*time.Second, "the same series for "+sel, func() (bool, string) {
+				ours := federated(t, s.corral, sel)
+				theirs := federated(t, s.prom, sel)
+				if len(ours) == 0 {
+					return false, "corral's /federate is empty"
+				}
+				if !slices.Equal(ours, theirs) {
+					return false, fmt.Sprintf("corral %d series, Prometheus %d; first differences: %s", len(ours), len(theirs), firstDiff(ours, theirs))
+				}
+				return true, ""
+			})
+		}
+	})
+
 	t.Run("promtool check metrics is clean", func(t *testing.T) {
 		promtool := realprom.Binaries(t).Promtool
 		for what, u := range map[string]string{"server": s.corral + "/metrics", "agent": "http://" + s.addrs["a-ok"] + "/metrics"} {
@@ -553,4 +578,48 @@ func collectNow(t *testing.T, s *stack) {
 	if r2.StatusCode != 200 {
 		t.Fatalf("collect a-ok: %s: %s", r2.Status, b)
 	}
+}
+
+// federated is the sorted label sets (name included, values left out) that
+// base's /federate serves for one match[].
+func federated(t *testing.T, base, sel string) []string {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(get(t, base+"/federate?match[]="+url.QueryEscape(sel))))
+	if err != nil {
+		t.Fatalf("%s/federate: %v", base, err)
+	}
+	var out []string
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			ls := model.LabelSet{model.MetricNameLabel: model.LabelValue(name)}
+			for _, lp := range m.GetLabel() {
+				ls[model.LabelName(lp.GetName())] = model.LabelValue(lp.GetValue())
+			}
+			if f.GetType() == dto.MetricType_HISTOGRAM || f.GetType() == dto.MetricType_SUMMARY {
+				ls["__type__"] = model.LabelValue(f.GetType().String())
+			}
+			out = append(out, ls.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func firstDiff(a, b []string) string {
+	var only []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			only = append(only, "corral only: "+x)
+		}
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			only = append(only, "Prometheus only: "+x)
+		}
+	}
+	if len(only) > 4 {
+		only = only[:4]
+	}
+	return strings.Join(only, "; ")
 }
