@@ -122,6 +122,9 @@ type Options struct {
 	// ViaToken and the token ID on revocation, so that long-lived connections
 	// made with it (WebSockets) can be closed at once. It must not block.
 	OnRevoke func(kind, id string)
+	// Audit, when set, receives logins, failed logins (the username tried,
+	// never the password), logouts and API tokens created and revoked.
+	Audit AuditAppender
 }
 
 // Defaults of Options.
