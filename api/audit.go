@@ -28,7 +28,7 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 	}
 	qs := r.URL.Query()
 	f := store.AuditFilter{All: all, Scopes: scopes, Collector: qs.Get("collector"), Action: qs.Get("action"),
-		Result: qs.Get("result"), Actor: qs.Get("actor")}
+		Result: qs.Get("result"), Actor: qs.Get("actor"), Target: qs.Get("target")}
 	now := time.Now()
 	for _, tp := range []struct {
 		name string
