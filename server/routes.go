@@ -46,7 +46,7 @@ func (s *server) routes() http.Handler {
 		Fleet: s.eval, History: s.store, Buckets: s.store, Latest: s.scraper, Logs: s.store, Auth: s.auth,
 		SDFiles: s.sdFiles, Discovery: s.discovery, Logger: s.log, DefaultOrg: s.tenancy.DefaultOrg,
 		Commands: s.plane.Dispatcher, CommandList: s.store, Scraper: s.scraper, Registrar: s.plane.Lifecycle, Archives: s.plane.Lifecycle,
-		Bulk: s.plane.Bulk, Keys: s.plane.Dispatcher, Audit: s.store, AuditLog: s.store,
+		Bulk: s.plane.Bulk, Keys: s.plane.Dispatcher, Audit: s.store, AuditLog: s.store, People: s.store,
 	}))
 	mux.Handle("POST /-/reload", s.lifecycle(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.reload(); err != nil {

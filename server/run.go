@@ -199,7 +199,7 @@ func Run(ctx context.Context, o Options) error {
 
 // bootstrapAdmin creates the first admin of an empty store.
 func (s *server) bootstrapAdmin(ctx context.Context) error {
-	s.auth = auth.New(s.store, auth.Options{Logger: s.log, SessionTTL: s.opts.SessionTTL, OnRevoke: s.credentialRevoked})
+	s.auth = auth.New(s.store, auth.Options{Logger: s.log, SessionTTL: s.opts.SessionTTL, OnRevoke: s.credentialRevoked, Audit: s.store})
 	created, generated, err := s.auth.Bootstrap(ctx, os.Getenv("CORRAL_ADMIN_PASSWORD"))
 	if err != nil {
 		return fmt.Errorf("create the first admin: %w", err)
