@@ -14,6 +14,7 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/corral-dev/corral/targets"
 )
@@ -28,12 +29,26 @@ type JobConfig struct {
 	HTTPClient    commoncfg.HTTPClientConfig
 	// DisableCompression stops asking targets for gzip (cheaper on loopback and LANs).
 	DisableCompression bool
+	// MetricRelabel is the job's metric_relabel_configs, applied to every
+	// scraped sample (target labels merged in) before it is kept for
+	// /federate; health reads the samples as scraped.
+	MetricRelabel []*relabel.Config
+	// LabelLimit, LabelNameLengthLimit and LabelValueLengthLimit fail a
+	// scrape with a sample over them (reason label_limit); 0 is no limit.
+	LabelLimit, LabelNameLengthLimit, LabelValueLengthLimit int
+	// TargetLimit: with more targets than this, every scrape of the job
+	// fails (reason target_limit), as in Prometheus; 0 is no limit.
+	TargetLimit int
+	// Accept is the Accept header of the scrapes (AcceptHeader); "" is
+	// Prometheus's default.
+	Accept string
 }
 
 type job struct {
 	cfg         JobConfig
 	client      *http.Client
 	sampleLimit int
+	accept      string
 	// loops counts the running loops that scrape with client, so that a
 	// replaced job's idle connections are closed once the last one is done.
 	loops sync.WaitGroup
@@ -101,7 +116,11 @@ func (m *Manager) ApplyJobs(cfgs []JobConfig) error {
 		}
 		// prometheus/common's transport already leaves compression to us
 		// (DisableCompression), so gzip is asked for and decoded in fetch.
-		jobs[c.Name] = &job{cfg: c, client: client, sampleLimit: c.SampleLimit}
+		accept := c.Accept
+		if accept == "" {
+			accept = AcceptHeader(nil)
+		}
+		jobs[c.Name] = &job{cfg: c, client: client, sampleLimit: c.SampleLimit, accept: accept}
 	}
 	m.mu.Lock()
 	m.jobs = jobs
@@ -127,6 +146,18 @@ func (m *Manager) Sync(ts []*targets.Target) {
 	m.current = ts
 	keep := make(map[string]bool, len(ts))
 	var stopping []*loop
+	perJob := map[string]int{}
+	for _, t := range ts {
+		perJob[t.ScrapeJob]++
+	}
+	forced := map[string]error{}
+	for name, n := range perJob {
+		if j, ok := m.jobs[name]; ok && j.cfg.TargetLimit > 0 && n > j.cfg.TargetLimit {
+			// As Prometheus: every target of the job fails, none is picked.
+			forced[name] = &targetLimitError{n: n, limit: j.cfg.TargetLimit}
+			m.opts.Metrics.targetLimit.Inc()
+		}
+	}
 	for _, t := range ts {
 		j, ok := m.jobs[t.ScrapeJob]
 		if !ok {
@@ -152,7 +183,8 @@ func (m *Manager) Sync(ts []*targets.Target) {
 		if m.opts.Token != nil {
 			token = m.opts.Token(t)
 		}
-		key := fmt.Sprintf("%x|%s|%s|%s|%p|%x", t.Hash, t.URL, interval, timeout, j, sha256.Sum256([]byte(token)))
+		forcedErr := forced[t.ScrapeJob]
+		key := fmt.Sprintf("%x|%s|%s|%s|%p|%x|%v", t.Hash, t.URL, interval, timeout, j, sha256.Sum256([]byte(token)), forcedErr)
 		keep[t.Collector] = true
 		m.opts.Sink.Track(t, interval, timeout)
 		if l, ok := m.loops[t.Collector]; ok {
@@ -162,8 +194,8 @@ func (m *Manager) Sync(ts []*targets.Target) {
 			stopping = append(stopping, l)
 		}
 		l := &loop{
-			target: t, job: j, interval: interval, timeout: timeout, key: key,
-			fetch: fetcher{TargetClient: TargetClient{client: j.client, token: token}, url: t.URL, bodyLimit: j.cfg.BodySizeLimit,
+			target: t, job: j, interval: interval, timeout: timeout, key: key, forced: forcedErr,
+			fetch: fetcher{TargetClient: TargetClient{client: j.client, token: token}, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, accept: j.accept,
 				noGzip: j.cfg.DisableCompression, gzipReaders: &m.gzPool},
 			sink: m.opts.Sink, metrics: m.opts.Metrics, pool: &m.pool,
 			done: make(chan struct{}),
