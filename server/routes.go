@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http/pprof"
 	"strings"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/corral-dev/corral/api"
@@ -163,6 +165,16 @@ func compressed(w http.ResponseWriter, r *http.Request) (io.Writer, func()) {
 }
 
 func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if f := publish.Negotiate(r.Header); publish.IsOpenMetrics(f) {
+		var text bytes.Buffer
+		_ = publish.WriteFleet(&text, s.eval)
+		mfs, err := s.reg.Gather()
+		if err != nil {
+			s.log.Warn("gathering the server's own metrics", "err", err)
+		}
+		s.serveOpenMetrics(w, r, f, text.Bytes(), mfs)
+		return
+	}
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	out, done := compressed(w, r)
 	defer done()
@@ -200,11 +212,32 @@ func (s *server) serveFederate(w http.ResponseWriter, r *http.Request) {
 		}
 		sels = append(sels, sel)
 	}
-	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-	out, done := compressed(w, r)
-	defer done()
 	s.mu.Lock()
 	external := s.cfg.Global.ExternalLabels
 	s.mu.Unlock()
+	if f := publish.Negotiate(r.Header); publish.IsOpenMetrics(f) {
+		var text bytes.Buffer
+		_ = publish.WriteFederate(&text, s.scraper, s.eval, sels, publish.WithExternalLabels(external))
+		s.serveOpenMetrics(w, r, f, text.Bytes(), nil)
+		return
+	}
+	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+	out, done := compressed(w, r)
+	defer done()
 	_ = publish.WriteFederate(out, s.scraper, s.eval, sels, publish.WithExternalLabels(external))
+}
+
+// serveOpenMetrics answers text (and extra families) in the OpenMetrics
+// format f, as the client's Accept header asked.
+func (s *server) serveOpenMetrics(w http.ResponseWriter, r *http.Request, f expfmt.Format, text []byte, extra []*dto.MetricFamily) {
+	var om bytes.Buffer
+	if err := publish.ToOpenMetrics(&om, f, text, extra); err != nil {
+		s.log.Warn("writing OpenMetrics", "err", err)
+		http.Error(w, "cannot write OpenMetrics: "+err.Error()+"; ask for text/plain", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", string(f))
+	out, done := compressed(w, r)
+	defer done()
+	_, _ = out.Write(om.Bytes())
 }
