@@ -24,8 +24,10 @@ import (
 // routes are the server's HTTP endpoints.
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", s.serveMetrics)
-	mux.HandleFunc("GET /federate", s.serveFederate)
+	// The web config file's basic auth guards what Prometheus's does; the
+	// API below keeps its own authentication.
+	mux.Handle("GET /metrics", s.web.guard(http.HandlerFunc(s.serveMetrics)))
+	mux.Handle("GET /federate", s.web.guard(http.HandlerFunc(s.serveFederate)))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "corral is healthy.\n") })
 	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		select {
@@ -35,13 +37,19 @@ func (s *server) routes() http.Handler {
 			http.Error(w, "corral is not ready: discovery has not delivered its first targets", http.StatusServiceUnavailable)
 		}
 	})
-	// Profiling only with --web.enable-pprof, and only for a super_admin: a
-	// profile shows the heap (secrets included) and a trace costs CPU.
+	// Profiling only with --web.enable-pprof, and only for the web config's
+	// basic_auth_users (as go tool pprof can send them) or, without any, a
+	// super_admin: a profile shows the heap (secrets included) and a trace
+	// costs CPU.
 	if s.opts.EnablePprof {
-		mux.Handle("GET /debug/pprof/", s.superAdmin(http.HandlerFunc(pprof.Index)))
-		mux.Handle("GET /debug/pprof/profile", s.superAdmin(http.HandlerFunc(pprof.Profile)))
-		mux.Handle("GET /debug/pprof/symbol", s.superAdmin(http.HandlerFunc(pprof.Symbol)))
-		mux.Handle("GET /debug/pprof/trace", s.superAdmin(http.HandlerFunc(pprof.Trace)))
+		guard := s.superAdmin
+		if s.web.hasUsers() {
+			guard = s.web.guard
+		}
+		mux.Handle("GET /debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/symbol", guard(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
 	}
 	mux.Handle("GET /api/v1/ws", s.auth.Middleware(s.hub.CredentialHandler(s.wsCredential)))
 	mux.Handle("/api/v1/", api.New(api.Options{

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,7 @@ type server struct {
 	httpSDMetrics *httpsd.Metrics
 	dnsSDMetrics  *dnssd.Metrics
 	auth          *auth.Authenticator
+	web           *webConfig // nil without --web.config.file
 	hub           *events.Hub
 	plane         *control.Plane
 	// tenancy is fixed at start: a reload does not move collectors between orgs.
@@ -78,7 +80,11 @@ func Run(ctx context.Context, o Options) error {
 	if o.StorageURL != "" {
 		cfg.Storage.URL = o.StorageURL
 	}
-	s := &server{opts: o, log: o.Logger, cfg: cfg, reg: prometheus.NewRegistry(), registryPoke: make(chan struct{}, 1), ready: make(chan struct{}),
+	wc, err := loadWebConfig(o.WebConfigFile)
+	if err != nil {
+		return &ConfigError{err}
+	}
+	s := &server{opts: o, log: o.Logger, cfg: cfg, web: wc, reg: prometheus.NewRegistry(), registryPoke: make(chan struct{}, 1), ready: make(chan struct{}),
 		tokens: map[string]string{}, tenancy: cfg.Tenancy.Tenancy().WithDefaults()}
 	s.reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful."})
@@ -167,14 +173,35 @@ func Run(ctx context.Context, o Options) error {
 	if o.Listening != nil {
 		o.Listening(ln.Addr())
 	}
-	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: s.web.headers(s.routes()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	var tlsOn bool
+	if s.web != nil {
+		tc, http2, err := s.web.tlsConfig()
+		if err != nil {
+			cancel()
+			stopWriter()
+			wg.Wait()
+			ln.Close()
+			return &ConfigError{err}
+		}
+		if tc != nil {
+			srv.TLSConfig, tlsOn = tc, true
+			if !http2 {
+				srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+			}
+		}
+	}
 	wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(ln) }
+		if tlsOn {
+			serve = func() error { return srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.Logger.Error("http server failed", "err", err)
 			cancel()
 		}
 	})
-	o.Logger.Info("corral started", "version", o.Version, "listen", ln.Addr().String(), "config", o.ConfigFile, "storage", redactURL(cfg.Storage.URL))
+	o.Logger.Info("corral started", "version", o.Version, "listen", ln.Addr().String(), "tls", tlsOn, "config", o.ConfigFile, "storage", redactURL(cfg.Storage.URL))
 
 	for done := false; !done; {
 		select {
