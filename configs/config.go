@@ -36,6 +36,9 @@ type Config struct {
 	Tenancy       TenancyConfig   `yaml:"tenancy"`
 	Logs          LogsConfig      `yaml:"logs"`
 	Control       ControlConfig   `yaml:"control"`
+	// RemoteWrite forwards scraped samples and the fleet series to
+	// Prometheus-compatible receivers (see RemoteWriteConfig).
+	RemoteWrite []*RemoteWriteConfig `yaml:"remote_write,omitempty"`
 
 	// Dir is the folder of the file; relative paths resolve from it.
 	Dir string `yaml:"-"`
@@ -365,7 +368,10 @@ var prometheusOnly = map[string][]string{
 	"configs.global": {"evaluation_interval", "rule_query_offset", "query_log_file", "scrape_failure_log_file",
 		"keep_dropped_targets", "metric_name_validation_scheme", "metric_name_escaping_scheme", "convert_classic_histograms_to_nhcb",
 		"always_scrape_classic_histograms"},
-	"configs.Config": {"rule_files", "scrape_config_files", "alerting", "remote_write", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
+	"configs.remoteWrite": {"metadata_config", "sigv4", "azuread", "google_iam", "protobuf_message",
+		"send_exemplars", "send_native_histograms", "round_robin_dns"},
+	"configs.queueConfig": {"sample_age_limit"},
+	"configs.Config": {"rule_files", "scrape_config_files", "alerting", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
 }
 
 var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
@@ -413,6 +419,20 @@ func (c *Config) validate(dir string) error {
 	}
 	if err := c.Logs.validate(); err != nil {
 		return err
+	}
+	names := map[string]bool{}
+	for i, rw := range c.RemoteWrite {
+		field := fmt.Sprintf("remote_write[%d]", i)
+		if rw == nil {
+			return fmt.Errorf("%s: empty entry", field)
+		}
+		if err := rw.validate(field, dir); err != nil {
+			return err
+		}
+		if names[rw.Name] {
+			return fmt.Errorf("%s: name %q is used twice", field, rw.Name)
+		}
+		names[rw.Name] = true
 	}
 	seen := make(map[string]bool, len(c.ScrapeConfigs))
 	for i, sc := range c.ScrapeConfigs {

@@ -56,6 +56,7 @@ type loop struct {
 	timeout  time.Duration
 	fetch    fetcher
 	sink     Sink
+	appender Appender // nil without remote_write
 	metrics  *Metrics
 	pool     *sync.Pool // of *Snapshot
 	key      string     // what makes a loop the same across a Sync
@@ -121,6 +122,9 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 	}
 	if l.forced != nil {
 		r.Err, r.Reason = l.forced, classify(l.forced)
+		if l.appender != nil {
+			l.appender.Append(r, nil, false)
+		}
 		return r
 	}
 	snap := l.pool.Get().(*Snapshot)
@@ -152,6 +156,9 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 		r.Reason = classify(err)
 		snap.Body = nil
 		l.release(snap)
+		if l.appender != nil {
+			l.appender.Append(r, nil, false)
+		}
 		return r
 	}
 	// Health reads the samples as the agent exposed them, whatever
@@ -166,6 +173,9 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 	r.Agent = ExtractAgent(samples, prev)
 	snap.agent = r.Agent
 	snap.At = start
+	if l.appender != nil {
+		l.appender.Append(r, snap.Samples(), snap.final)
+	}
 	old := l.latest.Swap(snap)
 	if old != nil && old.readers.Load() == 0 {
 		l.release(old)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/relabel"
 
+	"github.com/corral-dev/corral/scrape/expo"
 	"github.com/corral-dev/corral/targets"
 )
 
@@ -60,11 +61,23 @@ type Options struct {
 	// Sink receives every loop's results (see Sink); scrape.Sinks fans out.
 	Sink    Sink
 	Metrics *Metrics
+	// Appender, when set, gets every scrape's samples (remote_write).
+	Appender Appender
 	// Token returns the target's own bearer token for its agent ("" for none): the
 	// scrape token of a collector registered through the API. It wins over a
 	// bearer token of the job's HTTP client settings. A changed token restarts
 	// the target's loop.
 	Token func(t *targets.Target) string
+}
+
+// Appender receives the samples of every scrape, as Prometheus's storage
+// appender does: on the loop's goroutine, so Append must copy what it keeps
+// and not block.
+type Appender interface {
+	// Append gets a scrape's result and, when it succeeded, its samples as
+	// the snapshot has them (final: metric_relabel_configs merged the target's
+	// labels in; else they are the sample's own).
+	Append(r *Result, samples []expo.Sample, final bool)
 }
 
 // ErrUnknownCollector is returned for a collector the manager does not scrape.
@@ -197,7 +210,7 @@ func (m *Manager) Sync(ts []*targets.Target) {
 			target: t, job: j, interval: interval, timeout: timeout, key: key, forced: forcedErr,
 			fetch: fetcher{TargetClient: TargetClient{client: j.client, token: token}, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, accept: j.accept,
 				noGzip: j.cfg.DisableCompression, gzipReaders: &m.gzPool},
-			sink: m.opts.Sink, metrics: m.opts.Metrics, pool: &m.pool,
+			sink: m.opts.Sink, appender: m.opts.Appender, metrics: m.opts.Metrics, pool: &m.pool,
 			done: make(chan struct{}),
 		}
 		if old, ok := m.loops[t.Collector]; ok {

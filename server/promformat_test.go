@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
+	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/corral-dev/corral/exporter/synthetic"
 )
@@ -91,5 +95,100 @@ scrape_configs:
 				}
 			}
 		})
+	}
+}
+
+// rwReceiver is a Remote Write 1.0 receiver on loopback (snappy,
+// prompb.WriteRequest), keeping the label sets it was sent.
+type rwReceiver struct {
+	mu     sync.Mutex
+	series map[string]bool
+}
+
+func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	raw, err := snappy.Decode(nil, body)
+	var wr prompb.WriteRequest
+	if err == nil {
+		err = wr.Unmarshal(raw)
+	}
+	if err != nil || req.Header.Get("X-Prometheus-Remote-Write-Version") != "0.1.0" {
+		http.Error(w, fmt.Sprint("bad request: ", err), 400)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ts := range wr.Timeseries {
+		var ls []string
+		for _, l := range ts.Labels {
+			ls = append(ls, l.Name+"="+l.Value)
+		}
+		r.series[strings.Join(ls, ",")] = true
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *rwReceiver) has(prefix string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.series {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRemoteWriteEndToEnd: with remote_write in corral.yml, a receiver gets
+// the agents' samples with their target labels (job, instance, collector),
+// up, and the fleet series, with the external labels, minus what
+// write_relabel_configs drop.
+func TestRemoteWriteEndToEnd(t *testing.T) {
+	addr := agent(t, "rw1", synthetic.Config{Rate: 10, Series: 2}, nil)
+	rcv := &rwReceiver{series: map[string]bool{}}
+	rs := httptest.NewServer(rcv)
+	defer rs.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "corral.yml")
+	writeFile(t, cfg, fmt.Sprintf(`global:
+  scrape_interval: 200ms
+  scrape_timeout: 150ms
+  external_labels: {site: lab}
+scrape_configs:
+  - job_name: rw
+    static_configs: [{targets: [%q], labels: {collector: rw1}}]
+remote_write:
+  - url: %s/api/v1/write
+    queue_config: {batch_send_deadline: 100ms}
+    write_relabel_configs:
+      - {source_labels: [__name__], regex: 'go_.*', action: drop}
+`, addr, rs.URL))
+	srv := startServer(t, cfg, "sqlite:"+filepath.Join(dir, "corral.db"))
+	waitStatuses(t, srv.base, 20*time.Second, map[string]string{"rw1": "online"})
+	want := []string{
+		"__name__=corral_collector_state,collector=rw1,instance=" + addr + ",job=rw,site=lab,state=running",
+		"__name__=up,collector=rw1,instance=" + addr + ",job=rw,site=lab",
+		"__name__=corral_collector_up,collector=rw1,instance=" + addr + ",job=rw,site=lab",
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		missing := ""
+		for _, w := range want {
+			if !rcv.has(w) {
+				missing = w
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receiver never got %s", missing)
+		}
+	}
+	if rcv.has("__name__=go_") {
+		t.Error("write_relabel_configs did not drop go_* series")
+	}
+	_, m := get(t, srv.base+"/metrics")
+	if v := grep(m, `corral_remote_write_samples_total{remote_name="`, ""); v == "" || strings.HasSuffix(v, " 0") {
+		t.Errorf("corral_remote_write_samples_total: %q", v)
 	}
 }

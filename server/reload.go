@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -135,6 +136,8 @@ func reloadable(old, cfg *configs.Config) error {
 		return fmt.Errorf("logs cannot change on reload (restart corral to apply the logs section)")
 	case cfg.Control != old.Control:
 		return fmt.Errorf("control cannot change on reload (restart corral to apply the control section)")
+	case !reflect.DeepEqual(cfg.RemoteWrite, old.RemoteWrite):
+		return fmt.Errorf("remote_write cannot change on reload (restart corral to apply it; the queues would lose what they hold)")
 	}
 	return nil
 }

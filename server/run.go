@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -21,6 +22,8 @@ import (
 	"github.com/corral-dev/corral/control"
 	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/logpull"
+	"github.com/corral-dev/corral/publish"
+	"github.com/corral-dev/corral/remotewrite"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets"
@@ -44,7 +47,8 @@ type server struct {
 	httpSDMetrics *httpsd.Metrics
 	dnsSDMetrics  *dnssd.Metrics
 	auth          *auth.Authenticator
-	web           *webConfig // nil without --web.config.file
+	web           *webConfig          // nil without --web.config.file
+	remote        *remotewrite.Writer // nil without remote_write
 	hub           *events.Hub
 	plane         *control.Plane
 	// tenancy is fixed at start: a reload does not move collectors between orgs.
@@ -125,7 +129,17 @@ func Run(ctx context.Context, o Options) error {
 	if s.logs != nil {
 		sinks = append(sinks, s.logs)
 	}
-	s.scraper = scrape.NewManager(ctx, scrape.Options{Logger: o.Logger, Sink: sinks, Metrics: scrape.NewMetrics(s.reg), Token: s.scrapeToken})
+	rwMetrics := remotewrite.NewMetrics(s.reg)
+	var appender scrape.Appender
+	if len(cfg.RemoteWrite) > 0 {
+		// Its own context: the queues stop after the scraper, below.
+		if s.remote, err = remotewrite.New(context.WithoutCancel(ctx), cfg.RemoteWrite, cfg.Global.ExternalLabels, o.Logger, rwMetrics); err != nil {
+			return &ConfigError{err}
+		}
+		defer s.remote.Stop()
+		appender = s.remote
+	}
+	s.scraper = scrape.NewManager(ctx, scrape.Options{Logger: o.Logger, Sink: sinks, Metrics: scrape.NewMetrics(s.reg), Token: s.scrapeToken, Appender: appender})
 	s.discovery = targets.NewManager(o.Logger, s.reg)
 	s.sdMetrics = filesd.NewMetrics(s.reg)
 	s.httpSDMetrics = httpsd.NewMetrics(s.reg)
@@ -142,6 +156,9 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { _ = s.discovery.Run(ctx) })
 	wg.Go(func() { _ = s.hub.Run(ctx) })
 	wg.Go(func() { s.purgeLogs(ctx, cfg.Logs) })
+	if s.remote != nil {
+		wg.Go(func() { s.remoteWriteFleet(ctx) })
+	}
 	wg.Go(func() {
 		if err := s.plane.Run(ctx); err != nil {
 			o.Logger.Error("the command dispatcher stopped", "err", err)
@@ -222,6 +239,30 @@ func Run(ctx context.Context, o Options) error {
 	stopWriter() // the writer makes a last flush attempt, bounded, on its way out
 	wg.Wait()
 	return nil
+}
+
+// remoteWriteFleet hands the fleet series of /metrics to remote_write every
+// global scrape interval, as a Prometheus scraping /metrics would store them.
+func (s *server) remoteWriteFleet(ctx context.Context) {
+	s.mu.Lock()
+	every := time.Duration(s.cfg.Global.ScrapeInterval)
+	s.mu.Unlock()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var buf bytes.Buffer
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			buf.Reset()
+			if err := publish.WriteFleet(&buf, s.eval); err == nil {
+				if err := s.remote.AppendExposition(buf.Bytes(), now); err != nil {
+					s.log.Warn("remote write of the fleet series", "err", err)
+				}
+			}
+		}
+	}
 }
 
 // bootstrapAdmin creates the first admin of an empty store.
