@@ -371,7 +371,7 @@ var prometheusOnly = map[string][]string{
 	"configs.remoteWrite": {"metadata_config", "sigv4", "azuread", "google_iam", "protobuf_message",
 		"send_exemplars", "send_native_histograms", "round_robin_dns"},
 	"configs.queueConfig": {"sample_age_limit"},
-	"configs.Config": {"rule_files", "scrape_config_files", "alerting", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
+	"configs.Config":      {"rule_files", "scrape_config_files", "alerting", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
 }
 
 var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type (\S+)`)

@@ -320,4 +320,3 @@ func TestReshard(t *testing.T) {
 		}
 	}
 }
-
