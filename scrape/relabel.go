@@ -219,21 +219,22 @@ func (rw *rewriter) rewrite(samples []expo.Sample, t *targets.Target, rcs []*rel
 		if !model.LegacyValidation.IsValidMetricName(name) {
 			return nil, nil, fmt.Errorf("%w %q after metric_relabel_configs (from %s)", errInvalidName, name, s.Name)
 		}
+		ns := len(buf)
+		buf = append(buf, name...)
+		ne := len(buf)
+		metric := buf[ns:ne]
 		if lim.count > 0 && ls.Len() > lim.count {
-			return nil, nil, lim.countErr([]byte(name), ls.Len())
+			return nil, nil, lim.countErr(metric, ls.Len())
 		}
 		var err error
 		ls.Range(func(l labels.Label) {
 			if err == nil {
-				err = lim.check(s.Name, l.Name, l.Value)
+				err = lim.check(metric, l.Name, l.Value)
 			}
 		})
 		if err != nil {
 			return nil, nil, err
 		}
-		ns := len(buf)
-		buf = append(buf, name...)
-		ne := len(buf)
 		first := true
 		ls.Range(func(l labels.Label) {
 			if l.Name == model.MetricNameLabel {
