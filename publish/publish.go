@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/corral-dev/corral/fleet"
@@ -225,28 +224,6 @@ var typeNames = map[expo.Type]string{
 	expo.Summary: "summary", expo.Untyped: "untyped",
 }
 
-// textFamily is the name and type in the text format of a family parsed from
-// either format, given the name of its first sample. An OpenMetrics counter
-// foo (samples foo_total) is the text format's counter foo_total; an info
-// foo is the gauge foo_info; a stateset is a gauge; the other types without a
-// text equivalent (unknown, gaugehistogram) are untyped.
-func textFamily(f *expo.Family, sample []byte) (string, expo.Type) {
-	name := string(f.Name)
-	switch f.Type {
-	case expo.Counter:
-		if !strings.HasSuffix(name, "_total") && string(sample) == name+"_total" {
-			return name + "_total", expo.Counter
-		}
-	case expo.Info:
-		return name + "_info", expo.Gauge
-	case expo.StateSet:
-		return name, expo.Gauge
-	case expo.Unknown, expo.GaugeHistogram:
-		return name, expo.Untyped
-	}
-	return name, f.Type
-}
-
 type famRef struct {
 	held       int
 	start, end int
@@ -325,7 +302,7 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 			var name string
 			if f := samples[i].Family; f >= 0 && int(f) < len(fams) {
 				var typ expo.Type
-				name, typ = textFamily(&fams[f], samples[i].Name)
+				name, typ = fams[f].InText(samples[i].Name)
 				if _, ok := types[name]; !ok {
 					types[name] = typ
 				}

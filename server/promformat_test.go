@@ -37,8 +37,19 @@ scrape_configs:
   - job_name: om
     static_configs: [{targets: [%q], labels: {collector: om1}}]
 `, addr))
+	t.Setenv("CORRAL_ADMIN_PASSWORD", "om-test-password")
 	srv := startServer(t, cfg, "sqlite:"+filepath.Join(dir, "corral.db"))
 	waitStatuses(t, srv.base, 20*time.Second, map[string]string{"om1": "online"})
+
+	// The agent answered OpenMetrics; the API's latest scrape is still the
+	// text format, its families named as the text format names them.
+	code, latest := do(t, "GET", srv.base+"/api/v1/collectors/om1/metrics", session(t, srv.base, "admin", "om-test-password"))
+	if code != 200 || !strings.Contains(latest, "# TYPE corral_collector_items_total counter\ncorral_collector_items_total") {
+		t.Errorf("latest metrics: %d, counter family not named as in the text format:\n%.600s", code, latest)
+	}
+	if _, err := textparse.NewPromParser([]byte(latest), labels.NewSymbolTable(), false).Next(); err != nil {
+		t.Errorf("latest metrics do not parse: %v", err)
+	}
 
 	for _, path := range []string{"/metrics", "/federate?match[]=" + url.QueryEscape(`{job="om"}`)} {
 		t.Run(strings.SplitN(path, "?", 2)[0], func(t *testing.T) {
