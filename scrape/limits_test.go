@@ -299,6 +299,7 @@ func BenchmarkScrapeStaticLimits(b *testing.B) {
 		name string
 		cfg  scrape.JobConfig
 	}{
+		{"none", scrape.JobConfig{}}, // the same server without limits, to compare with
 		{"label_limits", scrape.JobConfig{LabelLimit: 30, LabelNameLengthLimit: 100, LabelValueLengthLimit: 200}},
 		{"metric_relabel", scrape.JobConfig{MetricRelabel: relabelConfigs(b, "- {source_labels: [__name__], regex: 'go_gc_.*', action: drop}\n- {target_label: env, replacement: prod}\n")}},
 	} {
