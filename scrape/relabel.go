@@ -158,7 +158,6 @@ func unescapedLen(raw []byte) int {
 type rewriter struct {
 	lb       *labels.Builder
 	conflict []labels.Label
-	scratch  []byte
 }
 
 var errInvalidName = errors.New("invalid metric name")
