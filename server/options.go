@@ -37,8 +37,14 @@ type Options struct {
 	// EnableLifecycle serves POST /-/reload (--web.enable-lifecycle), to a
 	// super_admin only; without it only the Reload channel (SIGHUP) reloads.
 	EnableLifecycle bool
-	// EnablePprof serves /debug/pprof/ (--web.enable-pprof), to a super_admin only.
+	// EnablePprof serves /debug/pprof/ (--web.enable-pprof): to the
+	// basic_auth_users of the web config file when it has some, else to a
+	// super_admin only.
 	EnablePprof bool
+	// WebConfigFile is Prometheus's web configuration file
+	// (--web.config.file, exporter-toolkit's format): TLS for the listener,
+	// basic auth and a rate limit for /metrics, /federate and /debug/pprof.
+	WebConfigFile string
 	// Stderr gets what is printed once on the terminal, never through the log
 	// (the first admin's generated password); default os.Stderr.
 	Stderr io.Writer
