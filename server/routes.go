@@ -17,6 +17,7 @@ import (
 	"github.com/corral-dev/corral/publish"
 	"github.com/corral-dev/corral/targets/filesd"
 	"github.com/corral-dev/corral/targets/selector"
+	"github.com/corral-dev/corral/ui"
 )
 
 // routes are the server's HTTP endpoints.
@@ -48,6 +49,9 @@ func (s *server) routes() http.Handler {
 		Commands: s.plane.Dispatcher, CommandList: s.store, Scraper: s.scraper, Registrar: s.plane.Lifecycle, Archives: s.plane.Lifecycle,
 		Bulk: s.plane.Bulk, Keys: s.plane.Dispatcher, Audit: s.store, AuditLog: s.store,
 	}))
+	// The web UI: its page for every other path (client-side routes), its assets;
+	// a build without -tags embedui serves a page saying how to build it.
+	mux.Handle("/", ui.Handler())
 	mux.Handle("POST /-/reload", s.lifecycle(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.reload(); err != nil {
 			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
