@@ -83,6 +83,9 @@ export class Fleet {
       '  url: sqlite:corral.db',
       '',
     ].join('\n'));
+    // A collector whose name is HTML (file_sd takes any collector label; the
+    // registration API would refuse it): never there, so offline.
+    writeFileSync(join(this.dir, 'sd', 'xss.yml'), `- targets: ['127.0.0.1:9']\n  labels: {collector: '${XSS_NAME}', team: '<b>bold</b>'}\n`);
     const cfg = join(this.dir, 'corral.yml');
     const pub = execFileSync(join(bin, 'corral'), ['keys', 'show', '--config.file', cfg], { cwd: this.dir }).toString();
     writeFileSync(join(this.dir, 'server.pub'), pub);
@@ -162,10 +165,10 @@ export async function newPage(browser, { colorScheme = 'light', viewport = { wid
   page.dialogs = [];
   await page.addInitScript(() => {
     window.__csp = [];
-    document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+    document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample} at ${location.pathname}`));
   });
   page.on('pageerror', (e) => page.problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[139]|status of 50[24]|status of 409/.test(m.text())) page.problems.push(`console: ${m.text()}`); });
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[1349]|status of 410|status of 50[234]/.test(m.text())) page.problems.push(`console: ${m.text()}`); });
   page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss(); });
   return page;
 }

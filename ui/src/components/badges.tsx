@@ -1,4 +1,4 @@
-import { Badge, Tooltip } from '@mantine/core';
+import { Badge, Tooltip, VisuallyHidden } from '@mantine/core';
 import type { Status } from '../types';
 import { ageSeconds, completenessLevel, formatAge, formatPercent, lastSeenLevel, levelColor } from '../format';
 
@@ -19,9 +19,9 @@ export const statusLook: Record<Status, { color: string; icon: string; label: st
 export function StatusBadge({ status, reason }: { status: Status; reason?: string }) {
   const look = statusLook[status] ?? statusLook.unknown;
   const badge = (
-    <Badge color={look.color} variant="light" tabIndex={reason ? 0 : -1} aria-label={`Status: ${look.label}${reason ? ` — ${reason}` : ''}`}
+    <Badge color={look.color} variant="light" tabIndex={reason ? 0 : undefined}
       leftSection={<span aria-hidden="true">{look.icon}</span>} data-status={status}>
-      {look.label}
+      {look.label}{reason ? <VisuallyHidden> — {reason}</VisuallyHidden> : null}
     </Badge>
   );
   return reason ? <Tooltip label={reason} multiline maw={360} events={{ hover: true, focus: true, touch: true }}>{badge}</Tooltip> : badge;
@@ -31,17 +31,17 @@ export function LastSeenBadge({ lastSeen, now, offlineAfter }: { lastSeen: strin
   const age = ageSeconds(lastSeen, now);
   const level = lastSeenLevel(age, offlineAfter);
   return (
-    <Badge color={levelColor[level]} variant="outline" data-level={level} aria-label={age == null ? 'Never seen' : `Last seen ${formatAge(age)} ago`}>
-      {age == null ? 'never' : `${formatAge(age)} ago`}
+    <Badge color={levelColor[level]} variant="outline" data-level={level}>
+      <VisuallyHidden>Last seen </VisuallyHidden>{age == null ? 'never' : `${formatAge(age)} ago`}
     </Badge>
   );
 }
 
 export function FreshnessBadge({ freshness, status }: { freshness: number | null; status: Status }) {
-  if (freshness == null) return <Badge color="gray" variant="outline">—</Badge>;
+  if (freshness == null) return <Badge color="gray" variant="outline">—<VisuallyHidden> no freshness known</VisuallyHidden></Badge>;
   const stale = status === 'stale';
   return (
-    <Badge color={stale ? 'orange' : 'teal'} variant="light" aria-label={`${stale ? 'Stale' : 'Up to date'}, newest item ${formatAge(freshness)} old`}>
+    <Badge color={stale ? 'orange' : 'teal'} variant="light">
       {stale ? `Stale · ${formatAge(freshness)}` : `Up to date · ${formatAge(freshness)}`}
     </Badge>
   );
@@ -50,8 +50,8 @@ export function FreshnessBadge({ freshness, status }: { freshness: number | null
 export function CompletenessText({ value, label }: { value: number | null; label: string }) {
   const level = completenessLevel(value);
   return (
-    <Badge color={levelColor[level]} variant="light" aria-label={`Completeness ${label}: ${formatPercent(value)}`} data-level={level}>
-      {formatPercent(value)}
+    <Badge color={levelColor[level]} variant="light" data-level={level}>
+      <VisuallyHidden>Completeness {label}: </VisuallyHidden>{formatPercent(value)}
     </Badge>
   );
 }

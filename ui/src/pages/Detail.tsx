@@ -208,7 +208,7 @@ export function DetailPage() {
                 const label = b.missing ? `${formatTime(b.start)}: gap, no data` : `${formatTime(b.start)}: ${formatNumber(b.actual_items)} of ${formatNumber(b.expected_items)} items (${formatPercent(b.completeness)}), availability ${formatPercent(b.availability)}`;
                 return (
                   <Tooltip key={b.start} label={label}>
-                    <div className="bucket" tabIndex={0} aria-label={label} style={{ background: b.missing ? 'repeating-linear-gradient(45deg, var(--mantine-color-red-6) 0 3px, transparent 3px 6px)' : `var(--mantine-color-${levelColor[lvl]}-6)` }} />
+                    <div className="bucket" role="img" tabIndex={0} aria-label={label} style={{ background: b.missing ? 'repeating-linear-gradient(45deg, var(--mantine-color-red-6) 0 3px, transparent 3px 6px)' : `var(--mantine-color-${levelColor[lvl]}-6)` }} />
                   </Tooltip>
                 );
               })}
@@ -255,12 +255,12 @@ export function DetailPage() {
 
       <SimpleGrid cols={{ base: 1, md: 2 }} spacing="md">
         <Section title="Latest scraped metrics" testid="metrics">
-          <Code block className="metrics-pre">{metrics ? metrics.split('\n').slice(0, 400).join('\n') : 'Loading…'}</Code>
+          <Code block className="metrics-pre" tabIndex={0} aria-label="Latest scraped metrics, text format">{metrics ? metrics.split('\n').slice(0, 400).join('\n') : 'Loading…'}</Code>
         </Section>
         <Section title="Agent health (/healthz)" testid="health">
           <Group mb="xs"><Button size="xs" variant="default" onClick={() => void fetchHealth()}>Fetch /healthz now</Button></Group>
           {health?.error && <Alert color="red" role="alert">{health.error}</Alert>}
-          {health?.text && <Code block className="metrics-pre" data-testid="health-body">{health.text}</Code>}
+          {health?.text && <Code block className="metrics-pre" data-testid="health-body" tabIndex={0} aria-label="The agent's /healthz answer">{health.text}</Code>}
         </Section>
       </SimpleGrid>
       {dialog && <CommandDialog action={dialog} collectorId={d.id} onClose={() => { setDialog(null); loadDetail(); }} />}

@@ -206,7 +206,7 @@ function RowMenu({ c, ctx }: { c: Collector; ctx: RowCtx }) {
   return (
     <Menu position="bottom-end" withinPortal>
       <Menu.Target>
-        <Button size="compact-xs" variant="default" aria-label={`Actions for ${c.id}`}>▾ Menu</Button>
+        <Button size="compact-xs" variant="default" aria-label={`Menu for ${c.id}`}><span aria-hidden="true">▾&nbsp;</span>Menu</Button>
       </Menu.Target>
       <Menu.Dropdown>
         <Menu.Item component={Link} to={`/collectors/${encodeURIComponent(c.id)}`}>View details</Menu.Item>
