@@ -297,7 +297,11 @@ export function FleetPage() {
   const sortBy = (col: string) => {
     const key = SORTABLE[col];
     if (!key) return;
-    setQuery({ sort: q.sort === key ? `-${key}` : key });
+    // From the URL as it is now, so two quick clicks toggle twice.
+    setSp((cur) => {
+      const c = parseQuery(cur);
+      return serializeQuery({ ...c, sort: c.sort === key ? `-${key}` : key });
+    });
   };
   const ariaSort = (col: string): 'ascending' | 'descending' | 'none' => {
     const key = SORTABLE[col];
