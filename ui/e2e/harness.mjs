@@ -56,7 +56,7 @@ function start(name, cmd, args, opts = {}) {
 
 /** A running fleet: corral, the agents, a session cookie for API calls. */
 export class Fleet {
-  async start({ agents = 6, mix = 'online=4,slow=1,error=1' } = {}) {
+  async start({ agents = 6, mix = 'online=4,slow=1,error=1', scrapeInterval = '1s' } = {}) {
     for (const b of ['corral', 'corral-agent']) {
       if (!existsSync(join(bin, b))) throw new Error(`${join(bin, b)} is missing: run make build first`);
     }
@@ -68,7 +68,7 @@ export class Fleet {
     const agentBase = 20000 + Math.floor(Math.random() * 20000);
     writeFileSync(join(this.dir, 'corral.yml'), [
       'global:',
-      '  scrape_interval: 1s',
+      `  scrape_interval: ${scrapeInterval}`,
       '  scrape_timeout: 900ms',
       '  thresholds:',
       '    offline_after: 6s',
@@ -87,6 +87,7 @@ export class Fleet {
     // registration API would refuse it): never there, so offline.
     writeFileSync(join(this.dir, 'sd', 'xss.yml'), `- targets: ['127.0.0.1:9']\n  labels: {collector: '${XSS_NAME}', team: '<b>bold</b>'}\n`);
     const cfg = join(this.dir, 'corral.yml');
+    this.beforeStart?.(this.dir);
     const pub = execFileSync(join(bin, 'corral'), ['keys', 'show', '--config.file', cfg], { cwd: this.dir }).toString();
     writeFileSync(join(this.dir, 'server.pub'), pub);
     this.procs = [];
@@ -104,7 +105,7 @@ export class Fleet {
     await waitFor('corral to answer', async () => (await fetch(`${this.base}/-/healthy`)).ok, 30_000);
     this.cookie = await this.login('admin', ADMIN_PASSWORD);
     await waitFor(`${agents + 1} agents scraped`, async () => {
-      const l = await this.api('GET', '/collectors?limit=1000');
+      const l = await this.api('GET', '/collectors?limit=1000&job=simulate');
       return l.body.data.filter((c) => c.last_seen).length >= agents + 1;
     }, 60_000);
     return this;

@@ -116,7 +116,7 @@ test('fleet: list, search, filter, sort and group, all in the URL', async () => 
   const ids = () => p.locator('tbody tr[data-testid^=row-]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-testid').slice(4)));
   const desc = await ids();
   assert.ok(desc.length >= 8, JSON.stringify(desc));
-  assert.deepEqual(desc, [...desc].sort((a, b) => b.localeCompare(a)));
+  assert.deepEqual(desc, [...desc].sort().reverse());
   await p.goBack();
   await p.waitForURL(/sort=id$/);
   await p.locator('th[aria-sort=ascending]').waitFor();

@@ -69,6 +69,9 @@ export function matchesLocal(c: Collector, q: FleetQuery): boolean {
   return true;
 }
 
+// Plain code-unit order: localeCompare costs a second over 10,000 rows.
+const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 const statusRank = new Map(STATUSES.map((s, i) => [s, i]));
 
 function sortValue(c: Collector, key: SortKey): string | number | null {
@@ -98,9 +101,9 @@ export function sortRows(rows: Collector[], sort: string): Collector[] {
     if (va == null && vb != null) return 1;
     if (vb == null && va != null) return -1;
     let d = 0;
-    if (va != null && vb != null) d = typeof va === 'string' ? va.localeCompare(String(vb)) : (va as number) - (vb as number);
+    if (va != null && vb != null) d = typeof va === 'string' ? cmpStr(va, String(vb)) : (va as number) - (vb as number);
     if (desc) d = -d;
-    return d || a.id.localeCompare(b.id);
+    return d || cmpStr(a.id, b.id);
   });
 }
 
@@ -130,7 +133,7 @@ export function buildList(rows: Collector[], q: FleetQuery): ListItem[] {
     g.push(r);
   }
   const keys = [...groups.keys()].sort((a, b) =>
-    q.groupBy === 'status' ? (statusRank.get(a as Status) ?? 99) - (statusRank.get(b as Status) ?? 99) : a.localeCompare(b));
+    q.groupBy === 'status' ? (statusRank.get(a as Status) ?? 99) - (statusRank.get(b as Status) ?? 99) : cmpStr(a, b));
   const out: ListItem[] = [];
   for (const k of keys) {
     const g = groups.get(k)!;

@@ -1,5 +1,5 @@
 import { ActionIcon, Alert, Badge, Button, Checkbox, Group, Menu, MultiSelect, Paper, Select, SimpleGrid, Stack, TagsInput, Text, TextInput, Title, VisuallyHidden } from '@mantine/core';
-import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type RowSelectionState } from '@tanstack/react-table';
+import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type Row, type RowSelectionState } from '@tanstack/react-table';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
@@ -64,13 +64,24 @@ function useFleetRows(q: FleetQuery) {
 
   useEffect(() => {
     if (!live) return;
+    // Rows change at once (one batch per animation frame); the sorted, grouped
+    // list is rebuilt at most every 250 ms, so a burst of events over 10,000 rows
+    // does not re-sort them on every frame.
+    let pending: ReturnType<typeof setTimeout> | null = null;
+    let last = 0;
+    const bump = () => {
+      pending = null;
+      last = Date.now();
+      setVersion((v) => v + 1);
+      setUpdatedAt(last);
+    };
     const offBatch = live.onBatch((events) => {
       const { changed, reload } = applyEvents(rowsRef.current, events);
-      if (changed) { setVersion((v) => v + 1); setUpdatedAt(Date.now()); }
+      if (changed && !pending) pending = setTimeout(bump, Math.max(0, 250 - (Date.now() - last)));
       if (reload) reloadRef.current();
     });
     const offResync = live.onResync(() => reloadRef.current());
-    return () => { offBatch(); offResync(); };
+    return () => { offBatch(); offResync(); if (pending) clearTimeout(pending); };
   }, [live]);
 
   return { rows: rowsRef.current, version, error, loaded, updatedAt };
@@ -151,7 +162,7 @@ const SORTABLE: Record<string, string> = {
 };
 
 interface RowCtx {
-  now: number;
+  now: { current: number };
   canAct: (c: Collector) => boolean;
   openDialog: (a: Action, id: string) => void;
   expanded: Set<string>;
@@ -184,7 +195,7 @@ function columns(): ColumnDef<Collector>[] {
       },
     },
     { id: 'status', header: 'Status', cell: ({ row }) => <StatusBadge status={row.original.status} reason={row.original.reason} /> },
-    { id: 'last_seen', header: 'Last seen', cell: ({ row, table }) => <LastSeenBadge lastSeen={row.original.last_seen} now={(table.options.meta as RowCtx).now} /> },
+    { id: 'last_seen', header: 'Last seen', cell: ({ row, table }) => <LastSeenBadge lastSeen={row.original.last_seen} now={(table.options.meta as RowCtx).now.current} /> },
     { id: 'freshness', header: 'Freshness', cell: ({ row }) => <FreshnessBadge freshness={row.original.freshness_seconds} status={row.original.status} /> },
     {
       id: 'completeness', header: 'Complete 1h / 24h',
@@ -248,6 +259,21 @@ function ExpandedRow({ id }: { id: string }) {
   );
 }
 
+/**
+ * One collector's row, rendered again only when its collector, selection or
+ * expansion changed, or once a second for the ageing badges — not on every
+ * scroll frame.
+ */
+const FleetRow = memo(function FleetRow({ row, c, index, measure, selected }: {
+  row: Row<Collector>; c: Collector; index: number; measure: (el: Element | null) => void; selected: boolean; expanded: boolean; now: number; meta: RowCtx;
+}) {
+  return (
+    <tr ref={measure} data-index={index} className={selected ? 'selected' : undefined} data-testid={`row-${c.id}`} data-status={c.status}>
+      {row.getVisibleCells().map((cell) => <td key={cell.id}>{flexRender(cell.column.columnDef.cell, cell.getContext())}</td>)}
+    </tr>
+  );
+});
+
 type VItem = ListItem | { kind: 'detail'; id: string };
 
 export function FleetPage() {
@@ -269,11 +295,13 @@ export function FleetPage() {
   const vitems = useMemo<VItem[]>(() => list.flatMap((i) => (i.kind === 'row' && expanded.has(i.row.id) ? [i, { kind: 'detail', id: i.row.id } as VItem] : [i])), [list, expanded]);
 
   const cols = useMemo(columns, []);
-  const meta: RowCtx = {
-    now, canAct, expanded,
+  const nowRef = useRef(now);
+  nowRef.current = now;
+  const meta = useMemo<RowCtx>(() => ({
+    now: nowRef, canAct, expanded,
     openDialog: (action, id) => setDialog({ action, id }),
     toggleExpand: (id) => setExpanded((s) => { const n = new Set(s); if (n.has(id)) n.delete(id); else n.add(id); return n; }),
-  };
+  }), [canAct, expanded]);
   const table = useReactTable({
     data, columns: cols, getRowId: (r) => r.id, getCoreRowModel: getCoreRowModel(),
     state: { rowSelection: selection }, onRowSelectionChange: setSelection, enableRowSelection: true, meta,
@@ -281,13 +309,12 @@ export function FleetPage() {
   const byId = table.getRowModel().rowsById;
 
   const scrollRef = useRef<HTMLDivElement>(null);
-  const virt = useVirtualizer({
-    count: vitems.length,
-    getScrollElement: () => scrollRef.current,
-    estimateSize: (i) => (vitems[i]?.kind === 'detail' ? 64 : 41),
-    overscan: 15,
-    getItemKey: (i) => { const it = vitems[i]!; return it.kind === 'row' ? it.row.id : it.kind === 'group' ? `g:${it.key}` : `d:${it.id}`; },
-  });
+  // Stable callbacks: the virtualizer recomputes every item's measurement when
+  // they change, which over 10,000 rows on each scroll frame is what costs.
+  const estimateSize = useCallback((i: number) => (vitems[i]?.kind === 'detail' ? 64 : 41), [vitems]);
+  const getItemKey = useCallback((i: number) => { const it = vitems[i]!; return it.kind === 'row' ? it.row.id : it.kind === 'group' ? `g:${it.key}` : `d:${it.id}`; }, [vitems]);
+  const getScrollElement = useCallback(() => scrollRef.current, []);
+  const virt = useVirtualizer({ count: vitems.length, getScrollElement, estimateSize, overscan: 15, getItemKey });
   const vr = virt.getVirtualItems();
   const padTop = vr.length ? vr[0]!.start : 0;
   const padBottom = vr.length ? virt.getTotalSize() - vr[vr.length - 1]!.end : 0;
@@ -356,11 +383,7 @@ export function FleetPage() {
               }
               const row = byId[it.row.id];
               if (!row) return null;
-              return (
-                <tr key={v.key} ref={virt.measureElement} data-index={v.index} className={row.getIsSelected() ? 'selected' : undefined} data-testid={`row-${it.row.id}`} data-status={it.row.status}>
-                  {row.getVisibleCells().map((cell) => <td key={cell.id}>{flexRender(cell.column.columnDef.cell, cell.getContext())}</td>)}
-                </tr>
-              );
+              return <FleetRow key={v.key} row={row} c={it.row} index={v.index} measure={virt.measureElement} selected={row.getIsSelected()} expanded={expanded.has(it.row.id)} now={now} meta={meta} />;
             })}
             {padBottom > 0 && <tr aria-hidden="true"><td colSpan={headers.length} style={{ height: padBottom, padding: 0, border: 0 }} /></tr>}
           </tbody>
