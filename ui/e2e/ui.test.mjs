@@ -149,11 +149,12 @@ test('detail: every section, and the agent’s /healthz on demand', async () => 
     await p.getByRole('heading', { name: s }).waitFor();
   }
   await p.getByTestId('metrics').getByText(/corral_collector_/).first().waitFor();
+  await shoot(p, 'detail');
   await p.getByRole('button', { name: 'Fetch /healthz now' }).click();
   const h = await p.getByTestId('health-body').textContent();
   assert.match(h, /HTTP 200/);
   await noSeriousA11y(p, 'detail');
-  await shoot(p, 'detail');
+  await shoot(p, 'detail-health');
   await clean(p);
 });
 
