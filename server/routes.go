@@ -19,6 +19,7 @@ import (
 	"github.com/corral-dev/corral/publish"
 	"github.com/corral-dev/corral/targets/filesd"
 	"github.com/corral-dev/corral/targets/selector"
+	"github.com/corral-dev/corral/ui"
 )
 
 // routes are the server's HTTP endpoints.
@@ -65,7 +66,23 @@ func (s *server) routes() http.Handler {
 		}
 		io.WriteString(w, "config reloaded\n")
 	})))
-	return mux
+	return withUI(mux, ui.Handler())
+}
+
+// withUI answers with the web UI (its page for client-side routes, its assets;
+// a build without -tags embedui a page saying how to build it) what mux has no
+// route for, except under the server's own prefixes, which keep mux's 404 and 405.
+func withUI(mux *http.ServeMux, app http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := mux.Handler(r)
+		p := r.URL.Path
+		if pattern != "" || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/-/") || strings.HasPrefix(p, "/debug/") ||
+			p == "/metrics" || p == "/federate" {
+			mux.ServeHTTP(w, r) // sets the request's pattern and path values
+			return
+		}
+		app.ServeHTTP(w, r)
+	})
 }
 
 // wsCredential is the credential of a WebSocket client: its principal's scope,
