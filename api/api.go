@@ -116,6 +116,8 @@ type Options struct {
 	// People keeps users, orgs, teams and role bindings for their routes; nil
 	// makes them answer 503.
 	People People
+	// Alerts are the built-in alerter's; nil lists none.
+	Alerts AlertLister
 }
 
 // HealthTimeout bounds the proxied /healthz request of an agent.
@@ -169,6 +171,7 @@ func (a *api) routes() []route {
 		{"GET /api/v1/targets", a.targets},
 		{"GET /api/v1/sd-files", a.sdFiles},
 		{"GET /api/v1/sd", a.httpSD},
+		{"GET /api/v1/alerts", a.alerts},
 		{"GET /api/v1/openapi.json", serveOpenAPI},
 		// People (users.go, bindings.go, orgs.go).
 		{"GET /api/v1/users", a.listUsers},

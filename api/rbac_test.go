@@ -76,6 +76,7 @@ func liveFixture(t *testing.T) (http.Handler, map[string]string) {
 		SDFiles: func() []filesd.FileStatus {
 			return []filesd.FileStatus{{Path: "/etc/corral/pg.yml", Targets: 4, LastGoodRead: t0}}
 		},
+		Alerts: alertsOf(t, eval),
 	})
 	return h, tokens
 }
@@ -148,6 +149,7 @@ func TestRBACMatrix(t *testing.T) {
 			if want := map[bool]int{true: 200, false: 403}[user == uSuper]; code != want {
 				t.Errorf("sd-files: %d, want %d: %s", code, want, body)
 			}
+			checkAlerts(t, h, user, tok)
 		})
 	}
 }
@@ -166,7 +168,7 @@ func noLeak(t *testing.T, user, what, body string) {
 // credentials or with a bad token.
 func TestUnauthenticated(t *testing.T) {
 	h, _ := liveFixture(t)
-	paths := []string{"/api/v1/collectors", "/api/v1/targets", "/api/v1/sd-files", "/api/v1/openapi.json", "/api/v1/nothing"}
+	paths := []string{"/api/v1/collectors", "/api/v1/targets", "/api/v1/sd-files", "/api/v1/alerts", "/api/v1/openapi.json", "/api/v1/nothing"}
 	for _, sub := range collectorRoutes {
 		paths = append(paths, "/api/v1/collectors/acme-red-1"+sub)
 	}

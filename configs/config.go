@@ -39,6 +39,9 @@ type Config struct {
 	// RemoteWrite forwards scraped samples and the fleet series to
 	// Prometheus-compatible receivers (see RemoteWriteConfig).
 	RemoteWrite []*RemoteWriteConfig `yaml:"remote_write,omitempty"`
+	// Alerting is the built-in alerter's section (alerting.go); nil when
+	// the file has none.
+	Alerting *AlertingConfig `yaml:"alerting,omitempty"`
 
 	// Dir is the folder of the file; relative paths resolve from it.
 	Dir string `yaml:"-"`
@@ -357,6 +360,10 @@ func Parse(b []byte, dir string) (*Config, error) {
 // type yaml names in its error: a config pasted from Prometheus gets told so,
 // rather than "field not found".
 var prometheusOnly = map[string][]string{
+	"configs.alertmanager": {"relabel_configs", "alert_relabel_configs", "file_sd_configs", "dns_sd_configs", "http_sd_configs",
+		"kubernetes_sd_configs", "consul_sd_configs", "sigv4"},
+	"configs.alerting": {"alert_relabel_configs"},
+
 	"configs.scrapeConfig": {"track_timestamps_staleness", "keep_dropped_targets", "fallback_scrape_protocol", "scrape_classic_histograms", "always_scrape_classic_histograms",
 		"native_histogram_bucket_limit", "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
 		"metric_name_validation_scheme", "metric_name_escaping_scheme", "scrape_failure_log_file",
@@ -371,7 +378,7 @@ var prometheusOnly = map[string][]string{
 	"configs.remoteWrite": {"metadata_config", "sigv4", "azuread", "google_iam", "protobuf_message",
 		"send_exemplars", "send_native_histograms", "round_robin_dns"},
 	"configs.queueConfig": {"sample_age_limit"},
-	"configs.Config":      {"rule_files", "scrape_config_files", "alerting", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
+	"configs.Config":      {"rule_files", "scrape_config_files", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
 }
 
 var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
@@ -433,6 +440,11 @@ func (c *Config) validate(dir string) error {
 			return fmt.Errorf("%s: name %q is used twice", field, rw.Name)
 		}
 		names[rw.Name] = true
+	}
+	if c.Alerting != nil {
+		if err := c.Alerting.validate(dir); err != nil {
+			return err
+		}
 	}
 	seen := make(map[string]bool, len(c.ScrapeConfigs))
 	for i, sc := range c.ScrapeConfigs {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/corral-dev/corral/alerting"
 	"github.com/corral-dev/corral/control"
 	"github.com/corral-dev/corral/store"
 )
@@ -16,7 +17,7 @@ import (
 func (s *server) control(ctx context.Context) (*control.Plane, error) {
 	ctl := s.cfg.Control
 	return control.New(ctx, control.Options{
-		Store: s.store, Fleet: s.eval, Events: s.hub, Tenancy: s.tenancy,
+		Store: s.store, Fleet: s.eval, Events: alerting.Tee{Publisher: s.hub, Alerter: s.alerter}, Tenancy: s.tenancy,
 		RegistryJobs: s.registryJobs, Changed: s.registryChanged,
 		Principal: func(ctx context.Context, userID string) (control.Scope, error) {
 			return s.auth.PrincipalOf(ctx, userID)
@@ -25,6 +26,15 @@ func (s *server) control(ctx context.Context) (*control.Plane, error) {
 		ArchiveRetention: time.Duration(ctl.ArchiveRetentionDays) * 24 * time.Hour,
 		Logger:           s.log, Registerer: s.reg,
 	})
+}
+
+// desired is a collector's desired state, for the alerter (a collector meant
+// to be paused never alerts).
+func (s *server) desired(id string) (store.DesiredState, bool) {
+	if s.plane == nil {
+		return store.DesiredState{}, false
+	}
+	return s.plane.Dispatcher.Desired(id)
 }
 
 // ShowKeys prints the server's public control key (making it on first use),

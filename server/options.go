@@ -87,6 +87,13 @@ func CheckConfig(path string, stdout, stderr io.Writer) int {
 			sc.JobName, sc.ScrapeInterval, sc.ScrapeTimeout, len(sc.StaticConfigs), len(sc.FileSDConfigs), sc.Registry)
 	}
 	fmt.Fprintf(stdout, "storage: %s\n", redactURL(cfg.Storage.URL))
+	if a := cfg.Alerting; a.Active() {
+		var urls []string
+		for _, am := range a.Alertmanagers {
+			urls = append(urls, am.URLs()...)
+		}
+		fmt.Fprintf(stdout, "alerting: every %s to %d Alertmanager(s) %v\n", a.EvaluationInterval, len(urls), urls)
+	}
 	return 0
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/corral-dev/corral/alerting"
 	"github.com/corral-dev/corral/configs"
 	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/scrape"
@@ -67,6 +68,11 @@ func (s *server) apply(cfg *configs.Config) error {
 			IncompleteBelow: sc.Thresholds.IncompleteBelow,
 		}
 	}
+	// The alerter first: it is the one part that may still refuse the
+	// config (an Alertmanager's HTTP client), and nothing else changed yet.
+	if err := s.alerter.Apply(alerting.Settings{Config: cfg.Alerting, ExternalLabels: cfg.Global.ExternalLabels}); err != nil {
+		return err
+	}
 	// The thresholds first: ApplyJobs re-syncs, and the evaluator reads them
 	// for every target it tracks.
 	s.mu.Lock()
@@ -76,7 +82,11 @@ func (s *server) apply(cfg *configs.Config) error {
 	if err := s.scraper.ApplyJobs(scrapeJobs); err != nil {
 		s.mu.Lock()
 		s.thresholds = old
+		running := s.cfg
 		s.mu.Unlock()
+		if running != nil {
+			_ = s.alerter.Apply(alerting.Settings{Config: running.Alerting, ExternalLabels: running.Global.ExternalLabels})
+		}
 		return err
 	}
 	s.discovery.ApplyJobs(jobs)

@@ -58,6 +58,7 @@ func (s *server) routes() http.Handler {
 		SDFiles: s.sdFiles, Discovery: s.discovery, Logger: s.log, DefaultOrg: s.tenancy.DefaultOrg,
 		Commands: s.plane.Dispatcher, CommandList: s.store, Scraper: s.scraper, Registrar: s.plane.Lifecycle, Archives: s.plane.Lifecycle,
 		Bulk: s.plane.Bulk, Keys: s.plane.Dispatcher, Audit: s.store, AuditLog: s.store, People: s.store,
+		Alerts: s.alerter,
 	}))
 	mux.Handle("POST /-/reload", s.lifecycle(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.reload(); err != nil {

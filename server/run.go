@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/corral-dev/corral/alerting"
 	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/api/events"
 	"github.com/corral-dev/corral/configs"
@@ -51,6 +52,8 @@ type server struct {
 	remote        *remotewrite.Writer // nil without remote_write
 	hub           *events.Hub
 	plane         *control.Plane
+	alerter       *alerting.Alerter
+	notifier      *alerting.Notifier
 	// tenancy is fixed at start: a reload does not move collectors between orgs.
 	tenancy targets.Tenancy
 
@@ -116,6 +119,9 @@ func Run(ctx context.Context, o Options) error {
 		Recorder: s.writer, Observe: obs.observed, Thresholds: s.targetThresholds,
 		Restore: rs.restore, Forgot: rs.forgot,
 	})
+	s.notifier = alerting.NewNotifier(o.Logger, alerting.NewMetrics(s.reg))
+	s.alerter = alerting.New(alerting.Options{Fleet: s.eval, SDFiles: s.sdFiles, Desired: s.desired, Events: s.hub,
+		Notifier: s.notifier, Logger: o.Logger})
 	if s.plane, err = s.control(ctx); err != nil {
 		return err
 	}
@@ -159,6 +165,8 @@ func Run(ctx context.Context, o Options) error {
 	if s.remote != nil {
 		wg.Go(func() { s.remoteWriteFleet(ctx) })
 	}
+	wg.Go(func() { s.notifier.Run(ctx) })
+	wg.Go(func() { s.alerter.Run(ctx) })
 	wg.Go(func() {
 		if err := s.plane.Run(ctx); err != nil {
 			o.Logger.Error("the command dispatcher stopped", "err", err)

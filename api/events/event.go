@@ -65,7 +65,8 @@ import (
 func optIn(t string) bool { return t == wire.EventLog }
 
 var knownTypes = []string{wire.EventConnected, wire.EventDisconnected, wire.EventHeartbeat, wire.EventMetrics, wire.EventError,
-	wire.EventStatusChanged, wire.EventRestarted, wire.EventStopped, wire.EventResumed, wire.EventRegistered, wire.EventUnregistered, wire.EventCommandUpdate, wire.EventLog}
+	wire.EventStatusChanged, wire.EventRestarted, wire.EventStopped, wire.EventResumed, wire.EventRegistered, wire.EventUnregistered, wire.EventCommandUpdate, wire.EventLog,
+	wire.EventAlertFiring, wire.EventAlertResolved}
 
 // Event is one real-time event. Clients are sent its Type, Collector, Time and
 // Data as a [wire.Event]; Org and Team scope it, and Status, Job and Labels are
