@@ -10,16 +10,33 @@ DATA      ?= data
 DEMO_COUNT ?= 12
 DEMO_MIX  ?= online=5,slow=1,stale=1,incomplete=1,error=1,waiting=1,paused=1
 
-.PHONY: all build test test-short lint fmt run bench fuzz faults clean
+.PHONY: all build ui test test-go test-ui test-short lint fmt run bench fuzz faults clean
 
 all: build
 
-build:
-	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+# The web UI (ui/): npm ci + vite build only when its sources or lock file changed
+# since the last build (ui/.stamp), then embedded in corral with -tags embedui.
+UI_SOURCES := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts
 
-test:
+ui: ui/.stamp
+ui/.stamp: $(UI_SOURCES)
+	cd ui && npm ci --no-audit --no-fund && npm run build
+	@touch $@
+
+build: ui
+	@mkdir -p $(BIN)
+	$(GO) build -tags embedui -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+test: test-go test-ui
+
+test-go:
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# vitest, then the Playwright suite (playwright-core driving /usr/bin/chromium)
+# against the real corral and a simulated fleet built by make build.
+test-ui: build
+	cd ui && npx vitest run
+	cd ui && CORRAL_BIN=$(CURDIR)/$(BIN) npm run e2e
 
 test-short:
 	$(GO) test -count=1 -short ./...
@@ -45,6 +62,7 @@ run: build
 	@$(BIN)/corral-agent simulate --count $(DEMO_COUNT) --mix '$(DEMO_MIX)' --log.level error \
 		--sd-file $(DATA)/sd/demo.yml --trusted-key-file $(DATA)/demo/server.pub --trusted-key-file $(DATA)/demo/control.pub --print-urls & \
 	sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
+	echo "Web UI: http://localhost:9480/  (log in as admin with the password in $(DATA)/demo/admin.password)"; \
 	echo "corral: http://localhost:9480/metrics  (fleet status: curl -s localhost:9480/metrics | grep 'corral_collector_status.*} 1')"; \
 	echo "API: log in as admin with the password in $(DATA)/demo/admin.password:"; \
 	echo "  curl -s -c /tmp/corral.cookies -H 'Content-Type: application/json' -d '{\"username\":\"admin\",\"password\":\"'\$$(cat $(DATA)/demo/admin.password)'\"}' localhost:9480/api/v1/login"; \

@@ -113,6 +113,9 @@ type Options struct {
 	Audit       AuditAppender // rows of actions done by the API itself (scrape on demand)
 	AuditLog    AuditReader
 
+	// People keeps users, orgs, teams and role bindings for their routes; nil
+	// makes them answer 503.
+	People People
 	// Alerts are the built-in alerter's; nil lists none.
 	Alerts AlertLister
 }
@@ -170,6 +173,30 @@ func (a *api) routes() []route {
 		{"GET /api/v1/sd", a.httpSD},
 		{"GET /api/v1/alerts", a.alerts},
 		{"GET /api/v1/openapi.json", serveOpenAPI},
+		// People (users.go, bindings.go, orgs.go).
+		{"GET /api/v1/users", a.listUsers},
+		{"POST /api/v1/users", a.createUser},
+		{"GET /api/v1/users/{id}", a.getUser},
+		{"PATCH /api/v1/users/{id}", a.updateUser},
+		{"DELETE /api/v1/users/{id}", a.deleteUser},
+		{"POST /api/v1/users/{id}/disable", a.disableUser(true)},
+		{"POST /api/v1/users/{id}/enable", a.disableUser(false)},
+		{"POST /api/v1/users/{id}/reset-password", a.resetPassword},
+		{"GET /api/v1/users/{id}/bindings", a.userBindings},
+		{"POST /api/v1/users/{id}/bindings", a.bind},
+		{"DELETE /api/v1/users/{id}/bindings", a.unbind},
+		{"GET /api/v1/bindings", a.listBindings},
+		{"POST /api/v1/me/password", a.changeOwnPassword},
+		{"GET /api/v1/orgs", a.listOrgs},
+		{"POST /api/v1/orgs", a.createOrg},
+		{"GET /api/v1/orgs/{org}", a.getOrg},
+		{"PATCH /api/v1/orgs/{org}", a.updateOrg},
+		{"DELETE /api/v1/orgs/{org}", a.deleteOrg},
+		{"GET /api/v1/orgs/{org}/teams", a.listTeams},
+		{"POST /api/v1/orgs/{org}/teams", a.createTeam},
+		{"GET /api/v1/orgs/{org}/teams/{team}", a.getTeam},
+		{"PATCH /api/v1/orgs/{org}/teams/{team}", a.updateTeam},
+		{"DELETE /api/v1/orgs/{org}/teams/{team}", a.deleteTeam},
 	}
 }
 

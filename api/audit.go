@@ -20,6 +20,9 @@ const MaxAuditExport = 100000
 // in the caller's scope (team_lead and above); format=csv or json exports every
 // matching row as a file.
 func (a *api) audit(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r, "collector", "action", "result", "actor", "target", "since", "until", "format", "limit", "offset") {
+		return
+	}
 	p, _ := auth.FromContext(r.Context())
 	all, scopes := scopesOf(p, true)
 	if !all && len(scopes) == 0 {
@@ -28,7 +31,7 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 	}
 	qs := r.URL.Query()
 	f := store.AuditFilter{All: all, Scopes: scopes, Collector: qs.Get("collector"), Action: qs.Get("action"),
-		Result: qs.Get("result"), Actor: qs.Get("actor")}
+		Result: qs.Get("result"), Actor: qs.Get("actor"), Target: qs.Get("target")}
 	now := time.Now()
 	for _, tp := range []struct {
 		name string

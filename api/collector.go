@@ -161,16 +161,20 @@ func (a *api) collectorMetrics(w http.ResponseWriter, r *http.Request) {
 		if s.Family >= 0 && s.Family != last && int(s.Family) < len(fams) {
 			f := fams[s.Family]
 			if f.Help != nil {
+				name, _ := f.InText(s.Name)
 				bw.WriteString("# HELP ")
-				bw.Write(f.Name)
+				bw.WriteString(name)
 				bw.WriteByte(' ')
 				bw.Write(f.Help)
 				bw.WriteByte('\n')
 			}
+			// The family as the text format names it: the snapshot may
+			// have been parsed from OpenMetrics (counter foo → foo_total).
+			name, typ := f.InText(s.Name)
 			bw.WriteString("# TYPE ")
-			bw.Write(f.Name)
+			bw.WriteString(name)
 			bw.WriteByte(' ')
-			bw.WriteString(f.Type.String())
+			bw.WriteString(typ.String())
 			bw.WriteByte('\n')
 			last = s.Family
 		}

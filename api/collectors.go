@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -27,6 +28,8 @@ type listQuery struct {
 	orgs       map[string]bool
 	teams      map[string]bool
 	jobs       map[string]bool
+	groups     map[string]bool // any of them
+	tags       []string        // all of them
 	matchers   selector.Selector
 	q          string
 	sortBy     string
@@ -61,6 +64,11 @@ func set(vals []string) map[string]bool {
 // parseList parses the query; on an error it returns the offending parameter.
 func parseList(r *http.Request) (listQuery, string, error) {
 	qs := r.URL.Query()
+	for name := range qs {
+		if !listParams[name] {
+			return listQuery{}, name, fmt.Errorf("unknown parameter; GET /collectors takes %s", strings.Join(slices.Sorted(maps.Keys(listParams)), ", "))
+		}
+	}
 	lq := listQuery{sortBy: "id", page: 1, limit: DefaultLimit}
 	lq.statuses = set(qs["status"])
 	for s := range lq.statuses {
@@ -69,6 +77,21 @@ func parseList(r *http.Request) (listQuery, string, error) {
 		}
 	}
 	lq.orgs, lq.teams, lq.jobs = set(qs["org"]), set(qs["team"]), set(qs["job"])
+	if _, ok := qs["group"]; ok {
+		// group= (empty) asks for the collectors without a group.
+		lq.groups = set(qs["group"])
+		if lq.groups == nil {
+			lq.groups = map[string]bool{}
+		}
+		for _, g := range qs["group"] {
+			if strings.TrimSpace(g) == "" {
+				lq.groups[""] = true
+			}
+		}
+	}
+	if tags := set(qs["tag"]); tags != nil {
+		lq.tags = slices.Sorted(maps.Keys(tags))
+	}
 	for _, l := range qs["label"] {
 		m, err := selector.Matcher(l)
 		if err != nil {
@@ -96,12 +119,34 @@ func parseList(r *http.Request) (listQuery, string, error) {
 		return lq, "limit", err
 	}
 	switch lq.groupBy = qs.Get("group_by"); lq.groupBy {
-	case "", "status", "job", "team":
+	case "", "status", "job", "team", "group":
 	default:
-		return lq, "group_by", fmt.Errorf("%q: want status, job or team", lq.groupBy)
+		return lq, "group_by", fmt.Errorf("%q: want status, job, team or group", lq.groupBy)
 	}
-	lq.hasFilters = lq.statuses != nil || lq.orgs != nil || lq.teams != nil || lq.jobs != nil || lq.matchers != nil || lq.q != ""
+	lq.hasFilters = lq.statuses != nil || lq.orgs != nil || lq.teams != nil || lq.jobs != nil || lq.matchers != nil || lq.q != "" ||
+		lq.groups != nil || lq.tags != nil
 	return lq, "", nil
+}
+
+// listParams are the query parameters of GET /collectors; any other is a 400,
+// so that a misspelt filter is not silently ignored.
+var listParams = map[string]bool{
+	"status": true, "org": true, "team": true, "job": true, "label": true, "q": true, "sort": true,
+	"page": true, "limit": true, "group_by": true, "group": true, "tag": true,
+}
+
+// steered reports whether the group and tags the collector was given (its
+// desired state) pass the group and tag filters.
+func (lq *listQuery) steered(group string, tags []string) bool {
+	if lq.groups != nil && !lq.groups[group] {
+		return false
+	}
+	for _, want := range lq.tags {
+		if !slices.Contains(tags, want) {
+			return false
+		}
+	}
+	return true
 }
 
 // containsFold reports whether s contains sub, ignoring ASCII case; sub is
@@ -178,8 +223,9 @@ func (lq *listQuery) keep(h *health.Health, org, team, q string) bool {
 
 // entry is a collector that passed scope and filters.
 type entry struct {
-	h    health.Health
-	team string
+	h     health.Health
+	team  string
+	group string
 }
 
 func newEntries() any { s := make([]entry, 0, 1024); return &s }
@@ -307,7 +353,19 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 		if !p.CanRead(org, team) || !lq.keep(&h, org, team, q) {
 			return true
 		}
-		es = append(es, entry{h: h, team: team})
+		var group string
+		if lq.groups != nil || lq.tags != nil || lq.groupBy == "group" {
+			var tags []string
+			if a.o.Commands != nil {
+				if d, ok := a.o.Commands.Desired(h.Collector); ok {
+					group, tags = d.Group, d.Tags
+				}
+			}
+			if !lq.steered(group, tags) {
+				return true
+			}
+		}
+		es = append(es, entry{h: h, team: team, group: group})
 		return true
 	})
 
@@ -336,6 +394,8 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 			}
 		case "team":
 			groups[es[i].team]++
+		case "group":
+			groups[es[i].group]++
 		}
 	}
 

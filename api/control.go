@@ -341,6 +341,9 @@ type CommandLister interface {
 
 // commands serves GET /api/v1/commands?collector=&state=&limit=&offset=.
 func (a *api) commands(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r, "collector", "state", "bulk_id", "limit", "offset") {
+		return
+	}
 	qs := r.URL.Query()
 	f := store.CommandFilter{Collector: qs.Get("collector"), State: qs.Get("state"), BulkID: qs.Get("bulk_id"), Limit: 50}
 	switch f.State {

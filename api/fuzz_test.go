@@ -33,7 +33,7 @@ func checkAnswer(t *testing.T, what string, code int, body string) {
 // queryRoutes are the GET routes that parse a query string, with a query
 // each takes, for the seed corpus.
 var queryRoutes = []struct{ path, seed string }{
-	{"/api/v1/collectors", "page=2&limit=1&sort=-status&status=online,error&label=team%3Dred&q=acme&group_by=team"},
+	{"/api/v1/collectors", "page=2&limit=1&sort=-status&status=online,error&label=team%3Dred&q=acme&group_by=team&group=eu&tag=pg&tag=prod"},
 	{"/api/v1/collectors/acme-red-1/history", "from=-1h&to=now&limit=10"},
 	{"/api/v1/collectors/acme-red-1/completeness", "window=24h&from=2026-01-01T00:00:00Z&to=1767225600"},
 	{"/api/v1/collectors/acme-red-1/logs", "level=warn&q=x&since=-5m&until=now&limit=5&offset=1"},
@@ -56,7 +56,7 @@ func FuzzCollectorsQuery(f *testing.F) {
 		f.Add(uint8(i), "")
 	}
 	for _, q := range []string{"page=9223372036854775807&limit=1000", "limit=-1", "sort=nope", "page=1e3", "status=%ff",
-		"label=%7B", "label=a%3D~%28", "q=%00", "group_by=org&group_by=team", "since=99999999999999999999", "from=-"} {
+		"label=%7B", "label=a%3D~%28", "q=%00", "group_by=org&group_by=team", "group_by=group&group=", "tag=%ff&environment=x", "since=99999999999999999999", "from=-"} {
 		f.Add(uint8(0), q)
 		f.Add(uint8(7), q)
 	}

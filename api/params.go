@@ -3,8 +3,11 @@ package api
 import (
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Bounds of the paging parameters: large enough for any real fleet or trail,
@@ -27,4 +30,23 @@ func intParam(qs url.Values, name string, def, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("%q: want a number from %d to %d", v, lo, hi)
 	}
 	return int(n), nil
+}
+
+// onlyParams answers 400 bad_request naming the first query parameter of r
+// that is not one of allowed, so that a misspelt or unsupported filter is an
+// error rather than silently ignored (and everything returned).
+func onlyParams(w http.ResponseWriter, r *http.Request, allowed ...string) bool {
+	for name := range r.URL.Query() {
+		if !slices.Contains(allowed, name) {
+			msg := "unknown parameter"
+			if len(allowed) > 0 {
+				msg += "; this route takes " + strings.Join(allowed, ", ")
+			} else {
+				msg += "; this route takes none"
+			}
+			badParam(w, name, msg)
+			return false
+		}
+	}
+	return true
 }

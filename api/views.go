@@ -144,7 +144,7 @@ func viewAudit(e store.AuditEntry) wire.AuditEntry {
 	p = control.Redact(p) // rows written before DSN passwords were redacted
 	return wire.AuditEntry{ID: e.ID, At: e.At.UTC(), FinishedAt: ts(e.FinishedAt), Actor: wire.Actor(e.Actor), Remote: e.Remote, Action: e.Action,
 		Collector: e.Collector, Org: e.Org, Team: e.Team, Reason: e.Reason, Params: p, Result: e.Result, Error: e.Error,
-		CommandID: e.CommandID, BulkID: e.BulkID}
+		CommandID: e.CommandID, BulkID: e.BulkID, Target: e.Target}
 }
 
 func (a *api) viewArchive(arc store.ArchivedCollector, discovered map[string]bool) wire.Archive {

@@ -36,6 +36,9 @@ type Config struct {
 	Tenancy       TenancyConfig   `yaml:"tenancy"`
 	Logs          LogsConfig      `yaml:"logs"`
 	Control       ControlConfig   `yaml:"control"`
+	// RemoteWrite forwards scraped samples and the fleet series to
+	// Prometheus-compatible receivers (see RemoteWriteConfig).
+	RemoteWrite []*RemoteWriteConfig `yaml:"remote_write,omitempty"`
 	// Alerting is the built-in alerter's section (alerting.go); nil when
 	// the file has none.
 	Alerting *AlertingConfig `yaml:"alerting,omitempty"`
@@ -54,6 +57,13 @@ type GlobalConfig struct {
 	// ExternalLabels are added to every series of /federate that lacks them,
 	// as Prometheus adds its external labels.
 	ExternalLabels map[string]string `yaml:"external_labels,omitempty"`
+	// ScrapeProtocols, LabelLimit … TargetLimit are every job's default, as
+	// in Prometheus's global section (see ScrapeConfig).
+	ScrapeProtocols       []string `yaml:"scrape_protocols,omitempty"`
+	LabelLimit            int      `yaml:"label_limit,omitempty"`
+	LabelNameLengthLimit  int      `yaml:"label_name_length_limit,omitempty"`
+	LabelValueLengthLimit int      `yaml:"label_value_length_limit,omitempty"`
+	TargetLimit           int      `yaml:"target_limit,omitempty"`
 }
 
 // Thresholds decide a collector's status (DESIGN.md, "Health, freshness,
@@ -110,8 +120,59 @@ type ScrapeConfig struct {
 	// HonorTimestamps keeps the timestamps targets expose (default true, as
 	// Prometheus); false stamps every sample with the scrape's time.
 	HonorTimestamps *bool `yaml:"honor_timestamps"`
+	// MetricRelabelConfigs rewrite, keep or drop each scraped sample (its
+	// target labels merged in) before /federate and remote_write see it, as
+	// Prometheus's do before storage. Health reads the samples as scraped.
+	MetricRelabelConfigs []*relabel.Config `yaml:"metric_relabel_configs,omitempty"`
+	// LabelLimit, LabelNameLengthLimit and LabelValueLengthLimit fail a scrape
+	// with a sample over them (its labels counted with the target's and
+	// __name__, after metric relabelling), as in Prometheus; 0 is no limit.
+	LabelLimit            int `yaml:"label_limit,omitempty"`
+	LabelNameLengthLimit  int `yaml:"label_name_length_limit,omitempty"`
+	LabelValueLengthLimit int `yaml:"label_value_length_limit,omitempty"`
+	// TargetLimit: more targets than this after relabelling fail all the
+	// job's scrapes (reason target_limit), as in Prometheus; 0 is no limit.
+	TargetLimit int `yaml:"target_limit,omitempty"`
+	// ScrapeProtocols are the formats asked for, in order of preference, in
+	// the Accept header (default [DefaultScrapeProtocols], Prometheus's).
+	ScrapeProtocols []string `yaml:"scrape_protocols,omitempty"`
 	// Registry scrapes the collectors registered through corral's API in this job.
 	Registry bool `yaml:"registry"`
+}
+
+// ScrapeProtocolHeaders are the scrape protocols corral parses, by the name
+// Prometheus gives them in scrape_protocols, with the media type each puts in
+// the Accept header (Prometheus's config.ScrapeProtocolsHeaders).
+var ScrapeProtocolHeaders = map[string]string{
+	"PrometheusText0.0.4":  "text/plain;version=0.0.4",
+	"PrometheusText1.0.0":  "text/plain;version=1.0.0",
+	"OpenMetricsText0.0.1": "application/openmetrics-text;version=0.0.1",
+	"OpenMetricsText1.0.0": "application/openmetrics-text;version=1.0.0",
+}
+
+// DefaultScrapeProtocols is scrape_protocols when neither a job nor global
+// sets it: Prometheus's default order, OpenMetrics first.
+var DefaultScrapeProtocols = []string{"OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4"}
+
+// unparsedProtocols are Prometheus's protocols that corral does not parse.
+var unparsedProtocols = map[string]bool{"PrometheusProto": true, "OpenMetricsText2.0.0": true}
+
+// validProtocols checks a scrape_protocols list; field names it in errors.
+func validProtocols(field string, ps []string) error {
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if _, ok := ScrapeProtocolHeaders[p]; !ok {
+			if unparsedProtocols[p] {
+				return fmt.Errorf("%s: %s is a Prometheus protocol corral does not parse; use the text formats (%s)", field, p, strings.Join(DefaultScrapeProtocols, ", "))
+			}
+			return fmt.Errorf("%s: unknown scrape protocol %q, want one of %s", field, p, strings.Join(DefaultScrapeProtocols, ", "))
+		}
+		if seen[p] {
+			return fmt.Errorf("%s: %s is listed twice", field, p)
+		}
+		seen[p] = true
+	}
+	return nil
 }
 
 // TenancyConfig says which org and team a discovered collector belongs to: the
@@ -303,9 +364,7 @@ var prometheusOnly = map[string][]string{
 		"kubernetes_sd_configs", "consul_sd_configs", "sigv4"},
 	"configs.alerting": {"alert_relabel_configs"},
 
-	"configs.scrapeConfig": {"metric_relabel_configs", "track_timestamps_staleness",
-		"label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit", "keep_dropped_targets",
-		"scrape_protocols", "fallback_scrape_protocol", "scrape_classic_histograms", "always_scrape_classic_histograms",
+	"configs.scrapeConfig": {"track_timestamps_staleness", "keep_dropped_targets", "fallback_scrape_protocol", "scrape_classic_histograms", "always_scrape_classic_histograms",
 		"native_histogram_bucket_limit", "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
 		"metric_name_validation_scheme", "metric_name_escaping_scheme", "scrape_failure_log_file",
 		"kubernetes_sd_configs", "consul_sd_configs", "ec2_sd_configs",
@@ -314,10 +373,12 @@ var prometheusOnly = map[string][]string{
 		"digitalocean_sd_configs", "linode_sd_configs", "marathon_sd_configs", "nerve_sd_configs", "puppetdb_sd_configs",
 		"scaleway_sd_configs", "uyuni_sd_configs", "vultr_sd_configs", "ionos_sd_configs", "lightsail_sd_configs", "ovhcloud_sd_configs"},
 	"configs.global": {"evaluation_interval", "rule_query_offset", "query_log_file", "scrape_failure_log_file",
-		"scrape_protocols", "label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit",
 		"keep_dropped_targets", "metric_name_validation_scheme", "metric_name_escaping_scheme", "convert_classic_histograms_to_nhcb",
 		"always_scrape_classic_histograms"},
-	"configs.Config": {"rule_files", "scrape_config_files", "remote_write", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
+	"configs.remoteWrite": {"metadata_config", "sigv4", "azuread", "google_iam", "protobuf_message",
+		"send_exemplars", "send_native_histograms", "round_robin_dns"},
+	"configs.queueConfig": {"sample_age_limit"},
+	"configs.Config":      {"rule_files", "scrape_config_files", "remote_read", "otlp", "runtime", "tracing", "storage_config"},
 }
 
 var fieldNotFound = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
@@ -365,6 +426,20 @@ func (c *Config) validate(dir string) error {
 	}
 	if err := c.Logs.validate(); err != nil {
 		return err
+	}
+	names := map[string]bool{}
+	for i, rw := range c.RemoteWrite {
+		field := fmt.Sprintf("remote_write[%d]", i)
+		if rw == nil {
+			return fmt.Errorf("%s: empty entry", field)
+		}
+		if err := rw.validate(field, dir); err != nil {
+			return err
+		}
+		if names[rw.Name] {
+			return fmt.Errorf("%s: name %q is used twice", field, rw.Name)
+		}
+		names[rw.Name] = true
 	}
 	if c.Alerting != nil {
 		if err := c.Alerting.validate(dir); err != nil {
@@ -419,6 +494,15 @@ func (g *GlobalConfig) validate() error {
 	}
 	if g.SampleLimit < 0 {
 		return errors.New("global.sample_limit: must not be negative")
+	}
+	if g.LabelLimit < 0 || g.LabelNameLengthLimit < 0 || g.LabelValueLengthLimit < 0 || g.TargetLimit < 0 {
+		return errors.New("global: label_limit, label_name_length_limit, label_value_length_limit and target_limit must not be negative")
+	}
+	if len(g.ScrapeProtocols) == 0 {
+		g.ScrapeProtocols = DefaultScrapeProtocols
+	}
+	if err := validProtocols("global.scrape_protocols", g.ScrapeProtocols); err != nil {
+		return err
 	}
 	if err := g.Thresholds.validate("global.thresholds"); err != nil {
 		return err
@@ -495,6 +579,13 @@ func (c *ScrapeConfig) inherit(g GlobalConfig) {
 	orDefault(&c.ScrapeTimeout, min(g.ScrapeTimeout, c.ScrapeInterval))
 	orDefault(&c.BodySizeLimit, g.BodySizeLimit)
 	orDefault(&c.SampleLimit, g.SampleLimit)
+	orDefault(&c.LabelLimit, g.LabelLimit)
+	orDefault(&c.LabelNameLengthLimit, g.LabelNameLengthLimit)
+	orDefault(&c.LabelValueLengthLimit, g.LabelValueLengthLimit)
+	orDefault(&c.TargetLimit, g.TargetLimit)
+	if len(c.ScrapeProtocols) == 0 {
+		c.ScrapeProtocols = g.ScrapeProtocols
+	}
 	c.Thresholds = c.Thresholds.Or(g.Thresholds)
 }
 
@@ -524,6 +615,12 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 	if c.SampleLimit < 0 {
 		return fmt.Errorf("%s.sample_limit: must not be negative", field)
 	}
+	if c.LabelLimit < 0 || c.LabelNameLengthLimit < 0 || c.LabelValueLengthLimit < 0 || c.TargetLimit < 0 {
+		return fmt.Errorf("%s: label_limit, label_name_length_limit, label_value_length_limit and target_limit must not be negative", field)
+	}
+	if err := validProtocols(field+".scrape_protocols", c.ScrapeProtocols); err != nil {
+		return err
+	}
 	if err := c.Thresholds.validate(field + ".thresholds"); err != nil {
 		return err
 	}
@@ -537,6 +634,16 @@ func (c *ScrapeConfig) validate(field, dir string) error {
 		}
 		if err := rc.Validate(model.UTF8Validation); err != nil {
 			return fmt.Errorf("%s.relabel_configs[%d]: %w", field, j, err)
+		}
+	}
+	for j, rc := range c.MetricRelabelConfigs {
+		if rc == nil {
+			return fmt.Errorf("%s.metric_relabel_configs[%d]: empty or null relabelling rule", field, j)
+		}
+		// Legacy names: the samples are written out in the text formats,
+		// whose label names corral writes unquoted.
+		if err := rc.Validate(model.LegacyValidation); err != nil {
+			return fmt.Errorf("%s.metric_relabel_configs[%d]: %w", field, j, err)
 		}
 	}
 	for j := range c.FileSDConfigs {

@@ -1,15 +1,70 @@
 package faults
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/internal/realprom"
 )
+
+// alertEvents subscribes to the alert events of the WebSocket as user and
+// sends each "<type> <collector> <alertname>" to the channel.
+func alertEvents(t *testing.T, s *Server, user string) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	hdr := http.Header{"Authorization": {"Bearer " + s.Tokens[user]}}
+	conn, _, err := websocket.Dial(ctx, "ws://"+s.Addr+"/api/v1/ws", &websocket.DialOptions{HTTPHeader: hdr})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); conn.CloseNow() })
+	sub := `{"action":"subscribe","types":["` + wire.EventAlertFiring + `","` + wire.EventAlertResolved + `"]}`
+	if err := conn.Write(ctx, websocket.MessageText, []byte(sub)); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string, 64)
+	go func() {
+		for {
+			_, b, err := conn.Read(ctx)
+			if err != nil {
+				return
+			}
+			var e wire.Event[wire.Alert]
+			if json.Unmarshal(b, &e) == nil && strings.HasPrefix(e.Type, "alert:") {
+				select {
+				case out <- e.Type + " " + e.Collector + " " + e.Data.Name:
+				default:
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// waitEvent waits for event want on ch.
+func waitEvent(t *testing.T, ch <-chan string, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case got := <-ch:
+			if got == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no WebSocket event %q within %s", want, within)
+		}
+	}
+}
 
 // amAlert is the CollectorDown alert of collector in Alertmanager, if it
 // holds one.
@@ -74,8 +129,9 @@ func corralAlert(t *testing.T, s *Server, collector string) string {
 
 // TestAlertsReachAlertmanager runs the real corral, a simulated fleet, one
 // agent of its own and the real Alertmanager: the agent killed, its
-// CollectorDown reaches Alertmanager with the labels routing needs; the
-// agent back, the alert resolves there; Alertmanager stopped while an agent
+// CollectorDown fires in GET /api/v1/alerts and on the WebSocket, and
+// reaches Alertmanager with the labels routing needs; the agent back, the
+// alert resolves in all three; Alertmanager stopped while an agent
 // dies, the alert waits in corral's queue and reaches Alertmanager once it
 // is back.
 func TestAlertsReachAlertmanager(t *testing.T) {
@@ -105,6 +161,7 @@ alerting:
 	if _, ok := amAlert(t, am, "victim"); ok {
 		t.Fatal("CollectorDown in Alertmanager before anything went down")
 	}
+	events := alertEvents(t, s, "viewer")
 
 	killed := time.Now()
 	a.Kill()
@@ -130,6 +187,7 @@ alerting:
 	if st := corralAlert(t, s, "victim"); st != wire.AlertFiring {
 		t.Errorf("GET /api/v1/alerts: victim's CollectorDown is %s, want firing", st)
 	}
+	waitEvent(t, events, "alert:firing victim CollectorDown", 5*time.Second)
 
 	restartAgent(t, a)
 	back := time.Now()
@@ -138,6 +196,7 @@ alerting:
 	if st := corralAlert(t, s, "victim"); st != wire.AlertResolved {
 		t.Errorf("GET /api/v1/alerts after the agent came back: %s, want resolved", st)
 	}
+	waitEvent(t, events, "alert:resolved victim CollectorDown", 5*time.Second)
 
 	// Alertmanager down while the agent dies again: the alert waits.
 	am.Stop()

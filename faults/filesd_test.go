@@ -251,10 +251,10 @@ scrape_configs:
 	t0 := time.Now()
 	s.Start()
 	before := s.Usage()
-	unk, tUnk := s.WaitCollector("nxdomain", 30*time.Second, "not reached (dns)", func(d wire.CollectorDetail) bool {
+	unk, _ := s.WaitCollector("nxdomain", 30*time.Second, "not reached (dns)", func(d wire.CollectorDetail) bool {
 		return d.LastErrorReason == "dns"
 	})
-	tUnk = time.Since(t0)
+	tUnk := time.Since(t0)
 	if !strings.Contains(unk.Reason, "dns") || !strings.Contains(unk.LastError, "nonexistent.invalid") {
 		t.Errorf("reason %q (last_error %q) does not say DNS and the host", unk.Reason, unk.LastError)
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,7 +33,6 @@ type hostileTarget struct {
 	open    atomic.Int64 // connections open now
 	maxOpen atomic.Int64 // most open at once since the last ResetMax
 	conns   atomic.Int64 // connections accepted in all
-	hijack  sync.Map     // net.Conn → true for hijacked ones, counted until closed
 }
 
 func newHostileTarget(t *testing.T) *hostileTarget {

@@ -301,9 +301,10 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 			}
 			var name string
 			if f := samples[i].Family; f >= 0 && int(f) < len(fams) {
-				name = string(fams[f].Name)
+				var typ expo.Type
+				name, typ = fams[f].InText(samples[i].Name)
 				if _, ok := types[name]; !ok {
-					types[name] = fams[f].Type
+					types[name] = typ
 				}
 			} else {
 				name = string(samples[i].Name)
@@ -324,9 +325,14 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 			lbl := h.Target.OpenLabels()
 			ts := strconv.FormatInt(h.At.UnixMilli(), 10)
 			samples := h.Samples()
+			final := h.Final()
 			for k := ref.start; k < ref.end; k++ {
 				s := &samples[k]
-				if !selected(sels, string(s.Name), s.Labels, h.Target) {
+				if final {
+					if !selectedFinal(sels, string(s.Name), s.Labels) {
+						continue
+					}
+				} else if !selected(sels, string(s.Name), s.Labels, h.Target) {
 					continue
 				}
 				if !wrote {
@@ -338,6 +344,32 @@ func WriteFederate(out io.Writer, m Snapshots, e Fleet, sels []selector.Selector
 					wrote = true
 				}
 				w.bytes(s.Name)
+				if final {
+					// metric_relabel_configs merged the target's labels in.
+					w.str("{")
+					w.bytes(s.Labels)
+					first := len(s.Labels) == 0
+					for _, el := range o.external {
+						if _, has := expo.LabelValue(s.Labels, el.name); has {
+							continue
+						}
+						if !first {
+							w.str(",")
+						}
+						first = false
+						w.str(el.text)
+					}
+					w.str("} ")
+					w.value(s.Value)
+					w.str(" ")
+					if s.HasTimestamp && h.Target.HonorTimestamps {
+						w.str(strconv.FormatInt(s.Timestamp, 10))
+					} else {
+						w.str(ts)
+					}
+					w.str("\n")
+					continue
+				}
 				tl := lbl
 				if h.Target.HonorLabels && clashes(s.Labels, h.Target) {
 					tl = h.Target.OpenLabelsWithout(func(n string) bool { _, has := expo.LabelValue(s.Labels, n); return has })
@@ -434,6 +466,25 @@ func clashes(labels []byte, t *targets.Target) bool {
 		return !clash
 	})
 	return clash
+}
+
+// selectedFinal is selected for a sample that carries all its labels.
+func selectedFinal(sels []selector.Selector, name string, labels []byte) bool {
+	get := func(n string) string {
+		if n == "__name__" {
+			return name
+		}
+		if lv, has := expo.LabelValue(labels, n); has {
+			return string(lv)
+		}
+		return ""
+	}
+	for _, sel := range sels {
+		if sel.MatchesWith(get) {
+			return true
+		}
+	}
+	return false
 }
 
 // selected reports whether any selector matches the series: the sample's name and

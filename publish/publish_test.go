@@ -3,6 +3,7 @@ package publish
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/textparse"
 
 	"github.com/corral-dev/corral/exporter"
 	"github.com/corral-dev/corral/exporter/exportertest"
@@ -274,4 +277,75 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestOpenMetricsOutput: agents scraped in OpenMetrics (the default) are
+// federated in the text format under the text format's family names (the
+// counter corral_collector_items_total), and ToOpenMetrics re-encodes fleet and
+// federate output as OpenMetrics that expfmt's OpenMetrics decoder reads back
+// with the same series and values, counters named as OpenMetrics names them.
+func TestOpenMetricsOutput(t *testing.T) {
+	srv, _ := exportertest.Synthetic(t, "o1", synthetic.Config{Rate: 10, Series: 3}, time.Second, nil)
+	h := newHarness(t)
+	tg := targetstest.FromURL(t, "o1", srv.URL+"/metrics")
+	h.m.Sync([]*targets.Target{tg})
+	waitStatus(t, h.e, "o1", fleet.StatusOnline)
+
+	var fed bytes.Buffer
+	sel, _ := selector.Parse(`{job="test"}`)
+	if err := WriteFederate(&fed, h.m, h.e, []selector.Selector{sel}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fed.String(), "# TYPE corral_collector_items_total counter\ncorral_collector_items_total{") {
+		t.Errorf("the OpenMetrics counter is not federated as the text format's family:\n%s", grepLines(fed.String(), "corral_collector_items"))
+	}
+	var fleetOut bytes.Buffer
+	if err := WriteFleet(&fleetOut, h.e); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string][]byte{"federate": fed.Bytes(), "fleet": fleetOut.Bytes()} {
+		t.Run(name, func(t *testing.T) {
+			var om bytes.Buffer
+			if err := ToOpenMetrics(&om, expfmt.FmtOpenMetrics_1_0_0, text, nil); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(om.String(), "# EOF\n") {
+				t.Fatalf("no # EOF at the end:\n%s", om.String())
+			}
+			// Prometheus's own parsers, as a Prometheus scraping corral reads
+			// them (expfmt's OpenMetrics decoder refuses what client_golang
+			// writes for go_memstats_alloc_bytes, here and in any exporter).
+			gotOM := promSeries(t, textparse.NewOpenMetricsParser(om.Bytes(), labels.NewSymbolTable()))
+			wantText := promSeries(t, textparse.NewPromParser(text, labels.NewSymbolTable(), false))
+			if len(wantText) == 0 || !maps.Equal(gotOM, wantText) {
+				t.Errorf("OpenMetrics has %d series, text %d; they differ:\n%v\n%v", len(gotOM), len(wantText), gotOM, wantText)
+			}
+			if name == "federate" && !strings.Contains(om.String(), "# TYPE corral_collector_items counter\ncorral_collector_items_total{") {
+				t.Errorf("counter not named as OpenMetrics names it:\n%s", grepLines(om.String(), "corral_collector_items"))
+			}
+		})
+	}
+}
+
+// promSeries reads every series of an exposition with one of Prometheus's
+// parsers: name{labels} → value.
+func promSeries(t *testing.T, p textparse.Parser) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for {
+		e, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("Prometheus's parser: %v", err)
+		}
+		if e != textparse.EntrySeries {
+			continue
+		}
+		_, _, v := p.Series()
+		var ls labels.Labels
+		p.Labels(&ls)
+		out[ls.String()] = v
+	}
 }

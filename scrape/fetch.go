@@ -20,10 +20,6 @@ import (
 	"syscall"
 )
 
-// acceptHeader asks for the Prometheus text format first: it is the cheapest to
-// produce and parse; OpenMetrics is taken when that is all a target speaks.
-const acceptHeader = "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
-
 // errBodyLimit and friends classify failures that are not transport errors.
 var (
 	errBodyLimit = errors.New("body_size_limit exceeded")
@@ -70,6 +66,7 @@ type fetcher struct {
 	TargetClient
 	url       string
 	bodyLimit int64
+	accept    string // the job's Accept header (scrape_protocols)
 	// noGzip leaves compression out of the request (enable_compression: false).
 	noGzip bool
 	// gzipReaders is the manager's pool, shared by all loops: a gzip.Reader holds
@@ -83,7 +80,7 @@ func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Accept", acceptHeader)
+	req.Header.Set("Accept", f.accept)
 	if !f.noGzip {
 		req.Header.Set("Accept-Encoding", "gzip")
 	}
@@ -147,6 +144,8 @@ func classify(err error) string {
 		netErr   net.Error
 		sampErr  *sampleLimitError
 		parseErr *parseError
+		lblErr   *labelLimitError
+		tgtErr   *targetLimitError
 	)
 	switch {
 	case err == nil:
@@ -157,6 +156,12 @@ func classify(err error) string {
 		return ReasonBodyLimit
 	case errors.As(err, &sampErr):
 		return ReasonSampleLimit
+	case errors.As(err, &lblErr):
+		return ReasonLabelLimit
+	case errors.As(err, &tgtErr):
+		return ReasonTargetLimit
+	case errors.Is(err, errInvalidName):
+		return ReasonParse
 	case errors.As(err, &parseErr):
 		return ReasonParse
 	case errors.As(err, &dnsErr):
@@ -192,6 +197,13 @@ type sampleLimitError struct{ limit int }
 
 func (e *sampleLimitError) Error() string {
 	return fmt.Sprintf("sample_limit exceeded: more than %d samples; raise sample_limit or reduce the exporter's output", e.limit)
+}
+
+// targetLimitError is Prometheus's error for a job over its target_limit.
+type targetLimitError struct{ n, limit int }
+
+func (e *targetLimitError) Error() string {
+	return fmt.Sprintf("target_limit exceeded (number of targets: %d, limit: %d); raise target_limit or drop targets with relabel_configs", e.n, e.limit)
 }
 
 type parseError struct{ err error }

@@ -23,10 +23,27 @@ type Snapshot struct {
 	buf     bytes.Buffer
 	agent   AgentSample
 	readers atomic.Int32
+
+	// final is set when metric_relabel_configs rewrote the samples: they are
+	// in relabeled, their names and labels in rbuf, each with all its labels.
+	final     bool
+	relabeled []expo.Sample
+	rbuf      []byte
 }
 
-// Samples of the snapshot.
-func (s *Snapshot) Samples() []expo.Sample { return s.Parser.Samples() }
+// Samples of the snapshot: as scraped, or as metric_relabel_configs left
+// them (see Final).
+func (s *Snapshot) Samples() []expo.Sample {
+	if s.final {
+		return s.relabeled
+	}
+	return s.Parser.Samples()
+}
+
+// Final reports whether the samples carry all their labels, the target's
+// merged in (metric_relabel_configs rewrote them): a writer must not add
+// the target's labels again.
+func (s *Snapshot) Final() bool { return s.final }
 
 // Families of the snapshot.
 func (s *Snapshot) Families() []expo.Family { return s.Parser.Families() }
@@ -39,9 +56,13 @@ type loop struct {
 	timeout  time.Duration
 	fetch    fetcher
 	sink     Sink
+	appender Appender // nil without remote_write
 	metrics  *Metrics
 	pool     *sync.Pool // of *Snapshot
 	key      string     // what makes a loop the same across a Sync
+	// forced fails every scrape without fetching (target_limit exceeded).
+	forced   error
+	rewriter rewriter
 
 	latest atomic.Pointer[Snapshot]
 	mu     sync.Mutex // one scrape at a time (scheduled or on demand)
@@ -99,14 +120,26 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 	if !scheduled.IsZero() {
 		r.Lag = max(0, start.Sub(scheduled))
 	}
+	if l.forced != nil {
+		r.Err, r.Reason = l.forced, classify(l.forced)
+		if l.appender != nil {
+			l.appender.Append(r, nil, false)
+		}
+		return r
+	}
 	snap := l.pool.Get().(*Snapshot)
+	snap.final = false
 	sctx, cancel := context.WithTimeout(ctx, l.timeout)
 	ctype, err := l.fetch.fetch(sctx, &snap.buf)
 	cancel()
 	if err == nil {
 		snap.Body = snap.buf.Bytes()
 		om := strings.HasPrefix(ctype, "application/openmetrics-text")
-		if perr := snap.Parser.Parse(snap.Body, om, l.job.sampleLimit); perr != nil {
+		limit := l.job.sampleLimit
+		if len(l.job.cfg.MetricRelabel) > 0 {
+			limit = 0 // counted after relabelling, as Prometheus does
+		}
+		if perr := snap.Parser.Parse(snap.Body, om, limit); perr != nil {
 			if isSampleLimit(perr) {
 				err = &sampleLimitError{limit: l.job.sampleLimit}
 			} else {
@@ -114,16 +147,24 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 			}
 		}
 	}
+	if err == nil {
+		err = l.postProcess(snap)
+	}
 	r.Duration = time.Since(start)
 	if err != nil {
 		r.Err = err
 		r.Reason = classify(err)
 		snap.Body = nil
 		l.release(snap)
+		if l.appender != nil {
+			l.appender.Append(r, nil, false)
+		}
 		return r
 	}
+	// Health reads the samples as the agent exposed them, whatever
+	// metric_relabel_configs keep for /federate.
 	samples := snap.Parser.Samples()
-	r.Samples = len(samples)
+	r.Samples = len(snap.Samples())
 	r.Bytes = len(snap.Body)
 	var prev *AgentSample
 	if old := l.latest.Load(); old != nil {
@@ -132,11 +173,36 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 	r.Agent = ExtractAgent(samples, prev)
 	snap.agent = r.Agent
 	snap.At = start
+	if l.appender != nil {
+		l.appender.Append(r, snap.Samples(), snap.final)
+	}
 	old := l.latest.Swap(snap)
 	if old != nil && old.readers.Load() == 0 {
 		l.release(old)
 	}
 	return r
+}
+
+// postProcess applies the job's metric_relabel_configs and label limits to a
+// parsed scrape. Without them it does nothing: the hot path stays as it was.
+func (l *loop) postProcess(snap *Snapshot) error {
+	cfg := &l.job.cfg
+	lim := labelLimits{count: cfg.LabelLimit, nameLen: cfg.LabelNameLengthLimit, valueLen: cfg.LabelValueLengthLimit}
+	if len(cfg.MetricRelabel) == 0 {
+		if lim.any() {
+			return lim.checkSamples(snap.Parser.Samples(), l.target)
+		}
+		return nil
+	}
+	out, buf, err := l.rewriter.rewrite(snap.Parser.Samples(), l.target, cfg.MetricRelabel, lim, snap.relabeled, snap.rbuf)
+	if err != nil {
+		return err
+	}
+	snap.relabeled, snap.rbuf, snap.final = out, buf, true
+	if l.job.sampleLimit > 0 && len(out) > l.job.sampleLimit {
+		return &sampleLimitError{limit: l.job.sampleLimit}
+	}
+	return nil
 }
 
 // release returns a snapshot's memory to the pool unless it grew far beyond the

@@ -14,7 +14,9 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
 
+	"github.com/corral-dev/corral/scrape/expo"
 	"github.com/corral-dev/corral/targets"
 )
 
@@ -28,12 +30,26 @@ type JobConfig struct {
 	HTTPClient    commoncfg.HTTPClientConfig
 	// DisableCompression stops asking targets for gzip (cheaper on loopback and LANs).
 	DisableCompression bool
+	// MetricRelabel is the job's metric_relabel_configs, applied to every
+	// scraped sample (target labels merged in) before it is kept for
+	// /federate; health reads the samples as scraped.
+	MetricRelabel []*relabel.Config
+	// LabelLimit, LabelNameLengthLimit and LabelValueLengthLimit fail a
+	// scrape with a sample over them (reason label_limit); 0 is no limit.
+	LabelLimit, LabelNameLengthLimit, LabelValueLengthLimit int
+	// TargetLimit: with more targets than this, every scrape of the job
+	// fails (reason target_limit), as in Prometheus; 0 is no limit.
+	TargetLimit int
+	// Accept is the Accept header of the scrapes (AcceptHeader); "" is
+	// Prometheus's default.
+	Accept string
 }
 
 type job struct {
 	cfg         JobConfig
 	client      *http.Client
 	sampleLimit int
+	accept      string
 	// loops counts the running loops that scrape with client, so that a
 	// replaced job's idle connections are closed once the last one is done.
 	loops sync.WaitGroup
@@ -45,11 +61,23 @@ type Options struct {
 	// Sink receives every loop's results (see Sink); scrape.Sinks fans out.
 	Sink    Sink
 	Metrics *Metrics
+	// Appender, when set, gets every scrape's samples (remote_write).
+	Appender Appender
 	// Token returns the target's own bearer token for its agent ("" for none): the
 	// scrape token of a collector registered through the API. It wins over a
 	// bearer token of the job's HTTP client settings. A changed token restarts
 	// the target's loop.
 	Token func(t *targets.Target) string
+}
+
+// Appender receives the samples of every scrape, as Prometheus's storage
+// appender does: on the loop's goroutine, so Append must copy what it keeps
+// and not block.
+type Appender interface {
+	// Append gets a scrape's result and, when it succeeded, its samples as
+	// the snapshot has them (final: metric_relabel_configs merged the target's
+	// labels in; else they are the sample's own).
+	Append(r *Result, samples []expo.Sample, final bool)
 }
 
 // ErrUnknownCollector is returned for a collector the manager does not scrape.
@@ -101,7 +129,11 @@ func (m *Manager) ApplyJobs(cfgs []JobConfig) error {
 		}
 		// prometheus/common's transport already leaves compression to us
 		// (DisableCompression), so gzip is asked for and decoded in fetch.
-		jobs[c.Name] = &job{cfg: c, client: client, sampleLimit: c.SampleLimit}
+		accept := c.Accept
+		if accept == "" {
+			accept = AcceptHeader(nil)
+		}
+		jobs[c.Name] = &job{cfg: c, client: client, sampleLimit: c.SampleLimit, accept: accept}
 	}
 	m.mu.Lock()
 	m.jobs = jobs
@@ -127,6 +159,18 @@ func (m *Manager) Sync(ts []*targets.Target) {
 	m.current = ts
 	keep := make(map[string]bool, len(ts))
 	var stopping []*loop
+	perJob := map[string]int{}
+	for _, t := range ts {
+		perJob[t.ScrapeJob]++
+	}
+	forced := map[string]error{}
+	for name, n := range perJob {
+		if j, ok := m.jobs[name]; ok && j.cfg.TargetLimit > 0 && n > j.cfg.TargetLimit {
+			// As Prometheus: every target of the job fails, none is picked.
+			forced[name] = &targetLimitError{n: n, limit: j.cfg.TargetLimit}
+			m.opts.Metrics.targetLimit.Inc()
+		}
+	}
 	for _, t := range ts {
 		j, ok := m.jobs[t.ScrapeJob]
 		if !ok {
@@ -152,7 +196,8 @@ func (m *Manager) Sync(ts []*targets.Target) {
 		if m.opts.Token != nil {
 			token = m.opts.Token(t)
 		}
-		key := fmt.Sprintf("%x|%s|%s|%s|%p|%x", t.Hash, t.URL, interval, timeout, j, sha256.Sum256([]byte(token)))
+		forcedErr := forced[t.ScrapeJob]
+		key := fmt.Sprintf("%x|%s|%s|%s|%p|%x|%v", t.Hash, t.URL, interval, timeout, j, sha256.Sum256([]byte(token)), forcedErr)
 		keep[t.Collector] = true
 		m.opts.Sink.Track(t, interval, timeout)
 		if l, ok := m.loops[t.Collector]; ok {
@@ -162,10 +207,10 @@ func (m *Manager) Sync(ts []*targets.Target) {
 			stopping = append(stopping, l)
 		}
 		l := &loop{
-			target: t, job: j, interval: interval, timeout: timeout, key: key,
-			fetch: fetcher{TargetClient: TargetClient{client: j.client, token: token}, url: t.URL, bodyLimit: j.cfg.BodySizeLimit,
+			target: t, job: j, interval: interval, timeout: timeout, key: key, forced: forcedErr,
+			fetch: fetcher{TargetClient: TargetClient{client: j.client, token: token}, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, accept: j.accept,
 				noGzip: j.cfg.DisableCompression, gzipReaders: &m.gzPool},
-			sink: m.opts.Sink, metrics: m.opts.Metrics, pool: &m.pool,
+			sink: m.opts.Sink, appender: m.opts.Appender, metrics: m.opts.Metrics, pool: &m.pool,
 			done: make(chan struct{}),
 		}
 		if old, ok := m.loops[t.Collector]; ok {

@@ -13,6 +13,8 @@ type Metrics struct {
 	samples  prometheus.Counter
 	skipped  prometheus.Counter
 	loops    prometheus.Gauge
+	// targetLimit counts syncs that found a job over its target_limit.
+	targetLimit prometheus.Counter
 }
 
 // NewMetrics registers the scraper's metrics on reg.
@@ -23,7 +25,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_scrape_failures_total",
-			Help: "Failed scrapes by reason: dns, refused, timeout, tls, http_<code>, body_limit, sample_limit, parse, connection, other.",
+			Help: "Failed scrapes by reason: dns, refused, timeout, tls, http_<code>, body_limit, sample_limit, label_limit, target_limit, parse, connection, redirects, header_limit, other.",
 		}, []string{"reason"}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "corral_scrape_start_lag_seconds",
@@ -44,11 +46,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		loops: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "corral_scrape_loops", Help: "Scrape loops running (one per collector).",
 		}),
+		targetLimit: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corral_scrape_target_limit_exceeded_total",
+			Help: "Target syncs that found a job over its target_limit (all its scrapes fail until it is not), as prometheus_target_scrape_pool_exceeded_target_limit_total.",
+		}),
 	}
-	for _, r := range []string{ReasonDNS, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonBodyLimit, ReasonSampleLimit, ReasonParse, ReasonConnection, ReasonRedirects, ReasonHeaderLimit, ReasonOther} {
+	for _, r := range []string{ReasonDNS, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonBodyLimit, ReasonSampleLimit, ReasonLabelLimit, ReasonTargetLimit, ReasonParse, ReasonConnection, ReasonRedirects, ReasonHeaderLimit, ReasonOther} {
 		m.failures.WithLabelValues(r)
 	}
-	reg.MustRegister(m.scrapes, m.failures, m.lag, m.duration, m.samples, m.skipped, m.loops)
+	reg.MustRegister(m.scrapes, m.failures, m.lag, m.duration, m.samples, m.skipped, m.loops, m.targetLimit)
 	return m
 }
 

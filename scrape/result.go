@@ -19,6 +19,11 @@ const (
 	ReasonTLS         = "tls"
 	ReasonBodyLimit   = "body_limit"
 	ReasonSampleLimit = "sample_limit"
+	// ReasonLabelLimit: a sample over label_limit, label_name_length_limit
+	// or label_value_length_limit.
+	ReasonLabelLimit = "label_limit"
+	// ReasonTargetLimit: the job has more targets than its target_limit.
+	ReasonTargetLimit = "target_limit"
 	ReasonParse       = "parse"
 	ReasonConnection  = "connection" // reset or closed mid-response
 	// ReasonRedirects: the target redirected more often than the HTTP client

@@ -37,8 +37,14 @@ type Options struct {
 	// EnableLifecycle serves POST /-/reload (--web.enable-lifecycle), to a
 	// super_admin only; without it only the Reload channel (SIGHUP) reloads.
 	EnableLifecycle bool
-	// EnablePprof serves /debug/pprof/ (--web.enable-pprof), to a super_admin only.
+	// EnablePprof serves /debug/pprof/ (--web.enable-pprof): to the
+	// basic_auth_users of the web config file when it has some, else to a
+	// super_admin only.
 	EnablePprof bool
+	// WebConfigFile is Prometheus's web configuration file
+	// (--web.config.file, exporter-toolkit's format): TLS for the listener,
+	// basic auth and a rate limit for /metrics, /federate and /debug/pprof.
+	WebConfigFile string
 	// Stderr gets what is printed once on the terminal, never through the log
 	// (the first admin's generated password); default os.Stderr.
 	Stderr io.Writer
@@ -81,6 +87,13 @@ func CheckConfig(path string, stdout, stderr io.Writer) int {
 			sc.JobName, sc.ScrapeInterval, sc.ScrapeTimeout, len(sc.StaticConfigs), len(sc.FileSDConfigs), sc.Registry)
 	}
 	fmt.Fprintf(stdout, "storage: %s\n", redactURL(cfg.Storage.URL))
+	if a := cfg.Alerting; a.Active() {
+		var urls []string
+		for _, am := range a.Alertmanagers {
+			urls = append(urls, am.URLs()...)
+		}
+		fmt.Fprintf(stdout, "alerting: every %s to %d Alertmanager(s) %v\n", a.EvaluationInterval, len(urls), urls)
+	}
 	return 0
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -47,13 +48,6 @@ func (s *server) apply(cfg *configs.Config) error {
 			}
 			j.Providers = append(j.Providers, d)
 		}
-		for _, hc := range sc.HTTPSDConfigs {
-			d, err := httpsd.New(sc.JobName, hc, s.log, s.httpSDMetrics)
-			if err != nil {
-				return err
-			}
-			j.Providers = append(j.Providers, d)
-		}
 		for _, dc := range sc.DNSSDConfigs {
 			j.Providers = append(j.Providers, dnssd.New(sc.JobName, dc, nil, s.log, s.dnsSDMetrics))
 		}
@@ -65,6 +59,8 @@ func (s *server) apply(cfg *configs.Config) error {
 			Name: sc.JobName, Interval: time.Duration(sc.ScrapeInterval), Timeout: time.Duration(sc.ScrapeTimeout),
 			BodySizeLimit: int64(sc.BodySizeLimit), SampleLimit: sc.SampleLimit, HTTPClient: sc.HTTPClientConfig,
 			DisableCompression: !*sc.EnableCompression,
+			MetricRelabel:      sc.MetricRelabelConfigs, LabelLimit: sc.LabelLimit, LabelNameLengthLimit: sc.LabelNameLengthLimit,
+			LabelValueLengthLimit: sc.LabelValueLengthLimit, TargetLimit: sc.TargetLimit, Accept: scrape.AcceptHeader(mediaTypes(sc.ScrapeProtocols)),
 		})
 		thresholds[sc.JobName] = health.Thresholds{
 			OfflineAfter: time.Duration(sc.Thresholds.OfflineAfter), StaleAfter: time.Duration(sc.Thresholds.StaleAfter),
@@ -98,6 +94,15 @@ func (s *server) apply(cfg *configs.Config) error {
 	s.cfg, s.filesd = cfg, sds
 	s.mu.Unlock()
 	return nil
+}
+
+// mediaTypes are the Accept media types of scrape_protocols.
+func mediaTypes(protocols []string) []string {
+	out := make([]string, 0, len(protocols))
+	for _, p := range protocols {
+		out = append(out, configs.ScrapeProtocolHeaders[p])
+	}
+	return out
 }
 
 // reload re-reads the config file; a failure keeps the running config.
@@ -141,6 +146,8 @@ func reloadable(old, cfg *configs.Config) error {
 		return fmt.Errorf("logs cannot change on reload (restart corral to apply the logs section)")
 	case cfg.Control != old.Control:
 		return fmt.Errorf("control cannot change on reload (restart corral to apply the control section)")
+	case !reflect.DeepEqual(cfg.RemoteWrite, old.RemoteWrite):
+		return fmt.Errorf("remote_write cannot change on reload (restart corral to apply it; the queues would lose what they hold)")
 	}
 	return nil
 }

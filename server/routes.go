@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http/pprof"
 	"strings"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/corral-dev/corral/api"
@@ -17,13 +19,16 @@ import (
 	"github.com/corral-dev/corral/publish"
 	"github.com/corral-dev/corral/targets/filesd"
 	"github.com/corral-dev/corral/targets/selector"
+	"github.com/corral-dev/corral/ui"
 )
 
 // routes are the server's HTTP endpoints.
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", s.serveMetrics)
-	mux.HandleFunc("GET /federate", s.serveFederate)
+	// The web config file's basic auth guards what Prometheus's does; the
+	// API below keeps its own authentication.
+	mux.Handle("GET /metrics", s.web.guard(http.HandlerFunc(s.serveMetrics)))
+	mux.Handle("GET /federate", s.web.guard(http.HandlerFunc(s.serveFederate)))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "corral is healthy.\n") })
 	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		select {
@@ -33,20 +38,26 @@ func (s *server) routes() http.Handler {
 			http.Error(w, "corral is not ready: discovery has not delivered its first targets", http.StatusServiceUnavailable)
 		}
 	})
-	// Profiling only with --web.enable-pprof, and only for a super_admin: a
-	// profile shows the heap (secrets included) and a trace costs CPU.
+	// Profiling only with --web.enable-pprof, and only for the web config's
+	// basic_auth_users (as go tool pprof can send them) or, without any, a
+	// super_admin: a profile shows the heap (secrets included) and a trace
+	// costs CPU.
 	if s.opts.EnablePprof {
-		mux.Handle("GET /debug/pprof/", s.superAdmin(http.HandlerFunc(pprof.Index)))
-		mux.Handle("GET /debug/pprof/profile", s.superAdmin(http.HandlerFunc(pprof.Profile)))
-		mux.Handle("GET /debug/pprof/symbol", s.superAdmin(http.HandlerFunc(pprof.Symbol)))
-		mux.Handle("GET /debug/pprof/trace", s.superAdmin(http.HandlerFunc(pprof.Trace)))
+		guard := s.superAdmin
+		if s.web.hasUsers() {
+			guard = s.web.guard
+		}
+		mux.Handle("GET /debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/symbol", guard(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
 	}
 	mux.Handle("GET /api/v1/ws", s.auth.Middleware(s.hub.CredentialHandler(s.wsCredential)))
 	mux.Handle("/api/v1/", api.New(api.Options{
 		Fleet: s.eval, History: s.store, Buckets: s.store, Latest: s.scraper, Logs: s.store, Auth: s.auth,
 		SDFiles: s.sdFiles, Discovery: s.discovery, Logger: s.log, DefaultOrg: s.tenancy.DefaultOrg,
 		Commands: s.plane.Dispatcher, CommandList: s.store, Scraper: s.scraper, Registrar: s.plane.Lifecycle, Archives: s.plane.Lifecycle,
-		Bulk: s.plane.Bulk, Keys: s.plane.Dispatcher, Audit: s.store, AuditLog: s.store,
+		Bulk: s.plane.Bulk, Keys: s.plane.Dispatcher, Audit: s.store, AuditLog: s.store, People: s.store,
 		Alerts: s.alerter,
 	}))
 	mux.Handle("POST /-/reload", s.lifecycle(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -56,7 +67,23 @@ func (s *server) routes() http.Handler {
 		}
 		io.WriteString(w, "config reloaded\n")
 	})))
-	return mux
+	return withUI(mux, ui.Handler())
+}
+
+// withUI answers with the web UI (its page for client-side routes, its assets;
+// a build without -tags embedui a page saying how to build it) what mux has no
+// route for, except under the server's own prefixes, which keep mux's 404 and 405.
+func withUI(mux *http.ServeMux, app http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := mux.Handler(r)
+		p := r.URL.Path
+		if pattern != "" || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/-/") || strings.HasPrefix(p, "/debug/") ||
+			p == "/metrics" || p == "/federate" {
+			mux.ServeHTTP(w, r) // sets the request's pattern and path values
+			return
+		}
+		app.ServeHTTP(w, r)
+	})
 }
 
 // wsCredential is the credential of a WebSocket client: its principal's scope,
@@ -164,6 +191,16 @@ func compressed(w http.ResponseWriter, r *http.Request) (io.Writer, func()) {
 }
 
 func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if f := publish.Negotiate(r.Header); publish.IsOpenMetrics(f) {
+		var text bytes.Buffer
+		_ = publish.WriteFleet(&text, s.eval)
+		mfs, err := s.reg.Gather()
+		if err != nil {
+			s.log.Warn("gathering the server's own metrics", "err", err)
+		}
+		s.serveOpenMetrics(w, r, f, text.Bytes(), mfs)
+		return
+	}
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	out, done := compressed(w, r)
 	defer done()
@@ -201,11 +238,32 @@ func (s *server) serveFederate(w http.ResponseWriter, r *http.Request) {
 		}
 		sels = append(sels, sel)
 	}
-	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-	out, done := compressed(w, r)
-	defer done()
 	s.mu.Lock()
 	external := s.cfg.Global.ExternalLabels
 	s.mu.Unlock()
+	if f := publish.Negotiate(r.Header); publish.IsOpenMetrics(f) {
+		var text bytes.Buffer
+		_ = publish.WriteFederate(&text, s.scraper, s.eval, sels, publish.WithExternalLabels(external))
+		s.serveOpenMetrics(w, r, f, text.Bytes(), nil)
+		return
+	}
+	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+	out, done := compressed(w, r)
+	defer done()
 	_ = publish.WriteFederate(out, s.scraper, s.eval, sels, publish.WithExternalLabels(external))
+}
+
+// serveOpenMetrics answers text (and extra families) in the OpenMetrics
+// format f, as the client's Accept header asked.
+func (s *server) serveOpenMetrics(w http.ResponseWriter, r *http.Request, f expfmt.Format, text []byte, extra []*dto.MetricFamily) {
+	var om bytes.Buffer
+	if err := publish.ToOpenMetrics(&om, f, text, extra); err != nil {
+		s.log.Warn("writing OpenMetrics", "err", err)
+		http.Error(w, "cannot write OpenMetrics: "+err.Error()+"; ask for text/plain", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", string(f))
+	out, done := compressed(w, r)
+	defer done()
+	_, _ = out.Write(om.Bytes())
 }

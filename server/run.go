@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +23,8 @@ import (
 	"github.com/corral-dev/corral/control"
 	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/logpull"
+	"github.com/corral-dev/corral/publish"
+	"github.com/corral-dev/corral/remotewrite"
 	"github.com/corral-dev/corral/scrape"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/targets"
@@ -44,6 +48,8 @@ type server struct {
 	httpSDMetrics *httpsd.Metrics
 	dnsSDMetrics  *dnssd.Metrics
 	auth          *auth.Authenticator
+	web           *webConfig          // nil without --web.config.file
+	remote        *remotewrite.Writer // nil without remote_write
 	hub           *events.Hub
 	plane         *control.Plane
 	alerter       *alerting.Alerter
@@ -81,7 +87,11 @@ func Run(ctx context.Context, o Options) error {
 	if o.StorageURL != "" {
 		cfg.Storage.URL = o.StorageURL
 	}
-	s := &server{opts: o, log: o.Logger, cfg: cfg, reg: prometheus.NewRegistry(), registryPoke: make(chan struct{}, 1), ready: make(chan struct{}),
+	wc, err := loadWebConfig(o.WebConfigFile)
+	if err != nil {
+		return &ConfigError{err}
+	}
+	s := &server{opts: o, log: o.Logger, cfg: cfg, web: wc, reg: prometheus.NewRegistry(), registryPoke: make(chan struct{}, 1), ready: make(chan struct{}),
 		tokens: map[string]string{}, tenancy: cfg.Tenancy.Tenancy().WithDefaults()}
 	s.reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "corral_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful."})
@@ -125,7 +135,17 @@ func Run(ctx context.Context, o Options) error {
 	if s.logs != nil {
 		sinks = append(sinks, s.logs)
 	}
-	s.scraper = scrape.NewManager(ctx, scrape.Options{Logger: o.Logger, Sink: sinks, Metrics: scrape.NewMetrics(s.reg), Token: s.scrapeToken})
+	rwMetrics := remotewrite.NewMetrics(s.reg)
+	var appender scrape.Appender
+	if len(cfg.RemoteWrite) > 0 {
+		// Its own context: the queues stop after the scraper, below.
+		if s.remote, err = remotewrite.New(context.WithoutCancel(ctx), cfg.RemoteWrite, cfg.Global.ExternalLabels, o.Logger, rwMetrics); err != nil {
+			return &ConfigError{err}
+		}
+		defer s.remote.Stop()
+		appender = s.remote
+	}
+	s.scraper = scrape.NewManager(ctx, scrape.Options{Logger: o.Logger, Sink: sinks, Metrics: scrape.NewMetrics(s.reg), Token: s.scrapeToken, Appender: appender})
 	s.discovery = targets.NewManager(o.Logger, s.reg)
 	s.sdMetrics = filesd.NewMetrics(s.reg)
 	s.httpSDMetrics = httpsd.NewMetrics(s.reg)
@@ -142,6 +162,9 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { _ = s.discovery.Run(ctx) })
 	wg.Go(func() { _ = s.hub.Run(ctx) })
 	wg.Go(func() { s.purgeLogs(ctx, cfg.Logs) })
+	if s.remote != nil {
+		wg.Go(func() { s.remoteWriteFleet(ctx) })
+	}
 	wg.Go(func() { s.notifier.Run(ctx) })
 	wg.Go(func() { s.alerter.Run(ctx) })
 	wg.Go(func() {
@@ -175,14 +198,35 @@ func Run(ctx context.Context, o Options) error {
 	if o.Listening != nil {
 		o.Listening(ln.Addr())
 	}
-	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: s.web.headers(s.routes()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	var tlsOn bool
+	if s.web != nil {
+		tc, http2, err := s.web.tlsConfig()
+		if err != nil {
+			cancel()
+			stopWriter()
+			wg.Wait()
+			ln.Close()
+			return &ConfigError{err}
+		}
+		if tc != nil {
+			srv.TLSConfig, tlsOn = tc, true
+			if !http2 {
+				srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+			}
+		}
+	}
 	wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(ln) }
+		if tlsOn {
+			serve = func() error { return srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.Logger.Error("http server failed", "err", err)
 			cancel()
 		}
 	})
-	o.Logger.Info("corral started", "version", o.Version, "listen", ln.Addr().String(), "config", o.ConfigFile, "storage", redactURL(cfg.Storage.URL))
+	o.Logger.Info("corral started", "version", o.Version, "listen", ln.Addr().String(), "tls", tlsOn, "config", o.ConfigFile, "storage", redactURL(cfg.Storage.URL))
 
 	for done := false; !done; {
 		select {
@@ -205,9 +249,33 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
+// remoteWriteFleet hands the fleet series of /metrics to remote_write every
+// global scrape interval, as a Prometheus scraping /metrics would store them.
+func (s *server) remoteWriteFleet(ctx context.Context) {
+	s.mu.Lock()
+	every := time.Duration(s.cfg.Global.ScrapeInterval)
+	s.mu.Unlock()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var buf bytes.Buffer
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			buf.Reset()
+			if err := publish.WriteFleet(&buf, s.eval); err == nil {
+				if err := s.remote.AppendExposition(buf.Bytes(), now); err != nil {
+					s.log.Warn("remote write of the fleet series", "err", err)
+				}
+			}
+		}
+	}
+}
+
 // bootstrapAdmin creates the first admin of an empty store.
 func (s *server) bootstrapAdmin(ctx context.Context) error {
-	s.auth = auth.New(s.store, auth.Options{Logger: s.log, SessionTTL: s.opts.SessionTTL, OnRevoke: s.credentialRevoked})
+	s.auth = auth.New(s.store, auth.Options{Logger: s.log, SessionTTL: s.opts.SessionTTL, OnRevoke: s.credentialRevoked, Audit: s.store})
 	created, generated, err := s.auth.Bootstrap(ctx, os.Getenv("CORRAL_ADMIN_PASSWORD"))
 	if err != nil {
 		return fmt.Errorf("create the first admin: %w", err)

@@ -42,8 +42,11 @@ type AuditEntry struct {
 	Remote     string // the client's address, for actions over the API
 	Action     string // stop, resume, restart, register, unregister, bulk-action …
 	Collector  string // the target; "" for actions on no collector (key rotation)
-	Org, Team  string // the target's scope when the action was taken
-	Reason     string
+	// Target is who or what an action changed when it is not a collector: the
+	// username of a user, "org:ID", "team:ORG/ID".
+	Target    string
+	Org, Team string // the target's scope when the action was taken
+	Reason    string
 	// Params are the action's parameters, secrets already redacted by the caller;
 	// nil is stored as {}.
 	Params    json.RawMessage
@@ -69,6 +72,7 @@ type Scope struct {
 // AuditFilter selects audit rows. Zero fields match everything.
 type AuditFilter struct {
 	Collector, Action, Result string
+	Target                    string
 	Actor                     string // the actor's name
 	Since, Until              time.Time
 	// All lets every row through; otherwise only the rows within Scopes.
@@ -81,7 +85,7 @@ type AuditFilter struct {
 }
 
 const auditColumns = `id, at, finished_at, actor_kind, actor, actor_id, remote, action, collector, org, team,
-	reason, params, result, error, command_id, bulk_id`
+	reason, params, result, error, command_id, bulk_id, target`
 
 // AppendAudit appends e and returns its ID.
 func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) (int64, error) {
@@ -99,11 +103,11 @@ func appendAudit(ctx context.Context, q dbtx, e AuditEntry) (int64, error) {
 	}
 	var id int64
 	err := q.QueryRowContext(ctx, `INSERT INTO audit_log (at, finished_at, actor_kind, actor, actor_id, remote, action,
-	collector, org, team, reason, params, result, error, command_id, bulk_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
+	collector, org, team, reason, params, result, error, command_id, bulk_id, target)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
 		nowOr(e.At), millis(e.FinishedAt), text(e.Actor.Kind), text(e.Actor.Name), text(e.Actor.UserID), text(e.Remote),
 		text(e.Action), text(e.Collector), text(e.Org), text(e.Team), text(e.Reason), text(params), text(e.Result),
-		text(e.Error), text(e.CommandID), text(e.BulkID)).Scan(&id)
+		text(e.Error), text(e.CommandID), text(e.BulkID), text(e.Target)).Scan(&id)
 	return id, err
 }
 
@@ -137,7 +141,7 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, int, er
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	for _, c := range []struct{ col, v string }{{"collector", f.Collector}, {"action", f.Action}, {"result", f.Result}, {"actor", f.Actor}} {
+	for _, c := range []struct{ col, v string }{{"collector", f.Collector}, {"action", f.Action}, {"result", f.Result}, {"actor", f.Actor}, {"target", f.Target}} {
 		if c.v != "" {
 			where = append(where, c.col+" = "+arg(text(c.v)))
 		}
@@ -176,7 +180,7 @@ func scanAudit(sc scanner) (AuditEntry, error) {
 		params   string
 	)
 	if err := sc.Scan(&e.ID, &at, &finished, &e.Actor.Kind, &e.Actor.Name, &e.Actor.UserID, &e.Remote, &e.Action,
-		&e.Collector, &e.Org, &e.Team, &e.Reason, &params, &e.Result, &e.Error, &e.CommandID, &e.BulkID); err != nil {
+		&e.Collector, &e.Org, &e.Team, &e.Reason, &params, &e.Result, &e.Error, &e.CommandID, &e.BulkID, &e.Target); err != nil {
 		return AuditEntry{}, err
 	}
 	e.At, e.FinishedAt = time.UnixMilli(at).UTC(), fromMillis(finished)

@@ -101,15 +101,26 @@ func addBinding(ctx context.Context, tx *sql.Tx, userID string, b RoleBinding) e
 
 // RemoveBinding takes b back from user userID; an error wrapping ErrNotFound if
 // the user has no such binding.
+//
+// Taking super_admin from the last enabled super admin is an error wrapping
+// ErrLastSuperAdmin.
 func (s *Store) RemoveBinding(ctx context.Context, userID string, b RoleBinding) error {
-	n, err := affected(s.db.ExecContext(ctx,
-		`DELETE FROM role_bindings WHERE user_id = $1 AND role = $2 AND org = $3 AND team = $4`,
-		text(userID), text(b.Role), text(b.Org), text(b.Team)))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if b.Role == RoleSuperAdmin {
+			if err := s.keepSuperAdmin(ctx, tx, userID); err != nil {
+				return err
+			}
+		}
+		n, err := affected(tx.ExecContext(ctx,
+			`DELETE FROM role_bindings WHERE user_id = $1 AND role = $2 AND org = $3 AND team = $4`,
+			text(userID), text(b.Role), text(b.Org), text(b.Team)))
+		if err == nil && n == 0 {
+			err = ErrNotFound
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("revoke %s from user %q: %w", describeBinding(b), userID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("revoke %s from user %q: %w", describeBinding(b), userID, ErrNotFound)
 	}
 	return nil
 }

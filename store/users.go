@@ -28,12 +28,14 @@ type User struct {
 	CreatedAt time.Time
 	// DisabledAt is when the user was disabled; zero while the user is enabled.
 	DisabledAt time.Time
+	// DisplayName and Email describe the user to people; both may be empty.
+	DisplayName, Email string
 }
 
 // Disabled reports whether the user may not log in or use its tokens.
 func (u User) Disabled() bool { return !u.DisabledAt.IsZero() }
 
-const userColumns = `id, username, password_hash, created_at, disabled_at`
+const userColumns = `id, username, password_hash, created_at, disabled_at, display_name, email`
 
 func scanUser(sc scanner) (User, error) {
 	var (
@@ -41,7 +43,7 @@ func scanUser(sc scanner) (User, error) {
 		created  int64
 		disabled sql.NullInt64
 	)
-	if err := sc.Scan(&u.ID, &u.Username, &u.PasswordHash, &created, &disabled); err != nil {
+	if err := sc.Scan(&u.ID, &u.Username, &u.PasswordHash, &created, &disabled, &u.DisplayName, &u.Email); err != nil {
 		return User{}, err
 	}
 	u.CreatedAt, u.DisabledAt = time.UnixMilli(created).UTC(), fromMillis(disabled)
@@ -63,9 +65,11 @@ func (s *Store) CreateUser(ctx context.Context, u User, bindings ...RoleBinding)
 		u.ID = newID()
 	}
 	u.Username, u.CreatedAt, u.DisabledAt = text(u.Username), time.UnixMilli(nowOr(u.CreatedAt)).UTC(), toMillis(u.DisabledAt)
+	u.DisplayName, u.Email = text(u.DisplayName), text(u.Email)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := affected(tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT DO NOTHING`, text(u.ID), u.Username, text(u.PasswordHash), u.CreatedAt.UnixMilli(), millis(u.DisabledAt)))
+		n, err := affected(tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT DO NOTHING`, text(u.ID), u.Username, text(u.PasswordHash), u.CreatedAt.UnixMilli(), millis(u.DisabledAt),
+			u.DisplayName, u.Email))
 		if err != nil {
 			return err
 		}
@@ -138,9 +142,26 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash string) error {
 
 // SetUserDisabled disables user userID at at, or enables it when at is zero.
 // Disabling a disabled user moves its disabled time to at. An unknown user is
-// an error wrapping ErrNotFound.
+// an error wrapping ErrNotFound; disabling the last enabled super admin one
+// wrapping ErrLastSuperAdmin.
 func (s *Store) SetUserDisabled(ctx context.Context, userID string, at time.Time) error {
-	return s.updateUser(ctx, "disable", userID, `UPDATE users SET disabled_at = $2 WHERE id = $1`, millis(at))
+	if at.IsZero() {
+		return s.updateUser(ctx, "enable", userID, `UPDATE users SET disabled_at = $2 WHERE id = $1`, millis(at))
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.keepSuperAdmin(ctx, tx, userID); err != nil {
+			return err
+		}
+		n, err := affected(tx.ExecContext(ctx, `UPDATE users SET disabled_at = $2 WHERE id = $1`, text(userID), millis(at)))
+		if err == nil && n == 0 {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("disable user %q: %w", userID, err)
+	}
+	return nil
 }
 
 func (s *Store) updateUser(ctx context.Context, what, userID, query string, arg any) error {

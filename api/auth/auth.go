@@ -122,6 +122,14 @@ type Options struct {
 	// ViaToken and the token ID on revocation, so that long-lived connections
 	// made with it (WebSockets) can be closed at once. It must not block.
 	OnRevoke func(kind, id string)
+	// HashMemoryKiB and HashTime are the argon2id memory and passes of the
+	// password hashes the Authenticator makes (Bootstrap, the user routes);
+	// zero selects RFC 9106's 64 MiB and 3 passes. Lower them only in tests:
+	// existing hashes keep their own parameters.
+	HashMemoryKiB, HashTime uint32
+	// Audit, when set, receives logins, failed logins (the username tried,
+	// never the password), logouts and API tokens created and revoked.
+	Audit AuditAppender
 }
 
 // Defaults of Options.
@@ -209,6 +217,12 @@ func New(st Store, opts Options) *Authenticator {
 		params: defaultParams,
 
 		checkPassword: CheckPassword,
+	}
+	if opts.HashMemoryKiB > 0 {
+		a.params.memoryKiB = opts.HashMemoryKiB
+	}
+	if opts.HashTime > 0 {
+		a.params.time = opts.HashTime
 	}
 	a.dummyHash = sync.OnceValue(func() string {
 		h, _ := hashPassword(newSecret(16), a.params) // cannot fail for a short password

@@ -145,6 +145,8 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 			args = append(args, "user", u.Username) // a typo'd username may be a password: logged only when it exists
 		}
 		a.log.Info("login failed", args...)
+		a.audit(r, store.Actor{Kind: store.ActorUser, Name: req.Username, UserID: u.ID}, ActionLoginFailed, req.Username,
+			store.ResultFailed, reason, nil)
 		writeError(w, newError(http.StatusUnauthorized, wire.CodeInvalidCredentials, "invalid username or password", nil))
 		return
 	}
@@ -189,6 +191,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 	})
 	a.log.Info("login", "user", u.Username, "client_ip", ip)
 	p.Via, p.SessionID = ViaSession, sess.ID
+	a.audit(r, ActorOf(p), ActionLogin, u.Username, store.ResultOK, "", nil)
 	writeJSON(w, http.StatusOK, a.meOf(p, &sess))
 }
 
@@ -220,6 +223,7 @@ func (a *Authenticator) logout(w http.ResponseWriter, r *http.Request) {
 	a.revoked(ViaSession, sess.ID)
 	a.clearCookie(w)
 	a.log.Info("logout", "user", p.Username)
+	a.audit(r, ActorOf(p), ActionLogout, p.Username, store.ResultOK, "", nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -335,6 +339,8 @@ func (a *Authenticator) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("API token created", "user", p.Username, "token_id", t.ID, "name", t.Name, "expires", t.ExpiresAt)
+	a.audit(r, ActorOf(p), ActionTokenCreate, p.Username, store.ResultOK, "",
+		map[string]any{"token_id": t.ID, "name": t.Name, "expires": t.ExpiresAt.UTC()})
 	writeJSON(w, http.StatusCreated, map[string]any{"token": a.tokenOf(t, now), "secret": secret})
 }
 
@@ -353,5 +359,6 @@ func (a *Authenticator) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	a.revoked(ViaToken, id)
 	a.log.Info("API token revoked", "user", p.Username, "token_id", id)
+	a.audit(r, ActorOf(p), ActionTokenRevoke, p.Username, store.ResultOK, "", map[string]any{"token_id": id})
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -23,4 +23,7 @@ type AuditEntry struct {
 	Error      string          `json:"error,omitempty"`
 	CommandID  string          `json:"command_id,omitempty"`
 	BulkID     string          `json:"bulk_id,omitempty"`
+	// Target is who or what a change that is not about a collector changed:
+	// a username, "org:ID", "team:ORG/ID".
+	Target string `json:"target,omitempty"`
 }

@@ -37,7 +37,8 @@ type serveCmd struct {
 	ConfigCheck     bool   `name:"config.check" help:"Load and check the config file, print a summary and exit (0 valid, 2 invalid)."`
 	ListenAddress   string `name:"web.listen-address" default:":9480" help:"Address of the HTTP server (/metrics, /federate, /-/healthy, /-/ready, /api/v1)."`
 	EnableLifecycle bool   `name:"web.enable-lifecycle" help:"Serve POST /-/reload, to a super_admin only (SIGHUP reloads either way)."`
-	EnablePprof     bool   `name:"web.enable-pprof" help:"Serve /debug/pprof/, to a super_admin only."`
+	EnablePprof     bool   `name:"web.enable-pprof" help:"Serve /debug/pprof/ (off by default): to the web config's basic_auth_users when it has some, else to a super_admin only."`
+	WebConfigFile   string `name:"web.config.file" placeholder:"FILE" help:"Prometheus's web configuration file (exporter-toolkit format): tls_server_config for the listener, basic_auth_users and rate_limit for /metrics, /federate and /debug/pprof (the API keeps its own auth)."`
 	StorageURL      string `name:"storage.url" placeholder:"URL" help:"Store: sqlite:PATH or postgres://…; overrides storage.url of the config (default ${default_storage})."`
 	LogLevel        string `name:"log.level" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
 	LogFormat       string `name:"log.format" default:"logfmt" enum:"logfmt,json" help:"Log format (${enum})."`
@@ -91,7 +92,7 @@ func main() {
 	err := server.Run(ctx, server.Options{
 		ConfigFile: c.ConfigFile, ListenAddress: c.ListenAddress, StorageURL: c.StorageURL,
 		Logger: log, Version: version, Reload: reload,
-		EnableLifecycle: c.EnableLifecycle, EnablePprof: c.EnablePprof,
+		EnableLifecycle: c.EnableLifecycle, EnablePprof: c.EnablePprof, WebConfigFile: c.WebConfigFile,
 	})
 	var cfgErr *server.ConfigError
 	switch {

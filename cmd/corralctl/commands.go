@@ -97,6 +97,8 @@ type getCollectorsCmd struct {
 	Org    string   `help:"Only this org."`
 	Team   string   `help:"Only this team."`
 	Label  []string `help:"Label matcher k=v, k!=v, k=~re, k!~re (repeatable)."`
+	Group  []string `help:"Only these groups, as update-config set them (repeatable: any of them)."`
+	Tag    []string `help:"Only collectors with this tag (repeatable: every one of them)."`
 	Query  string   `short:"q" help:"Free text."`
 	Sort   string   `default:"id" help:"Column to sort by; - for descending (e.g. -freshness)."`
 	Limit  int      `default:"100" help:"Rows per page (at most 1000)."`
@@ -141,6 +143,12 @@ func getCollectors(ctx context.Context, o getCollectorsCmd, cfgFlag string, out 
 	}
 	for _, l := range o.Label {
 		q.Add("label", l)
+	}
+	for _, g := range o.Group {
+		q.Add("group", g)
+	}
+	for _, tg := range o.Tag {
+		q.Add("tag", tg)
 	}
 	set := func(k, v string) {
 		if v != "" {

@@ -47,6 +47,14 @@ type cli struct {
 	Bulk  bulkCmd  `cmd:"" group:"Control" help:"One action on many collectors, chosen by --ids or --selector: now, as a --dry-run, or scheduled with --at; and the operations made so far."`
 	Audit auditCmd `cmd:"" group:"Control" help:"Print the audit trail: who did what to which collector, newest first (team_lead and above, in their scope)."`
 
+	Users  usersCmd  `cmd:"" group:"People" help:"Users: list, add, show, set, disable, enable, delete, reset-password."`
+	Orgs   orgsCmd   `cmd:"" group:"People" help:"Orgs: list, add, show, rename, delete."`
+	Teams  teamsCmd  `cmd:"" group:"People" help:"Teams of an org: list, add, show, rename, delete."`
+	Bind   bindCmd   `cmd:"" group:"People" help:"Grant a user a role: super_admin, org_admin --org ORG, team_lead or viewer --org ORG [--team TEAM]. Nobody grants a role above their own or to themselves."`
+	Unbind unbindCmd `cmd:"" group:"People" help:"Take a role back from a user. The last super admin keeps its role."`
+	Passwd passwdCmd `cmd:"" group:"People" help:"Change your own password: prompts for the old and the new one, or reads them from stdin with --password-stdin."`
+	Logout logoutCmd `cmd:"" help:"Log out: revoke the API token login saved, on the server, and remove the local config."`
+
 	Check   checkCmd   `cmd:"" help:"Offline checks: file_sd files, corral.yml, an agent's /metrics."`
 	Keys    keysCmd    `cmd:"" help:"Control keys: generate a key pair; the server's signing key and its rotation."`
 	Control controlCmd `cmd:"" help:"Send one signed command straight to an agent's /control (break-glass and demos; the server is the usual sender)."`

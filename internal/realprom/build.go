@@ -242,11 +242,7 @@ func alertmanagerSource(tools, cache string) (string, error) {
 }
 
 func goCmd(dir string, args ...string) ([]byte, error) {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	cmd := exec.Command(goBin, args...)
+	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
 	// The tools module is its own module: no workspace, and a toolchain
 	// switch would not match the cache key.

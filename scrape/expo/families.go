@@ -19,6 +19,7 @@ type entry struct {
 	unitSet bool
 
 	// OpenMetrics.
+	shadowed   bool // a later family of the same name replaced it (see shadow)
 	hasSamples bool
 	emitted    bool  // its samples are over: more of them would interleave
 	first      int32 // index of its first sample
@@ -81,6 +82,25 @@ func (p *Parser) insert(name []byte) int32 {
 	return idx
 }
 
+// shadow adds an entry of old's name that lookup finds instead of old, whose
+// samples are over, and returns it.
+func (p *Parser) shadow(old int32) int32 {
+	if 2*(len(p.ents)+1) > len(p.slots) {
+		p.grow()
+	}
+	name, h := p.ents[old].name, p.ents[old].hash
+	idx := int32(len(p.ents))
+	p.ents = append(p.ents, entry{name: name, hash: h, fam: -1})
+	p.ents[old].shadowed = true
+	mask := uint64(len(p.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		if p.slots[i] == old+1 {
+			p.slots[i] = idx + 1
+			return idx
+		}
+	}
+}
+
 func (p *Parser) place(h uint64, idx int32) {
 	mask := uint64(len(p.slots) - 1)
 	i := h & mask
@@ -97,7 +117,9 @@ func (p *Parser) grow() {
 	}
 	p.slots = make([]int32, n)
 	for i := range p.ents {
-		p.place(p.ents[i].hash, int32(i))
+		if !p.ents[i].shadowed {
+			p.place(p.ents[i].hash, int32(i))
+		}
 	}
 }
 

@@ -330,3 +330,11 @@ func Unescape(dst, rawValue []byte) []byte {
 		rawValue = rawValue[k+2:]
 	}
 }
+
+// NextLabel returns the label of labels (a Sample's Labels) that starts at or
+// after i, its raw (still escaped) value, and where the next one starts; ok is
+// false past the last. It is EachLabel without a callback, for loops that
+// must not allocate a closure.
+func NextLabel(labels []byte, i int) (name, rawValue []byte, next int, ok bool) {
+	return nextLabel(labels, i)
+}

@@ -77,7 +77,18 @@ func (p *Parser) omDescriptor(b []byte) error {
 	}
 	ent := &p.ents[e]
 	if ent.hasSamples {
-		return p.errorf("%s line for metric %s after its samples", kw, name)
+		// A second family of the same name, after the first one's samples:
+		// client_golang writes one for a gauge foo beside a counter
+		// foo_total (go_memstats_alloc_bytes), and Prometheus's parser
+		// takes it. The first family ends; the name means the new one now.
+		if !ent.emitted {
+			if err := p.emit(e); err != nil {
+				return err
+			}
+		}
+		e = p.shadow(e)
+		p.cur = e
+		ent = &p.ents[e]
 	}
 	switch string(kw) {
 	case "TYPE":

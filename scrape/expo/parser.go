@@ -60,6 +60,30 @@ type Family struct {
 	Unit []byte // OpenMetrics UNIT; nil when absent or empty
 }
 
+// InText is the family's name and type in the Prometheus text format, given
+// the name of its first sample, for writers that re-serve samples parsed
+// from either format in the text format. An OpenMetrics counter foo (samples
+// foo_total) is the text format's counter foo_total; an info foo is the gauge
+// foo_info; a stateset is a gauge; the other types without a text
+// equivalent (unknown, gaugehistogram) are untyped.
+func (f *Family) InText(firstSample []byte) (string, Type) {
+	name := string(f.Name)
+	switch f.Type {
+	case Counter:
+		if !bytes.HasSuffix(f.Name, []byte("_total")) && len(firstSample) == len(f.Name)+len("_total") &&
+			bytes.HasPrefix(firstSample, f.Name) && bytes.HasSuffix(firstSample, []byte("_total")) {
+			return name + "_total", Counter
+		}
+	case Info:
+		return name + "_info", Gauge
+	case StateSet:
+		return name, Gauge
+	case Unknown, GaugeHistogram:
+		return name, Untyped
+	}
+	return name, f.Type
+}
+
 // ErrSampleLimit is wrapped by the error Parse returns when a body has more
 // samples than the limit it was given.
 var ErrSampleLimit = errors.New("sample limit exceeded")

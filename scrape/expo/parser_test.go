@@ -201,7 +201,7 @@ func TestParseErrors(t *testing.T) {
 		{"om created alone", true, "# TYPE c counter\nc_created 1\n# EOF\n", "line 3: counter c: c_created{} has no _total sample with the same labels"},
 		{"om created twice", true, "# TYPE c counter\nc_total 1\nc_created 1\nc_created 2\n# EOF\n", "line 4: duplicate sample c_created{}: expfmt keeps only the last one of a counter"},
 		{"om interleaved", true, "a 1\nb 1\na 2\n# EOF\n", "line 3: samples of metric family a are interleaved with other families"},
-		{"om metadata after samples", true, "a 1\n# HELP a x\n# EOF\n", "line 2: HELP line for metric a after its samples"},
+		{"om family again, interleaved", true, "# TYPE a gauge\na 1\n# TYPE a counter\na_total 1\nb 1\na_total 2\n# EOF\n", "line 6: samples of metric family a are interleaved with other families"},
 		{"om second unit", true, "# UNIT a_s s\n# UNIT a_s s\n# EOF\n", "line 2: second UNIT line for metric a_s"},
 		{"om unit not suffix", true, "# UNIT a_bytes s\n# EOF\n", `line 1: unit "s" is not a suffix of metric a_bytes`},
 		{"om help quote", true, "# HELP a say \"hi\"\n# EOF\n", "line 1: unescaped '\"' in HELP for metric a"},

@@ -1,0 +1,59 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, render, screen } from '@testing-library/react';
+import { MantineProvider } from '@mantine/core';
+import type { ReactNode } from 'react';
+import { LastSeenBadge, StatusBadge, FreshnessBadge } from './components/badges';
+import { canActWith } from './auth';
+import { safeNext } from './pages/Login';
+
+const wrap = (n: ReactNode) => render(<MantineProvider>{n}</MantineProvider>);
+afterEach(cleanup);
+
+describe('badges', () => {
+  it('status has colour, icon and text, and the reason for screen readers', () => {
+    wrap(<StatusBadge status="offline" reason="no successful scrape for 45s" />);
+    const b = screen.getByText('Offline').closest('[data-status]') as HTMLElement;
+    expect(b.textContent).toContain('no successful scrape for 45s');
+    expect(b.textContent).toContain('✗');
+    expect(b.getAttribute('data-status')).toBe('offline');
+    expect(b.tabIndex).toBe(0);
+  });
+  it('last seen ages into amber and red', () => {
+    const now = Date.parse('2026-01-01T00:01:00Z');
+    const { rerender } = wrap(<LastSeenBadge lastSeen="2026-01-01T00:00:58Z" now={now} offlineAfter={30} />);
+    expect(screen.getByText('2 s ago', { exact: false }).closest('[data-level]')!.getAttribute('data-level')).toBe('ok');
+    rerender(<MantineProvider><LastSeenBadge lastSeen="2026-01-01T00:00:40Z" now={now} offlineAfter={30} /></MantineProvider>);
+    expect(screen.getByText('20 s ago', { exact: false }).closest('[data-level]')!.getAttribute('data-level')).toBe('warn');
+    rerender(<MantineProvider><LastSeenBadge lastSeen="2026-01-01T00:00:00Z" now={now} offlineAfter={30} /></MantineProvider>);
+    expect(screen.getByText('1 min ago', { exact: false }).closest('[data-level]')!.getAttribute('data-level')).toBe('bad');
+  });
+  it('freshness says up to date or stale with the age', () => {
+    wrap(<><FreshnessBadge freshness={4} status="online" /><FreshnessBadge freshness={400} status="stale" /></>);
+    expect(screen.getByText('Up to date · 4 s')).toBeTruthy();
+    expect(screen.getByText('Stale · 6 min')).toBeTruthy();
+  });
+  it('a collector name with HTML renders as text', () => {
+    const name = '<img src=x onerror=alert(1)>';
+    const { container } = wrap(<StatusBadge status="online" reason={name} />);
+    expect(container.querySelector('img')).toBeNull();
+    expect(container.textContent).toContain(name);
+  });
+});
+
+describe('roles and redirects', () => {
+  it('acts only where a binding lets it, as the server does', () => {
+    expect(canActWith([{ role: 'super_admin' }], 'x', '')).toBe(true);
+    expect(canActWith([{ role: 'viewer', org: 'default' }], 'default', '')).toBe(false);
+    expect(canActWith([{ role: 'org_admin', org: 'a' }], 'b', '')).toBe(false);
+    expect(canActWith([{ role: 'team_lead', org: 'a', team: 'red' }], 'a', 'red')).toBe(true);
+    expect(canActWith([{ role: 'team_lead', org: 'a', team: 'red' }], 'a', 'blue')).toBe(false);
+    expect(canActWith(null, 'a', '')).toBe(false);
+  });
+  it('goes back only to a path of this site after login', () => {
+    expect(safeNext('/collectors/a?x=1')).toBe('/collectors/a?x=1');
+    expect(safeNext('//evil.example')).toBe('/');
+    expect(safeNext('https://evil.example')).toBe('/');
+    expect(safeNext('/\\evil')).toBe('/');
+    expect(safeNext(null)).toBe('/');
+  });
+});

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { applyEvents, buildList, parseQuery, serializeQuery, serverParams, sortRows, summarize } from './fleetState';
+import type { Collector } from './types';
+
+function c(id: string, over: Partial<Collector> = {}): Collector {
+  return {
+    id, status: 'online', reason: '', status_since: null, job: 'demo', instance: '', org: 'default', team: '', labels: {},
+    provider: 'file_sd', up: true, last_seen: '2026-01-01T00:00:00Z', freshness_seconds: 1, completeness_1h: 1, completeness_24h: 1,
+    cpu: null, memory_bytes: null, items_collected: 10, tags: [], group: '', ...over,
+  };
+}
+
+describe('URL state', () => {
+  it('round-trips every filter, the sort and the grouping', () => {
+    const sp = new URLSearchParams('q=pg&status=offline&status=error&org=acme&team=red&job=demo&group=AWS&tag=prod&tag=db&label=env%3Dprod&sort=-last_seen&group_by=team');
+    const q = parseQuery(sp);
+    expect(q).toEqual({ q: 'pg', status: ['offline', 'error'], org: 'acme', team: 'red', job: 'demo', group: 'AWS', tag: ['prod', 'db'], label: ['env=prod'], sort: '-last_seen', groupBy: 'team' });
+    expect(parseQuery(serializeQuery(q))).toEqual(q);
+    expect(serverParams(q)).toEqual({ q: 'pg', status: ['offline', 'error'], org: 'acme', team: 'red', job: 'demo', label: ['env=prod'] });
+  });
+  it('drops what it does not know, and leaves defaults out of the URL', () => {
+    const q = parseQuery(new URLSearchParams('status=bogus&sort=nope&group_by=planet'));
+    expect(q.status).toEqual([]);
+    expect(q.sort).toBe('status');
+    expect(q.groupBy).toBe('');
+    expect(serializeQuery(q).toString()).toBe('');
+  });
+});
+
+describe('sort, filter, group', () => {
+  const rows = [c('b', { status: 'online', items_collected: 5, group: 'x', tags: ['prod'] }), c('a', { status: 'offline', items_collected: null }), c('c', { status: 'error', items_collected: 50, group: 'x' })];
+  it('sorts worst status first by default, missing values last both ways', () => {
+    expect(sortRows(rows, 'status').map((r) => r.id)).toEqual(['a', 'c', 'b']);
+    expect(sortRows(rows, 'items').map((r) => r.id)).toEqual(['b', 'c', 'a']);
+    expect(sortRows(rows, '-items').map((r) => r.id)).toEqual(['c', 'b', 'a']);
+    expect(sortRows(rows, '-id').map((r) => r.id)).toEqual(['c', 'b', 'a']);
+  });
+  it('filters by group and tags here, and groups under headers', () => {
+    const base = parseQuery(new URLSearchParams());
+    expect(buildList(rows, { ...base, group: 'x' }).map((i) => (i.kind === 'row' ? i.row.id : i.key))).toEqual(['c', 'b']);
+    expect(buildList(rows, { ...base, tag: ['prod'] }).length).toBe(1);
+    const grouped = buildList(rows, { ...base, groupBy: 'group' });
+    expect(grouped.map((i) => (i.kind === 'group' ? `[${i.key}:${i.count}]` : i.row.id))).toEqual(['[(no group):1]', 'a', '[x:2]', 'c', 'b']);
+  });
+  it('summarizes', () => {
+    expect(summarize(rows)).toEqual({ total: 3, byStatus: { online: 1, offline: 1, error: 1 }, items: 55 });
+  });
+});
+
+describe('live events', () => {
+  it('heartbeats and status changes patch rows; unknown collectors ask for a reload', () => {
+    const m = new Map([['a', c('a')]]);
+    const r = applyEvents(m, [
+      { type: 'collector:heartbeat', collector: 'a', time: '2026-01-01T00:00:09Z', data: { status: 'slow', freshness_seconds: 3 } },
+      { type: 'collector:status-changed', collector: 'a', time: '2026-01-01T00:00:10Z', data: { old: 'slow', new: 'offline', reason: 'no scrape for 30s' } },
+    ]);
+    expect(r).toEqual({ changed: true, reload: false });
+    expect(m.get('a')).toMatchObject({ status: 'offline', reason: 'no scrape for 30s', last_seen: '2026-01-01T00:00:09Z', freshness_seconds: 3, up: false });
+    expect(applyEvents(m, [{ type: 'collector:registered', collector: 'new', time: '' }]).reload).toBe(true);
+    expect(applyEvents(m, [{ type: 'collector:unregistered', collector: 'a', time: '' }]).changed).toBe(true);
+    expect(m.size).toBe(0);
+  });
+});

@@ -1,0 +1,396 @@
+import { ActionIcon, Alert, Badge, Button, Checkbox, Group, Menu, MultiSelect, Paper, Select, SimpleGrid, Stack, TagsInput, Text, TextInput, Title, VisuallyHidden } from '@mantine/core';
+import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type Row, type RowSelectionState } from '@tanstack/react-table';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Link, useSearchParams } from 'react-router';
+import { ApiError, get, qs } from '../api';
+import { useAuth, useNow } from '../auth';
+import { CompletenessText, FreshnessBadge, LastSeenBadge, StatusBadge, statusLook } from '../components/badges';
+import { CommandDialog, type Action } from '../dialogs/CommandDialog';
+import { applyEvents, buildList, parseQuery, serializeQuery, serverParams, summarize, type FleetQuery, type ListItem } from '../fleetState';
+import { ageSeconds, formatAge, formatBytes, formatDuration, formatNumber, formatPercent } from '../format';
+import type { Collector, CollectorDetail, CollectorList } from '../types';
+import { STATUSES } from '../types';
+
+/** Every page of GET /collectors for the query (the API pages at 1000). */
+async function fetchAll(q: FleetQuery, signal: AbortSignal): Promise<Collector[]> {
+  const params = serverParams(q);
+  const first = await get<CollectorList>(`/collectors${qs({ ...params, limit: 1000, page: 1 })}`, signal);
+  const pages = Math.max(1, first.total_pages || Math.ceil(first.total / 1000));
+  const rest = await Promise.all(
+    Array.from({ length: pages - 1 }, (_, i) => get<CollectorList>(`/collectors${qs({ ...params, limit: 1000, page: i + 2 })}`, signal)),
+  );
+  return [first, ...rest].flatMap((p) => p.data);
+}
+
+function useFleetRows(q: FleetQuery) {
+  const { live } = useAuth();
+  const rowsRef = useRef(new Map<string, Collector>());
+  const [version, setVersion] = useState(0);
+  const [error, setError] = useState('');
+  const [loaded, setLoaded] = useState(false);
+  const [updatedAt, setUpdatedAt] = useState(0);
+  const key = serializeQuery({ ...q, sort: 'status', groupBy: '', group: '', tag: [] }).toString();
+  const reloadRef = useRef<() => void>(() => {});
+
+  useEffect(() => {
+    let ctl = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const load = () => {
+      ctl.abort();
+      ctl = new AbortController();
+      fetchAll(q, ctl.signal)
+        .then((rows) => {
+          rowsRef.current = new Map(rows.map((r) => [r.id, r]));
+          setError('');
+          setLoaded(true);
+          setUpdatedAt(Date.now());
+          setVersion((v) => v + 1);
+        })
+        .catch((e: unknown) => {
+          if (e instanceof DOMException && e.name === 'AbortError') return;
+          setError(e instanceof ApiError ? e.full : String(e));
+        });
+    };
+    reloadRef.current = () => {
+      if (timer) return;
+      timer = setTimeout(() => { timer = null; load(); }, 300);
+    };
+    load();
+    const periodic = setInterval(load, 30_000); // CPU, memory, items, completeness are not in the events
+    return () => { ctl.abort(); clearInterval(periodic); if (timer) clearTimeout(timer); };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [key]);
+
+  useEffect(() => {
+    if (!live) return;
+    // Rows change at once (one batch per animation frame); the sorted, grouped
+    // list is rebuilt at most every 250 ms, so a burst of events over 10,000 rows
+    // does not re-sort them on every frame.
+    let pending: ReturnType<typeof setTimeout> | null = null;
+    let last = 0;
+    const bump = () => {
+      pending = null;
+      last = Date.now();
+      setVersion((v) => v + 1);
+      setUpdatedAt(last);
+    };
+    const offBatch = live.onBatch((events) => {
+      const { changed, reload } = applyEvents(rowsRef.current, events);
+      if (changed && !pending) pending = setTimeout(bump, Math.max(0, 250 - (Date.now() - last)));
+      if (reload) reloadRef.current();
+    });
+    const offResync = live.onResync(() => reloadRef.current());
+    return () => { offBatch(); offResync(); if (pending) clearTimeout(pending); };
+  }, [live]);
+
+  return { rows: rowsRef.current, version, error, loaded, updatedAt };
+}
+
+const SummaryStats = memo(function SummaryStats({ rows, version, updatedAt }: { rows: Map<string, Collector>; version: number; updatedAt: number }) {
+  const now = useNow(1000);
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const s = useMemo(() => summarize(rows.values()), [rows, version]);
+  const online = s.byStatus['online'] ?? 0;
+  const offline = s.byStatus['offline'] ?? 0;
+  return (
+    <Paper withBorder p="sm" aria-label="Summary statistics" component="section">
+      <SimpleGrid cols={{ base: 2, sm: 5 }} spacing="sm">
+        <Stat label="Total collectors" value={formatNumber(s.total)} testid="stat-total" />
+        <Stat label="Online ✓" value={formatNumber(online)} color="teal" testid="stat-online" />
+        <Stat label="Offline ✗" value={formatNumber(offline)} color="red" testid="stat-offline" />
+        <Stat label="Items collected" value={formatNumber(s.items)} testid="stat-items" />
+        <Stat label="Last updated" value={updatedAt ? `${formatAge(ageSeconds(new Date(updatedAt).toISOString(), now))} ago` : '—'} testid="stat-updated" />
+      </SimpleGrid>
+      <Group gap={6} mt="xs" aria-label="Count per status">
+        {STATUSES.filter((st) => s.byStatus[st]).map((st) => (
+          <Badge key={st} color={statusLook[st].color} variant="light" data-testid={`count-${st}`}>{statusLook[st].label}: {s.byStatus[st]}</Badge>
+        ))}
+      </Group>
+    </Paper>
+  );
+});
+
+function Stat({ label, value, color, testid }: { label: string; value: string; color?: string; testid: string }) {
+  return (
+    <div>
+      <Text size="xs" c="dimmed">{label}</Text>
+      <Text size="xl" fw={700} c={color} data-testid={testid}>{value}</Text>
+    </div>
+  );
+}
+
+function Filters({ q, setQuery }: { q: FleetQuery; setQuery: (p: Partial<FleetQuery>) => void }) {
+  const [text, setText] = useState(q.q);
+  useEffect(() => setText(q.q), [q.q]);
+  useEffect(() => {
+    if (text === q.q) return;
+    const t = setTimeout(() => setQuery({ q: text }), 250);
+    return () => clearTimeout(t);
+  }, [text, q.q, setQuery]);
+  return (
+    <Stack gap="xs" component="section" aria-label="Search and filters">
+      <Group gap="xs" align="flex-end" wrap="wrap">
+        <TextInput label="Search" placeholder="Search collectors…" value={text} onChange={(e) => setText(e.currentTarget.value)} w={240} type="search" />
+        <MultiSelect label="Status" placeholder={q.status.length ? '' : 'Any'} data={STATUSES.map((s) => ({ value: s, label: statusLook[s].label }))}
+          value={q.status} onChange={(v) => setQuery({ status: v as FleetQuery['status'] })} w={220} clearable />
+        <FilterText label="Org" value={q.org} onChange={(org) => setQuery({ org })} />
+        <FilterText label="Team" value={q.team} onChange={(team) => setQuery({ team })} />
+        <FilterText label="Job" value={q.job} onChange={(job) => setQuery({ job })} />
+        <FilterText label="Group" value={q.group} onChange={(group) => setQuery({ group })} />
+        <TagsInput label="Tags" placeholder="tag, Enter" value={q.tag} onChange={(tag) => setQuery({ tag })} w={180} />
+        <TagsInput label="Label matchers" placeholder='env=prod, team!~a.*' value={q.label} onChange={(label) => setQuery({ label })} w={220} />
+        <Select label="Group by" data={[{ value: '', label: 'None' }, { value: 'status', label: 'Status' }, { value: 'job', label: 'Job' }, { value: 'team', label: 'Team' }, { value: 'group', label: 'Group' }]}
+          value={q.groupBy} onChange={(v) => setQuery({ groupBy: (v ?? '') as FleetQuery['groupBy'] })} w={120} allowDeselect={false} />
+      </Group>
+    </Stack>
+  );
+}
+
+function FilterText({ label, value, onChange }: { label: string; value: string; onChange: (v: string) => void }) {
+  const [v, setV] = useState(value);
+  useEffect(() => setV(value), [value]);
+  return (
+    <TextInput label={label} value={v} w={110} onChange={(e) => setV(e.currentTarget.value)}
+      onBlur={() => v !== value && onChange(v.trim())} onKeyDown={(e) => { if (e.key === 'Enter') onChange(v.trim()); }} />
+  );
+}
+
+const SORTABLE: Record<string, string> = {
+  id: 'id', status: 'status', last_seen: 'last_seen', freshness: 'freshness', completeness: 'completeness_1h',
+  group: 'group', items: 'items', cpu: 'cpu', memory: 'memory',
+};
+
+interface RowCtx {
+  now: { current: number };
+  canAct: (c: Collector) => boolean;
+  openDialog: (a: Action, id: string) => void;
+  expanded: Set<string>;
+  toggleExpand: (id: string) => void;
+}
+
+function columns(): ColumnDef<Collector>[] {
+  return [
+    {
+      id: 'select', size: 40,
+      header: ({ table }) => (
+        <Checkbox aria-label="Select all shown" checked={table.getIsAllRowsSelected()} indeterminate={table.getIsSomeRowsSelected()}
+          onChange={table.getToggleAllRowsSelectedHandler()} />
+      ),
+      cell: ({ row }) => <Checkbox aria-label={`Select ${row.original.id}`} checked={row.getIsSelected()} onChange={row.getToggleSelectedHandler()} />,
+    },
+    {
+      id: 'id', header: 'Name',
+      cell: ({ row, table }) => {
+        const ctx = table.options.meta as RowCtx;
+        const open = ctx.expanded.has(row.original.id);
+        return (
+          <Group gap={4} wrap="nowrap">
+            <ActionIcon variant="subtle" size="sm" aria-expanded={open} aria-label={`${open ? 'Collapse' : 'Expand'} ${row.original.id}`} onClick={() => ctx.toggleExpand(row.original.id)}>
+              <span aria-hidden="true">{open ? '▾' : '▸'}</span>
+            </ActionIcon>
+            <Link className="name-link" to={`/collectors/${encodeURIComponent(row.original.id)}`}>{row.original.id}</Link>
+          </Group>
+        );
+      },
+    },
+    { id: 'status', header: 'Status', cell: ({ row }) => <StatusBadge status={row.original.status} reason={row.original.reason} /> },
+    { id: 'last_seen', header: 'Last seen', cell: ({ row, table }) => <LastSeenBadge lastSeen={row.original.last_seen} now={(table.options.meta as RowCtx).now.current} /> },
+    { id: 'freshness', header: 'Freshness', cell: ({ row }) => <FreshnessBadge freshness={row.original.freshness_seconds} status={row.original.status} /> },
+    {
+      id: 'completeness', header: 'Complete 1h / 24h',
+      cell: ({ row }) => <Group gap={4} wrap="nowrap"><CompletenessText value={row.original.completeness_1h} label="1h" /><CompletenessText value={row.original.completeness_24h} label="24h" /></Group>,
+    },
+    { id: 'group', header: 'Group / team', cell: ({ row }) => <Text size="sm">{row.original.group || '—'}{row.original.team ? ` / ${row.original.team}` : ''}</Text> },
+    { id: 'items', header: 'Items', cell: ({ row }) => <Text size="sm" ta="right">{formatNumber(row.original.items_collected)}</Text> },
+    { id: 'cpu', header: 'CPU', cell: ({ row }) => <Text size="sm">{formatPercent(row.original.cpu)}</Text> },
+    { id: 'memory', header: 'Memory', cell: ({ row }) => <Text size="sm">{formatBytes(row.original.memory_bytes)}</Text> },
+    {
+      id: 'actions', header: () => <VisuallyHidden>Actions</VisuallyHidden>,
+      cell: ({ row, table }) => <RowMenu c={row.original} ctx={table.options.meta as RowCtx} />,
+    },
+  ];
+}
+
+function RowMenu({ c, ctx }: { c: Collector; ctx: RowCtx }) {
+  const act = ctx.canAct(c);
+  return (
+    <Menu position="bottom-end" withinPortal>
+      <Menu.Target>
+        <Button size="compact-xs" variant="default" aria-label={`Menu for ${c.id}`}><span aria-hidden="true">▾&nbsp;</span>Menu</Button>
+      </Menu.Target>
+      <Menu.Dropdown>
+        <Menu.Item component={Link} to={`/collectors/${encodeURIComponent(c.id)}`}>View details</Menu.Item>
+        {act && (
+          <>
+            <Menu.Divider />
+            {c.status === 'paused'
+              ? <Menu.Item onClick={() => ctx.openDialog('resume', c.id)}>Resume</Menu.Item>
+              : <Menu.Item onClick={() => ctx.openDialog('stop', c.id)}>Stop</Menu.Item>}
+            <Menu.Item onClick={() => ctx.openDialog('restart', c.id)}>Restart</Menu.Item>
+            <Menu.Item onClick={() => ctx.openDialog('collect', c.id)}>Collect now</Menu.Item>
+            <Menu.Item onClick={() => ctx.openDialog('test-connection', c.id)}>Test connection</Menu.Item>
+            <Menu.Item onClick={() => ctx.openDialog('backfill', c.id)}>Backfill…</Menu.Item>
+          </>
+        )}
+      </Menu.Dropdown>
+    </Menu>
+  );
+}
+
+function ExpandedRow({ id }: { id: string }) {
+  const [d, setD] = useState<CollectorDetail | null>(null);
+  const [err, setErr] = useState('');
+  useEffect(() => {
+    get<CollectorDetail>(`/collectors/${encodeURIComponent(id)}`).then(setD).catch((e: unknown) => setErr(e instanceof ApiError ? e.full : String(e)));
+  }, [id]);
+  if (err) return <Text c="red" size="sm">{err}</Text>;
+  if (!d) return <Text size="sm" c="dimmed">Loading…</Text>;
+  const c = d.collection;
+  const success = c.succeeded + c.failed > 0 ? c.succeeded / (c.succeeded + c.failed) : null;
+  return (
+    <Group gap="xl" data-testid={`expanded-${id}`}>
+      <Text size="sm"><b>Host:</b> {d.instance || d.url}</Text>
+      <Text size="sm"><b>Uptime:</b> {d.uptime_seconds != null ? formatAge(d.uptime_seconds) : '—'} · success {formatPercent(success)}</Text>
+      <Text size="sm"><b>Last heartbeat:</b> {d.last_seen ? `${formatAge(ageSeconds(d.last_seen, Date.now()))} ago` : 'never'}</Text>
+      <Text size="sm"><b>Avg collection time:</b> {formatDuration(c.mean_duration_seconds)}</Text>
+      <Text size="sm"><b>Last error:</b> {d.last_error || d.collection_error || 'none'}</Text>
+    </Group>
+  );
+}
+
+/**
+ * One collector's row, rendered again only when its collector, selection or
+ * expansion changed, or once a second for the ageing badges — not on every
+ * scroll frame.
+ */
+const FleetRow = memo(function FleetRow({ row, c, index, measure, selected }: {
+  row: Row<Collector>; c: Collector; index: number; measure: (el: Element | null) => void; selected: boolean; expanded: boolean; now: number; meta: RowCtx;
+}) {
+  return (
+    <tr ref={measure} data-index={index} className={selected ? 'selected' : undefined} data-testid={`row-${c.id}`} data-status={c.status}>
+      {row.getVisibleCells().map((cell) => <td key={cell.id}>{flexRender(cell.column.columnDef.cell, cell.getContext())}</td>)}
+    </tr>
+  );
+});
+
+type VItem = ListItem | { kind: 'detail'; id: string };
+
+export function FleetPage() {
+  const [sp, setSp] = useSearchParams();
+  const q = useMemo(() => parseQuery(sp), [sp]);
+  const setQuery = useCallback((p: Partial<FleetQuery>) => {
+    setSp((cur) => serializeQuery({ ...parseQuery(cur), ...p }), { replace: false });
+  }, [setSp]);
+  const { rows, version, error, loaded, updatedAt } = useFleetRows(q);
+  const { canAct } = useAuth();
+  const now = useNow(1000);
+  const [selection, setSelection] = useState<RowSelectionState>({});
+  const [expanded, setExpanded] = useState<Set<string>>(new Set());
+  const [dialog, setDialog] = useState<{ action: Action; id: string } | null>(null);
+
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const list = useMemo(() => buildList([...rows.values()], q), [rows, version, q]);
+  const data = useMemo(() => list.flatMap((i) => (i.kind === 'row' ? [i.row] : [])), [list]);
+  const vitems = useMemo<VItem[]>(() => list.flatMap((i) => (i.kind === 'row' && expanded.has(i.row.id) ? [i, { kind: 'detail', id: i.row.id } as VItem] : [i])), [list, expanded]);
+
+  const cols = useMemo(columns, []);
+  const nowRef = useRef(now);
+  nowRef.current = now;
+  const meta = useMemo<RowCtx>(() => ({
+    now: nowRef, canAct, expanded,
+    openDialog: (action, id) => setDialog({ action, id }),
+    toggleExpand: (id) => setExpanded((s) => { const n = new Set(s); if (n.has(id)) n.delete(id); else n.add(id); return n; }),
+  }), [canAct, expanded]);
+  const table = useReactTable({
+    data, columns: cols, getRowId: (r) => r.id, getCoreRowModel: getCoreRowModel(),
+    state: { rowSelection: selection }, onRowSelectionChange: setSelection, enableRowSelection: true, meta,
+  });
+  const byId = table.getRowModel().rowsById;
+
+  const scrollRef = useRef<HTMLDivElement>(null);
+  // Stable callbacks: the virtualizer recomputes every item's measurement when
+  // they change, which over 10,000 rows on each scroll frame is what costs.
+  const estimateSize = useCallback((i: number) => (vitems[i]?.kind === 'detail' ? 64 : 41), [vitems]);
+  const getItemKey = useCallback((i: number) => { const it = vitems[i]!; return it.kind === 'row' ? it.row.id : it.kind === 'group' ? `g:${it.key}` : `d:${it.id}`; }, [vitems]);
+  const getScrollElement = useCallback(() => scrollRef.current, []);
+  const virt = useVirtualizer({ count: vitems.length, getScrollElement, estimateSize, overscan: 15, getItemKey });
+  const vr = virt.getVirtualItems();
+  const padTop = vr.length ? vr[0]!.start : 0;
+  const padBottom = vr.length ? virt.getTotalSize() - vr[vr.length - 1]!.end : 0;
+  const selectedIds = Object.keys(selection).filter((k) => selection[k]);
+  const headers = table.getHeaderGroups()[0]!.headers;
+
+  const sortBy = (col: string) => {
+    const key = SORTABLE[col];
+    if (!key) return;
+    // From the URL as it is now, so two quick clicks toggle twice.
+    setSp((cur) => {
+      const c = parseQuery(cur);
+      return serializeQuery({ ...c, sort: c.sort === key ? `-${key}` : key });
+    });
+  };
+  const ariaSort = (col: string): 'ascending' | 'descending' | 'none' => {
+    const key = SORTABLE[col];
+    if (!key) return 'none';
+    return q.sort === key ? 'ascending' : q.sort === `-${key}` ? 'descending' : 'none';
+  };
+
+  return (
+    <Stack gap="sm">
+      <Title order={1} size="h2">Collectors</Title>
+      <Filters q={q} setQuery={setQuery} />
+      <SummaryStats rows={rows} version={version} updatedAt={updatedAt} />
+      {error && <Alert color="red" role="alert" title="Cannot load the collectors">{error}</Alert>}
+      <Group gap="sm" aria-live="polite">
+        <Text size="sm" data-testid="shown">{formatNumber(data.length)} shown</Text>
+        <Text size="sm" data-testid="selected">Selected: {selectedIds.length}</Text>
+        {selectedIds.length > 0 && <Button size="compact-xs" variant="subtle" onClick={() => setSelection({})}>Clear selection</Button>}
+      </Group>
+      <div ref={scrollRef} className="fleet-scroll" style={{ height: 'calc(100vh - 330px)', minHeight: 320 }} data-testid="fleet-scroll" tabIndex={-1}>
+        <table className="fleet-table" aria-label="Collectors" aria-rowcount={data.length + 1}>
+          <thead>
+            <tr>
+              {headers.map((h) => (
+                <th key={h.id} scope="col" aria-sort={SORTABLE[h.id] ? ariaSort(h.id) : undefined}>
+                  {SORTABLE[h.id] ? (
+                    <button type="button" className="sort-button" onClick={() => sortBy(h.id)} data-testid={`sort-${h.id}`}>
+                      {flexRender(h.column.columnDef.header, h.getContext())}
+                      <span aria-hidden="true">{ariaSort(h.id) === 'ascending' ? '▲' : ariaSort(h.id) === 'descending' ? '▼' : '↕'}</span>
+                    </button>
+                  ) : flexRender(h.column.columnDef.header, h.getContext())}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {padTop > 0 && <tr aria-hidden="true"><td colSpan={headers.length} style={{ height: padTop, padding: 0, border: 0 }} /></tr>}
+            {vr.map((v) => {
+              const it = vitems[v.index]!;
+              if (it.kind === 'group') {
+                return (
+                  <tr key={v.key} ref={virt.measureElement} data-index={v.index} className="group-row">
+                    <td colSpan={headers.length}>{it.key} ({it.count})</td>
+                  </tr>
+                );
+              }
+              if (it.kind === 'detail') {
+                return (
+                  <tr key={v.key} ref={virt.measureElement} data-index={v.index} className="expanded-row">
+                    <td colSpan={headers.length}><ExpandedRow id={it.id} /></td>
+                  </tr>
+                );
+              }
+              const row = byId[it.row.id];
+              if (!row) return null;
+              return <FleetRow key={v.key} row={row} c={it.row} index={v.index} measure={virt.measureElement} selected={row.getIsSelected()} expanded={expanded.has(it.row.id)} now={now} meta={meta} />;
+            })}
+            {padBottom > 0 && <tr aria-hidden="true"><td colSpan={headers.length} style={{ height: padBottom, padding: 0, border: 0 }} /></tr>}
+          </tbody>
+        </table>
+        {loaded && data.length === 0 && <Text p="md" c="dimmed">No collector matches these filters.</Text>}
+      </div>
+      {dialog && <CommandDialog action={dialog.action} collectorId={dialog.id} onClose={() => setDialog(null)} />}
+    </Stack>
+  );
+}
