@@ -343,7 +343,7 @@ func TestPrometheusStack(t *testing.T) {
 			return hasAlert(t, s.am, "CollectorDown", "a-dead")
 		})
 		waitFor(t, 30*time.Second, "a-dead offline in PromQL", func() (bool, string) {
-			res, err := query(t, s.prom, `corral_collector_status{collector="a-dead",status="offline"} == 1`)
+			res, err := query(t, s.prom, `corral_collector_status{collector="a-dead",status="offline",via=""} == 1`)
 			return err == nil && len(res) == 1, fmt.Sprint(err)
 		})
 		s.agents["a-dead"].start()
@@ -353,7 +353,7 @@ func TestPrometheusStack(t *testing.T) {
 		})
 		s.agents["a-dead"].kill() // offline again, for the dashboards' offline table
 		waitFor(t, 30*time.Second, "a-dead offline again", func() (bool, string) {
-			res, err := query(t, s.prom, `corral_collector_status{collector="a-dead",status="offline"} == 1`)
+			res, err := query(t, s.prom, `corral_collector_status{collector="a-dead",status="offline",via=""} == 1`)
 			return err == nil && len(res) == 1, fmt.Sprint(err)
 		})
 	})
@@ -462,7 +462,7 @@ func TestPrometheusStack(t *testing.T) {
 		for _, sel := range []string{
 			`synthetic_value{collector="a-ok",via=""}`,
 			`{__name__=~"corral_collector_(items_total|state|info)",collector!="a-dead",via=""}`,
-			`{job="synthetic",collector=~"a-(ok|stale)",__name__!~"corral_collector_(up|status|last_seen_timestamp_seconds|freshness_seconds|completeness_ratio|scrape_duration_seconds|consecutive_scrape_failures|collection_mean_seconds|cpu_usage_ratio|memory_bytes|start_time_seconds|restarts_total)",via=""}`,
+			`{job="synthetic",collector=~"a-(ok|stale)",__name__!~"ALERTS.*|corral_collector_(up|status|last_seen_timestamp_seconds|freshness_seconds|completeness_ratio|scrape_duration_seconds|consecutive_scrape_failures|collection_mean_seconds|cpu_usage_ratio|memory_bytes|start_time_seconds|restarts_total)",via=""}`,
 			`up{job="synthetic",via="",collector!="a-dead"}`,
 		} {
 			waitFor(t, 20*time.Second, "the same series for "+sel, func() (bool, string) {
@@ -592,18 +592,48 @@ func federated(t *testing.T, base, sel string) []string {
 	var out []string
 	for name, f := range fams {
 		for _, m := range f.GetMetric() {
-			ls := model.LabelSet{model.MetricNameLabel: model.LabelValue(name)}
+			ls := model.LabelSet{}
 			for _, lp := range m.GetLabel() {
 				ls[model.LabelName(lp.GetName())] = model.LabelValue(lp.GetValue())
 			}
-			if f.GetType() == dto.MetricType_HISTOGRAM || f.GetType() == dto.MetricType_SUMMARY {
-				ls["__type__"] = model.LabelValue(f.GetType().String())
+			// Prometheus federates a histogram or summary as its
+			// _bucket/_sum/_count (or quantile) series, untyped: compare those.
+			with := func(n, extra, v string) {
+				c := ls.Clone()
+				c[model.MetricNameLabel] = model.LabelValue(n)
+				if extra != "" {
+					c[model.LabelName(extra)] = model.LabelValue(v)
+				}
+				for _, l := range []model.LabelName{"le", "quantile"} {
+					if x, ok := c[l]; ok {
+						if f, err := strconv.ParseFloat(string(x), 64); err == nil {
+							c[l] = model.LabelValue(strconv.FormatFloat(f, 'g', -1, 64))
+						}
+					}
+				}
+				out = append(out, c.String())
 			}
-			out = append(out, ls.String())
+			switch {
+			case m.GetHistogram() != nil:
+				for _, b := range m.GetHistogram().GetBucket() {
+					with(name+"_bucket", "le", strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64))
+				}
+				with(name+"_bucket", "le", "+Inf")
+				with(name+"_sum", "", "")
+				with(name+"_count", "", "")
+			case m.GetSummary() != nil:
+				for _, q := range m.GetSummary().GetQuantile() {
+					with(name, "quantile", strconv.FormatFloat(q.GetQuantile(), 'g', -1, 64))
+				}
+				with(name+"_sum", "", "")
+				with(name+"_count", "", "")
+			default:
+				with(name, "", "")
+			}
 		}
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 func firstDiff(a, b []string) string {
