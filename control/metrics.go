@@ -1,6 +1,11 @@
 package control
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	agentctl "github.com/corral-dev/corral/exporter/control"
+	"github.com/corral-dev/corral/store"
+)
 
 type metrics struct {
 	open        prometheus.Gauge
@@ -36,6 +41,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, r := range []string{"acknowledged", "refused", "unauthorized", "unavailable", "unreachable"} {
 		m.deliveries.WithLabelValues(r)
+	}
+	// Every command's series from the start, at 0, so that rate() and
+	// increase() see the first command and dashboards have data before it
+	// (a counter that appears at 1 loses its first increment).
+	for _, c := range agentctl.Commands() {
+		m.submitted.WithLabelValues(c)
+		m.reconciled.WithLabelValues(c)
+		for _, st := range []string{store.CommandConfirmed, store.CommandFailed, store.CommandExpired} {
+			m.finished.WithLabelValues(c, st)
+		}
 	}
 	if reg != nil {
 		reg.MustRegister(m.open, m.submitted, m.finished, m.deliveries, m.reconciled, m.ackTime, m.confirmTime)
