@@ -29,14 +29,8 @@ func (a *api) listBindings(w http.ResponseWriter, r *http.Request) {
 	if !onlyParams(w, r, "org") {
 		return
 	}
-	pp, ok := a.people(w)
+	pp, s, ok := a.administrator(w, r, "role bindings are for org_admin and super_admin; GET /api/v1/me shows your own")
 	if !ok {
-		return
-	}
-	p, _ := auth.FromContext(r.Context())
-	s := adminScopeOf(p)
-	if !s.any() {
-		writeError(w, http.StatusForbidden, wire.CodeForbidden, "role bindings are for org_admin and super_admin; GET /api/v1/me shows your own", nil)
 		return
 	}
 	all, err := pp.AllBindings(r.Context())
@@ -110,16 +104,11 @@ func (a *api) bind(w http.ResponseWriter, r *http.Request) {
 	if !decodeStrict(w, body, &req) {
 		return
 	}
-	pp, ok := a.people(w)
+	pp, s, ok := a.administrator(w, r, "granting roles is for org_admin and super_admin")
 	if !ok {
 		return
 	}
 	p, _ := auth.FromContext(r.Context())
-	s := adminScopeOf(p)
-	if !s.any() {
-		writeError(w, http.StatusForbidden, wire.CodeForbidden, "granting roles is for org_admin and super_admin", nil)
-		return
-	}
 	b := store.RoleBinding{Role: req.Role, Org: req.Org, Team: req.Team}
 	// Checked before the user is looked up, so that the answer says nothing of
 	// users to someone who may not grant this binding anyway.

@@ -160,6 +160,42 @@ func (a *api) people(w http.ResponseWriter) (People, bool) {
 	return a.o.People, true
 }
 
+// administrator is the people store and the caller's admin scope for a route
+// that only org and super admins use; anyone else gets 403 with forbidden as
+// the message.
+func (a *api) administrator(w http.ResponseWriter, r *http.Request, forbidden string) (People, adminScope, bool) {
+	pp, ok := a.people(w)
+	if !ok {
+		return nil, adminScope{}, false
+	}
+	p, _ := auth.FromContext(r.Context())
+	s := adminScopeOf(p)
+	if !s.any() {
+		writeError(w, http.StatusForbidden, wire.CodeForbidden, forbidden, nil)
+		return nil, adminScope{}, false
+	}
+	return pp, s, true
+}
+
+// passwordHash is the hash of the password asked for, or of a made-up one
+// when none was given (generated is then that password, to be shown once).
+func (a *api) passwordHash(w http.ResponseWriter, given string) (hash, generated string, ok bool) {
+	pw := given
+	if pw == "" {
+		pw = auth.GeneratePassword()
+		generated = pw
+	} else if err := auth.CheckPasswordRules(pw); err != nil {
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, err.Error(), map[string]any{"field": "password"})
+		return "", "", false
+	}
+	hash, err := a.o.Auth.HashPassword(pw)
+	if err != nil {
+		a.internal(w, "hash password", err)
+		return "", "", false
+	}
+	return hash, generated, true
+}
+
 var (
 	usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$`)
 	scopeIDRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)

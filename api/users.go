@@ -35,14 +35,8 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request) {
 	if !onlyParams(w, r) {
 		return
 	}
-	pp, ok := a.people(w)
+	pp, s, ok := a.administrator(w, r, "listing users is for org_admin and super_admin; GET /api/v1/me shows yourself")
 	if !ok {
-		return
-	}
-	p, _ := auth.FromContext(r.Context())
-	s := adminScopeOf(p)
-	if !s.any() {
-		writeError(w, http.StatusForbidden, wire.CodeForbidden, "listing users is for org_admin and super_admin; GET /api/v1/me shows yourself", nil)
 		return
 	}
 	us, err := pp.Users(r.Context())
@@ -128,14 +122,8 @@ func (a *api) getUser(w http.ResponseWriter, r *http.Request) {
 
 // createUser serves POST /api/v1/users.
 func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
-	pp, ok := a.people(w)
+	pp, s, ok := a.administrator(w, r, "creating users is for org_admin and super_admin")
 	if !ok {
-		return
-	}
-	p, _ := auth.FromContext(r.Context())
-	s := adminScopeOf(p)
-	if !s.any() {
-		writeError(w, http.StatusForbidden, wire.CodeForbidden, "creating users is for org_admin and super_admin", nil)
 		return
 	}
 	body, ok := readBody(w, r)
@@ -171,17 +159,8 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
 			"bindings: an org admin creates users with at least one role in its org", map[string]any{"field": "bindings"})
 		return
 	}
-	pw, generated := req.Password, ""
-	if pw == "" {
-		pw = auth.GeneratePassword()
-		generated = pw
-	} else if err := auth.CheckPasswordRules(pw); err != nil {
-		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, err.Error(), map[string]any{"field": "password"})
-		return
-	}
-	hash, err := a.o.Auth.HashPassword(pw)
-	if err != nil {
-		a.internal(w, "hash password", err)
+	hash, generated, ok := a.passwordHash(w, req.Password)
+	if !ok {
 		return
 	}
 	u, err := pp.CreateUser(r.Context(), store.User{Username: req.Username, PasswordHash: hash,
@@ -345,17 +324,8 @@ func (a *api) resetPassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	pw, generated := req.Password, ""
-	if pw == "" {
-		pw = auth.GeneratePassword()
-		generated = pw
-	} else if err := auth.CheckPasswordRules(pw); err != nil {
-		writeError(w, http.StatusBadRequest, wire.CodeBadRequest, err.Error(), map[string]any{"field": "password"})
-		return
-	}
-	hash, err := a.o.Auth.HashPassword(pw)
-	if err != nil {
-		a.internal(w, "hash password", err)
+	hash, generated, ok := a.passwordHash(w, req.Password)
+	if !ok {
 		return
 	}
 	if err := a.o.People.SetPassword(r.Context(), u.ID, hash); err != nil {
