@@ -793,7 +793,9 @@ func TestTokenRotationGrace(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "agent.state.json")
 	f := newFixture(t, synthetic.New(synthetic.Config{}, 1), func(o *exporter.Options) {
 		o.MetricsTokenSHA256 = hex.EncodeToString(oldSum[:])
-		o.TokenGrace = 300 * time.Millisecond
+		// Long enough for the checks below on a loaded machine (-race, the
+		// whole suite at once: 300 ms was not).
+		o.TokenGrace = 4 * time.Second
 		o.StatePath = state
 	})
 	status := func(tok string) int {
@@ -808,6 +810,7 @@ func TestTokenRotationGrace(t *testing.T) {
 	}
 	newSum := sha256.Sum256([]byte("new-token"))
 	resp, _ := f.send(t, control.RotateCredentials, map[string]any{"metrics_token_sha256": hex.EncodeToString(newSum[:])})
+	answered := time.Now() // the grace started before this
 	if !resp.OK || !strings.Contains(fmt.Sprint(resp.Result), "previous_token_valid_until") {
 		t.Fatalf("rotate: %+v", resp)
 	}
@@ -818,7 +821,7 @@ func TestTokenRotationGrace(t *testing.T) {
 	if !strings.Contains(string(b), "prev_token_until") {
 		t.Errorf("grace not in the state file: %s", b)
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(time.Until(answered.Add(4*time.Second + 100*time.Millisecond)))
 	if status("old-token") != 401 || status("new-token") != 200 {
 		t.Errorf("after the grace: old %d, new %d", status("old-token"), status("new-token"))
 	}
