@@ -24,7 +24,7 @@ export function ReregisterDialog({ onClose }: { onClose: (changed: boolean) => v
 
   useEffect(() => {
     get<{ data: Archive[] }>('/collectors/archived')
-      .then((l) => setList((l.data ?? []).filter((a) => !a.reregistered_at && !a.purged_at && canAct({ org: a.org, team: a.team ?? '' }))))
+      .then((l) => setList((l.data ?? []).filter((a) => !a.reregistered_at && canAct({ org: a.org, team: a.team ?? '' }))))
       .catch((e: unknown) => setLoadErr(e instanceof ApiError ? e.full : String(e)));
   }, [canAct]);
 
@@ -82,7 +82,7 @@ export function ReregisterDialog({ onClose }: { onClose: (changed: boolean) => v
                       description={
                         <span className="archive-fields">
                           <span>Unregistered: {formatTime(a.archived_at)} by {a.archived_by}</span>
-                          <span>Metrics archived: {a.metrics_archived ? `${formatNumber(a.metrics_count)} records${a.retain_until ? `, until ${formatTime(a.retain_until)}` : ''}` : 'no (deleted)'}</span>
+                          <span>Metrics archived: {a.metrics_archived ? `${formatNumber(a.metrics_count)} records${a.retain_until ? `, until ${formatTime(a.retain_until)}` : ''}` : a.purged_at ? `deleted ${formatTime(a.purged_at)}` : 'no (deleted)'}</span>
                           <span>Source: {a.url || a.source || a.provider} ({a.provider}{a.still_discovered ? ', still discovered' : ''})</span>
                           <span>Reason: {a.reason || '—'}</span>
                         </span>

@@ -24,7 +24,7 @@ export function TokenOnce({ name, token, agentConfig, note }: { name: string; to
             <TextInput label={`Scrape token of ${name}`} value={token} readOnly className="mono" style={{ flex: 1 }} data-testid="scrape-token"
               onFocus={(e) => e.currentTarget.select()} />
             <CopyButton value={token}>
-              {({ copied, copy }) => <Button variant="default" onClick={copy} aria-label={`Copy the scrape token of ${name}`}>{copied ? 'Copied' : 'Copy token'}</Button>}
+              {({ copied, copy }) => <Button variant="default" onClick={copy}>{copied ? 'Copied token' : 'Copy token'}</Button>}
             </CopyButton>
           </Group>
         </Alert>
@@ -36,9 +36,9 @@ export function TokenOnce({ name, token, agentConfig, note }: { name: string; to
             <Text size="sm" fw={600} id={`agent-config-${name}`}>Agent configuration (corral-agent run --config {name}.yml)</Text>
             <Group gap="xs">
               <CopyButton value={agentConfig}>
-                {({ copied, copy }) => <Button size="compact-sm" variant="default" onClick={copy} aria-label={`Copy the agent configuration of ${name}`}>{copied ? 'Copied' : 'Copy'}</Button>}
+                {({ copied, copy }) => <Button size="compact-sm" variant="default" onClick={copy}>{copied ? 'Copied configuration' : 'Copy configuration'}</Button>}
               </CopyButton>
-              <Button size="compact-sm" variant="default" onClick={() => download(`${name}.yml`, agentConfig)} aria-label={`Download the agent configuration of ${name}`}>Download {name}.yml</Button>
+              <Button size="compact-sm" variant="default" onClick={() => download(`${name}.yml`, agentConfig)}>Download {name}.yml</Button>
             </Group>
           </Group>
           <Code block className="metrics-pre" tabIndex={0} aria-labelledby={`agent-config-${name}`} data-testid="agent-config">{agentConfig}</Code>

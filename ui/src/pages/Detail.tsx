@@ -110,7 +110,9 @@ export function DetailPage() {
     }
   }
 
-  if (error) {
+  // Unregistered while open (say, from this page's dialog): keep the last state
+  // under a banner, so that the dialog showing the server's answer stays.
+  if (error && (!d || error.status !== 410)) {
     return (
       <Stack>
         <Anchor component={Link} to="/">← Fleet</Anchor>
@@ -129,6 +131,7 @@ export function DetailPage() {
   return (
     <Stack gap="md">
       <Anchor component={Link} to="/">← Fleet</Anchor>
+      {error && <Alert color="red" role="alert" title="Unregistered">{error.full}</Alert>}
       <Group justify="space-between" align="flex-start">
         <Stack gap={4}>
           <Title order={1} size="h2">Collector: {d.id}</Title>
