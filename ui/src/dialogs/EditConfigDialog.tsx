@@ -78,7 +78,7 @@ export function EditConfigDialog({ detail, onClose }: { detail: CollectorDetail;
                   {changes.map((c) => (
                     <Table.Tr key={c.key}>
                       <Table.Td className="mono">{c.key}</Table.Td>
-                      <Table.Td className="mono diff-old"><span className="visually-hidden">old: </span>{c.from || '(not set)'}</Table.Td>
+                      <Table.Td className="mono diff-old"><span className="visually-hidden">old: </span>{c.from ? <s>{c.from}</s> : '(not set)'}</Table.Td>
                       <Table.Td className="mono diff-new"><span className="visually-hidden">new: </span>{c.to || '(empty)'}</Table.Td>
                     </Table.Tr>
                   ))}
