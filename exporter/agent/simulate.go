@@ -315,6 +315,9 @@ func runSimAgent(ctx context.Context, s *slot, o SimulateOptions, keys []ed25519
 			Name: "process_start_time_seconds",
 			Help: "Start time of the simulated agent since unix epoch in seconds.",
 		}, func() float64 { return float64(started.UnixNano()) / 1e9 }))
+		// Its records also go to the agent's /logs, as run's do, so that corral's
+		// log viewer has something to show for the simulated fleet.
+		logs := exporter.NewLogBuffer(1000)
 		opts := exporter.Options{
 			Name:             s.info.Name,
 			Kind:             "synthetic",
@@ -325,7 +328,8 @@ func runSimAgent(ctx context.Context, s *slot, o SimulateOptions, keys []ed25519
 			Schedule:         sched,
 			Retry:            exporter.RetryPolicy{Attempts: 1},
 			Registry:         reg,
-			Logger:           o.Logger.With("collector", s.info.Name),
+			Logger:           slog.New(logs.Handler(o.Logger.Handler(), slog.LevelInfo)).With("collector", s.info.Name),
+			Logs:             logs,
 			StartPaused:      paused, // the state file decides once it exists
 			StatePath:        filepath.Join(o.StateDir, s.info.Name+".json"),
 			RestartSupported: true,

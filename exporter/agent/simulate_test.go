@@ -105,3 +105,42 @@ func TestSimulatedRestartKeepsState(t *testing.T) {
 		t.Fatalf("no state file: %v", err)
 	}
 }
+
+// TestSimulatedAgentServesLogs: a simulated agent keeps its own log records for
+// /logs, as one started by run does, so corral has logs to pull from the demo fleet.
+func TestSimulatedAgentServesLogs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan []SimAgent, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Simulate(ctx, SimulateOptions{Count: 1, BasePort: port, Interval: time.Second, Series: 1, Mix: "online=1",
+			StateDir: t.TempDir(), Ready: func(a []SimAgent) { ready <- a }})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	var agents []SimAgent
+	select {
+	case agents = <-ready:
+	case err := <-done:
+		t.Fatalf("simulate: %v", err)
+	}
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + agents[0].Address + "/logs")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		if resp.StatusCode == http.StatusOK && strings.Contains(body, `"collector started"`) {
+			return
+		}
+	}
+	t.Fatalf("no \"collector started\" record in /logs: %s", body)
+}

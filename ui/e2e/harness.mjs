@@ -129,12 +129,17 @@ export class Fleet {
     return { status: r.status, body: parsed };
   }
 
-  /** A viewer of org default, added to the store directly (until the users API exists). */
+  /** A user with one role (a viewer of org default by default), made through the users API. */
+  async addUser(username, { role = 'viewer', org = 'default', team, password = VIEWER_PASSWORD } = {}) {
+    const binding = { role, ...(role === 'super_admin' ? {} : { org }), ...(team ? { team } : {}) };
+    const r = await this.api('POST', '/users', { username, password, bindings: [binding] });
+    if (r.status !== 201) throw new Error(`POST /users ${username}: ${r.status} ${JSON.stringify(r.body)}`);
+    return { username, password };
+  }
+
+  /** A viewer of org default. */
   addViewer(username = 'viewer') {
-    const tool = join(this.dir, 'adduser');
-    execFileSync('go', ['build', '-o', tool, './ui/e2e/adduser'], { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] });
-    execFileSync(tool, ['--storage.url', `sqlite:${join(this.dir, 'corral.db')}`, '--username', username, '--role', 'viewer', '--org', 'default'], { input: VIEWER_PASSWORD + '\n' });
-    return { username, password: VIEWER_PASSWORD };
+    return this.addUser(username);
   }
 
   async stop() {

@@ -237,7 +237,7 @@ test('dialogs: stop, a refused collect, resume, restart, collect, test connectio
 });
 
 test('a viewer sees no action, and a direct API write gets 403', async () => {
-  const v = fleet.addViewer('viewer');
+  const v = await fleet.addViewer('viewer');
   const p = await page();
   await uiLogin(p, fleet.base, v.username, v.password);
   await p.getByTestId('row-sim-0002').waitFor();

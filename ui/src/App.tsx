@@ -4,6 +4,7 @@ import { AuthProvider, useAuth, useConnState } from './auth';
 import { LoginPage } from './pages/Login';
 import { FleetPage } from './pages/Fleet';
 import { DetailPage } from './pages/Detail';
+import { LogsPage } from './pages/Logs';
 import type { ReactNode } from 'react';
 
 export function App() {
@@ -13,6 +14,7 @@ export function App() {
         <Route path="/login" element={<LoginPage />} />
         <Route path="/" element={<Shell><FleetPage /></Shell>} />
         <Route path="/collectors/:id" element={<Shell><DetailPage /></Shell>} />
+        <Route path="/collectors/:id/logs" element={<Shell><LogsPage /></Shell>} />
         <Route path="*" element={<Shell><NotFound /></Shell>} />
       </Routes>
     </AuthProvider>

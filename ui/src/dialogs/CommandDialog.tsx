@@ -3,7 +3,7 @@ import { useState, type FormEvent, type ReactNode } from 'react';
 import { formatTime } from '../format';
 import { useCommand, type CommandOutcome } from './useCommand';
 
-export type Action = 'stop' | 'resume' | 'restart' | 'collect' | 'backfill' | 'test-connection';
+export type Action = 'stop' | 'resume' | 'restart' | 'collect' | 'backfill' | 'test-connection' | 'update-config' | 'rotate-credentials';
 
 export const actionTitle: Record<Action, string> = {
   stop: 'Stop Collector',
@@ -12,6 +12,8 @@ export const actionTitle: Record<Action, string> = {
   collect: 'Collect Now',
   backfill: 'Backfill',
   'test-connection': 'Test Connection',
+  'update-config': 'Edit Configuration',
+  'rotate-credentials': 'Rotate Credentials',
 };
 
 const submitLabel: Record<Action, string> = {
@@ -21,6 +23,8 @@ const submitLabel: Record<Action, string> = {
   collect: 'Collect Now',
   backfill: 'Start Backfill',
   'test-connection': 'Test Connection',
+  'update-config': 'Apply Changes',
+  'rotate-credentials': 'Rotate Credentials',
 };
 
 const confirmedBy: Record<Action, string> = {
@@ -30,6 +34,8 @@ const confirmedBy: Record<Action, string> = {
   collect: 'a scrape shows a later collection',
   backfill: 'the agent reports the backfill done',
   'test-connection': 'the agent answers',
+  'update-config': 'a scrape shows the config generation the agent answered',
+  'rotate-credentials': 'the agent answers',
 };
 
 function localInput(d: Date): string {

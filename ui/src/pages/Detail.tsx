@@ -6,6 +6,7 @@ import { useAuth, useNow } from '../auth';
 import { CompletenessText, FreshnessBadge, LastSeenBadge, StatusBadge } from '../components/badges';
 import { ItemsChart } from '../components/ItemsChart';
 import { CommandDialog, type Action } from '../dialogs/CommandDialog';
+import { LifecycleActions } from '../dialogs/LifecycleActions';
 import { ageSeconds, completenessLevel, formatAge, formatBytes, formatDuration, formatNumber, formatPercent, formatTime, levelColor } from '../format';
 import type { AuditRow, Change, Collector, CollectorDetail, Command, Completeness } from '../types';
 
@@ -109,7 +110,9 @@ export function DetailPage() {
     }
   }
 
-  if (error) {
+  // Unregistered while open (say, from this page's dialog): keep the last state
+  // under a banner, so that the dialog showing the server's answer stays.
+  if (error && (!d || error.status !== 410)) {
     return (
       <Stack>
         <Anchor component={Link} to="/">← Fleet</Anchor>
@@ -128,6 +131,7 @@ export function DetailPage() {
   return (
     <Stack gap="md">
       <Anchor component={Link} to="/">← Fleet</Anchor>
+      {error && <Alert color="red" role="alert" title="Unregistered">{error.full}</Alert>}
       <Group justify="space-between" align="flex-start">
         <Stack gap={4}>
           <Title order={1} size="h2">Collector: {d.id}</Title>
@@ -141,6 +145,7 @@ export function DetailPage() {
             <Text size="sm" c="dimmed">Kept paused by {d.desired.updated_by}{d.desired.reason ? `: ${d.desired.reason}` : ''}{d.desired.resume_expected ? `; expected back ${formatTime(d.desired.resume_expected)}` : ''}</Text>
           )}
         </Stack>
+        <Stack gap="xs" align="flex-end">
         {act && (
           <Group gap="xs" aria-label="Actions">
             <Button variant="default" onClick={() => setDialog('test-connection')}>Test Connection</Button>
@@ -152,6 +157,8 @@ export function DetailPage() {
             <Button variant="default" onClick={() => setDialog('backfill')}>Backfill…</Button>
           </Group>
         )}
+        <LifecycleActions detail={d} canAct={act} onChange={loadDetail} />
+        </Stack>
       </Group>
 
       <SimpleGrid cols={{ base: 1, md: 2 }} spacing="md">

@@ -7,6 +7,7 @@ import { ApiError, get, qs } from '../api';
 import { useAuth, useNow } from '../auth';
 import { CompletenessText, FreshnessBadge, LastSeenBadge, StatusBadge, statusLook } from '../components/badges';
 import { CommandDialog, type Action } from '../dialogs/CommandDialog';
+import { FleetLifecycle } from '../dialogs/FleetLifecycle';
 import { applyEvents, buildList, parseQuery, serializeQuery, serverParams, summarize, type FleetQuery, type ListItem } from '../fleetState';
 import { ageSeconds, formatAge, formatBytes, formatDuration, formatNumber, formatPercent } from '../format';
 import type { Collector, CollectorDetail, CollectorList } from '../types';
@@ -338,7 +339,10 @@ export function FleetPage() {
 
   return (
     <Stack gap="sm">
-      <Title order={1} size="h2">Collectors</Title>
+      <Group justify="space-between">
+        <Title order={1} size="h2">Collectors</Title>
+        <FleetLifecycle />
+      </Group>
       <Filters q={q} setQuery={setQuery} />
       <SummaryStats rows={rows} version={version} updatedAt={updatedAt} />
       {error && <Alert color="red" role="alert" title="Cannot load the collectors">{error}</Alert>}
