@@ -262,7 +262,8 @@ func orNull(r json.RawMessage) json.RawMessage {
 var queryLimitKinds = []string{"postgres", "mysql"}
 
 // planUpdateConfig maps update-config's params to the agent's update_config:
-// collection_interval → interval, query_limit → limit; tags and group stay
+// collection_interval → interval, query_limit → limit (postgres) or
+// digest_limit (mysql); tags and group stay
 // with the server; any other key goes to the agent, which checks it.
 func planUpdateConfig(params json.RawMessage, kind string) (plan, error) {
 	p := plan{command: agentctl.UpdateConfig, params: Redact(params)}
@@ -324,7 +325,12 @@ func planUpdateConfig(params json.RawMessage, kind string) (plan, error) {
 			if kind != "" && !slices.Contains(queryLimitKinds, kind) {
 				return p, invalid("query_limit", "applies to postgres and mysql collectors; this one is %s", kind)
 			}
-			agent["limit"] = jsonOf(n)
+			// The collectors name it for what they limit.
+			if kind == "mysql" {
+				agent["digest_limit"] = jsonOf(n)
+			} else {
+				agent["limit"] = jsonOf(n)
+			}
 		default:
 			if !configKey.MatchString(k) {
 				return p, invalid(k, "not a config key (want lower_snake_case)")

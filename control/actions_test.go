@@ -45,3 +45,17 @@ func TestActionParams(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryLimitNamedPerKind: update-config's query_limit reaches each collector
+// under the key it takes (postgres: limit, mysql: digest_limit).
+func TestQueryLimitNamedPerKind(t *testing.T) {
+	for kind, want := range map[string]string{"postgres": `{"limit":10}`, "mysql": `{"digest_limit":10}`} {
+		p, err := makePlan(ActUpdateConfig, json.RawMessage(`{"query_limit":10}`), kind, time.Now())
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		if string(p.args) != want {
+			t.Errorf("%s: agent args %s, want %s", kind, p.args, want)
+		}
+	}
+}

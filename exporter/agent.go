@@ -613,11 +613,18 @@ type Health struct {
 	// the token it replaced).
 	MetricsTokenSource string          `json:"metrics_token_source"`
 	Backfill           *backfillStatus `json:"backfill,omitempty"`
+	// Config is what update_config would change, as set now: the runner's
+	// keys, then the collector's (when it is a ConfigReporter).
+	Config []ConfigKey `json:"config"`
 }
 
 // Health reports the agent's health; Healthy is false in states starting, error
 // and stopping.
 func (a *Agent) Health() Health {
+	var own []ConfigKey
+	if r, ok := a.c.(ConfigReporter); ok {
+		own = r.CurrentConfig() // outside a.mu: the collector takes its own locks
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	h := Health{
@@ -653,6 +660,13 @@ func (a *Agent) Health() Health {
 		b := *a.backfill
 		h.Backfill = &b
 	}
+	h.Config = append([]ConfigKey{
+		{Key: "interval", Value: a.interval.String(), Doc: "time between collections (at least 1s)"},
+		{Key: "jitter", Value: a.jitter.String(), Doc: "random delay added to each collection's start"},
+		{Key: "timeout", Value: a.timeout.String(), Doc: "bound of one collection"},
+		{Key: "expected_interval", Value: a.expectedInterval.String(), Doc: "the interval completeness counts in"},
+		{Key: "expected_items", Value: a.expectedItems, Doc: "items expected per expected_interval (0: not set)"},
+	}, own...)
 	return h
 }
 

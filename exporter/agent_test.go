@@ -403,6 +403,44 @@ func TestCommandRetriedWhileRunningRunsOnce(t *testing.T) {
 	}
 }
 
+// TestHealthListsCurrentConfig: /healthz says what update_config would change,
+// the runner's keys and the collector's, as they are now.
+func TestHealthListsCurrentConfig(t *testing.T) {
+	col := synthetic.New(synthetic.Config{Rate: 2}, 1)
+	f := newIdleFixture(t, col, nil)
+	config := func() map[string]any {
+		t.Helper()
+		resp, err := http.Get(f.srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var h exporter.Health
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]any{}
+		for _, k := range h.Config {
+			if k.Doc == "" {
+				t.Errorf("key %s has no doc", k.Key)
+			}
+			out[k.Key] = k.Value
+		}
+		return out
+	}
+	before := config()
+	if before["rate"] != 2.0 || before["lag"] != "0s" || before["interval"] == nil || before["series"] == nil {
+		t.Fatalf("config before: %v", before)
+	}
+	if resp, status := f.send(t, control.UpdateConfig, map[string]any{"rate": 5, "interval": "2s", "lag": "3s"}); status != 200 || !resp.OK {
+		t.Fatalf("update_config: %d %+v", status, resp)
+	}
+	after := config()
+	if after["rate"] != 5.0 || after["interval"] != "2s" || after["lag"] != "3s" {
+		t.Errorf("config after update_config: %v", after)
+	}
+}
+
 func TestControlRejectsBadRequests(t *testing.T) {
 	f := newFixture(t, &switchable{}, nil)
 	post := func(body, auth string) (int, control.Response) {

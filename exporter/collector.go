@@ -53,6 +53,22 @@ type Configurable interface {
 	ApplyConfig(ctx context.Context, raw json.RawMessage) error
 }
 
+// ConfigReporter is implemented by Configurable collectors that can say what
+// their run-time keys are set to now. The agent lists them in /healthz next to
+// its own (interval, timeout …), so an operator or corral's UI can see what
+// update_config would change. Values must not be secrets.
+type ConfigReporter interface {
+	CurrentConfig() []ConfigKey
+}
+
+// ConfigKey is one update_config key and its current value, as update_config
+// takes it (durations as strings such as "30s").
+type ConfigKey struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+	Doc   string `json:"doc,omitempty"`
+}
+
 // CredentialReloader is implemented by collectors whose source credentials can be
 // re-read (from their files or environment) and reconnected without a restart; the
 // rotate_credentials command calls it.

@@ -235,6 +235,17 @@ func (c *Collector) ApplyConfig(_ context.Context, raw json.RawMessage) error {
 	return nil
 }
 
+// CurrentConfig implements exporter.ConfigReporter.
+func (c *Collector) CurrentConfig() []exporter.ConfigKey {
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	return []exporter.ConfigKey{
+		{Key: "digest_limit", Value: c.digestLimit, Doc: fmt.Sprintf("statement digests per collection, 1–%d (corral's query_limit)", MaxDigestLimit)},
+		{Key: "slow_log", Value: c.slowLog, Doc: "read the slow query log"},
+		{Key: "slow_log_batch", Value: c.slowBatch, Doc: fmt.Sprintf("slow log rows per collection, 1–%d", MaxSlowLogBatch)},
+	}
+}
+
 // ReloadCredentials implements exporter.CredentialReloader: it re-reads the password
 // from password_file or password_env and reconnects with it.
 func (c *Collector) ReloadCredentials(ctx context.Context) error {

@@ -166,6 +166,16 @@ func (c *Collector) ApplyConfig(_ context.Context, raw json.RawMessage) error {
 	return nil
 }
 
+// CurrentConfig implements exporter.ConfigReporter.
+func (c *Collector) CurrentConfig() []exporter.ConfigKey {
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	return []exporter.ConfigKey{
+		{Key: "limit", Value: c.limit, Doc: fmt.Sprintf("statements per collection, 1–%d (corral's query_limit)", MaxLimit)},
+		{Key: "include_query_text", Value: c.withText, Doc: "expose each statement's text as a label"},
+	}
+}
+
 // ReloadCredentials implements exporter.CredentialReloader: it re-reads the password
 // from password_file or password_env and reconnects with it.
 func (c *Collector) ReloadCredentials(ctx context.Context) error {

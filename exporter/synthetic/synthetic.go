@@ -233,6 +233,23 @@ func (c *Collector) ApplyConfig(_ context.Context, raw json.RawMessage) error {
 	return nil
 }
 
+// CurrentConfig implements exporter.ConfigReporter.
+func (c *Collector) CurrentConfig() []exporter.ConfigKey {
+	c.mu.Lock()
+	cfg := c.cfg
+	c.mu.Unlock()
+	return []exporter.ConfigKey{
+		{Key: "rate", Value: cfg.Rate, Doc: "items per second the simulated source produces"},
+		{Key: "lag", Value: cfg.Lag.String(), Doc: "how far the newest item's time lags behind now"},
+		{Key: "missing_ratio", Value: cfg.MissingRatio, Doc: "share of items lost, 0–1"},
+		{Key: "error_ratio", Value: cfg.ErrorRatio, Doc: "share of collections that fail, 0–1"},
+		{Key: "slow", Value: cfg.Slow.String(), Doc: "extra time every collection takes"},
+		{Key: "series", Value: cfg.Series, Doc: "number of synthetic_value series"},
+		{Key: "backfill_step", Value: cfg.BackfillStep.String(), Doc: "simulated time one backfill step covers"},
+		{Key: "backfill_delay", Value: cfg.BackfillDelay.String(), Doc: "wall time one backfill step takes"},
+	}
+}
+
 func duration(v json.RawMessage) (time.Duration, error) {
 	var s string
 	dec := json.NewDecoder(bytes.NewReader(v))

@@ -73,9 +73,13 @@ test('edit configuration: keys, a preview of the change, update-config confirmed
   await p.getByRole('button', { name: 'Edit Configuration…' }).click();
   let dlg = p.getByRole('dialog');
   await dlg.waitFor();
-  // The keys as the API knows them: the interval from the scrape, the kind's keys, tags, group.
-  assert.equal(await dlg.getByTestId('cfg-collection_interval').inputValue(), `${before.collection.expected_interval_seconds}s`);
-  for (const k of ['rate', 'missing_ratio', 'lag', 'tags', 'group']) await dlg.getByTestId(`cfg-${k}`).waitFor();
+  // The keys as the agent reports them now (its /healthz through corral), then tags and group.
+  const health = (await fleet.api('GET', `/collectors/${id}/health`)).body;
+  const agentCfg = Object.fromEntries(health.body.config.map((k) => [k.key === 'interval' ? 'collection_interval' : k.key, String(k.value)]));
+  for (const k of ['collection_interval', 'rate', 'missing_ratio', 'lag', 'series']) assert.ok(k in agentCfg, `${k} not in the agent's config: ${JSON.stringify(health.body.config)}`);
+  await waitFor('the agent’s keys', async () => (await dlg.getByTestId('cfg-collection_interval').inputValue()) === agentCfg.collection_interval);
+  for (const [k, v] of Object.entries(agentCfg)) assert.equal(await dlg.getByTestId(`cfg-${k}`).inputValue(), v, k);
+  for (const k of ['tags', 'group']) await dlg.getByTestId(`cfg-${k}`).waitFor();
   await focusStaysIn(p, dlg);
   await dlg.getByTestId('cfg-rate').fill('7');
   await dlg.getByTestId('cfg-tags').fill('e2e, edited');
@@ -85,7 +89,7 @@ test('edit configuration: keys, a preview of the change, update-config confirmed
   const diff = dlg.getByTestId('config-diff');
   await diff.waitFor();
   const rows = await diff.locator('tbody tr').evaluateAll((rs) => rs.map((r) => [...r.cells].map((c) => c.textContent.replace(/^(old|new): /, ''))));
-  assert.deepEqual(rows, [['rate', '(not set)', '7'], ['tags', '', 'e2e, edited']].map(([k, o, n]) => [k, o || '(not set)', n]));
+  assert.deepEqual(rows, [['rate', agentCfg.rate, '7'], ['tags', '', 'e2e, edited']].map(([k, o, n]) => [k, o || '(not set)', n]));
   await noSeriousA11y(p, 'edit configuration preview');
   await shoot(p, 'dialog-config-preview');
   await dlg.getByRole('button', { name: 'Apply 2 changes' }).click();

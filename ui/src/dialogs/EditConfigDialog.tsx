@@ -2,16 +2,31 @@
 // preview of what changes, then update-config and its confirmation by a scrape.
 import { Alert, Button, Code, Group, Modal, Stack, Table, Text, TextInput } from '@mantine/core';
 import './dialogs.css';
-import { useMemo, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useState, type FormEvent } from 'react';
+import { ApiError, enc, get } from '../api';
 import type { CollectorDetail } from '../types';
 import { OutcomeView } from './CommandDialog';
-import { configKeys, diffConfig, updateBody } from './configEdit';
+import { agentConfigOf, configKeys, diffConfig, updateBody, type AgentConfigKey } from './configEdit';
 import { useCommand } from './useCommand';
 
-const sourceLabel = { scrape: 'from the last scrape', desired: 'confirmed by the agent', server: 'kept by corral', kind: 'not set through corral yet' } as const;
+const sourceLabel = { agent: 'set on the agent now', scrape: 'from the last scrape', desired: 'confirmed by the agent', server: 'kept by corral', kind: 'not set through corral yet' } as const;
 
 export function EditConfigDialog({ detail, onClose }: { detail: CollectorDetail; onClose: () => void }) {
-  const keys = useMemo(() => configKeys(detail), [detail]);
+  // The agent's own list of its keys, as set now (its /healthz, through corral).
+  const [agent, setAgent] = useState<{ keys?: AgentConfigKey[] | null; error?: string; loading: boolean }>({ loading: true });
+  useEffect(() => {
+    const ctl = new AbortController();
+    get<{ status: number; json: boolean; body: unknown }>(`/collectors/${enc(detail.id)}/health`, ctl.signal)
+      .then((h) => {
+        const keys = h.json ? agentConfigOf(h.body) : null;
+        setAgent({ keys, loading: false, error: keys ? undefined : `the agent's /healthz (HTTP ${h.status}) lists no config` });
+      })
+      .catch((e: unknown) => {
+        if (!ctl.signal.aborted) setAgent({ loading: false, error: e instanceof ApiError ? e.full : String(e) });
+      });
+    return () => ctl.abort();
+  }, [detail.id]);
+  const keys = useMemo(() => configKeys(detail, agent.keys), [detail, agent.keys]);
   const [edited, setEdited] = useState<Record<string, string>>({});
   const [newKey, setNewKey] = useState('');
   const [reason, setReason] = useState('');
@@ -45,7 +60,9 @@ export function EditConfigDialog({ detail, onClose }: { detail: CollectorDetail;
     <Modal opened onClose={onClose} title={<Text fw={700}>Edit Configuration: {detail.id}</Text>} size="xl" closeButtonProps={{ 'aria-label': 'Close' }}>
       <form onSubmit={submit}>
         <Stack gap="sm">
-          <Text size="sm">The {detail.kind || 'collector'}'s keys as corral knows them. The agent validates the whole change before applying any of it; secrets show as <Code>xxxxx</Code> and can only be replaced.</Text>
+          {agent.loading && <Text size="sm" c="dimmed" role="status">Asking the agent for its current config…</Text>}
+          {!agent.loading && agent.error && <Alert color="yellow" title="Keys as corral knows them">The agent did not list its config ({agent.error}); the values below may be out of date.</Alert>}
+          <Text size="sm">The {detail.kind || 'collector'}'s keys{agent.keys ? ', as the agent reports them now' : ' as corral knows them'}. The agent validates the whole change before applying any of it; secrets show as <Code>xxxxx</Code> and can only be replaced.</Text>
           {!preview ? (
             <Table verticalSpacing={4} aria-label="Configuration keys">
               <Table.Thead><Table.Tr><Table.Th>Key</Table.Th><Table.Th>Value</Table.Th><Table.Th>Now</Table.Th></Table.Tr></Table.Thead>

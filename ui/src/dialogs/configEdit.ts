@@ -8,7 +8,7 @@ export interface ConfigKey {
   /** The value now, as text ('' when the API does not know it). */
   value: string;
   /** Where the value comes from, shown beside it. */
-  source: 'scrape' | 'desired' | 'server' | 'kind';
+  source: 'agent' | 'scrape' | 'desired' | 'server' | 'kind';
   hint?: string;
   /** Redacted by the server (a secret): it can be replaced, never shown. */
   secret?: boolean;
@@ -16,8 +16,9 @@ export interface ConfigKey {
 
 export interface ConfigChange { key: string; from: string; to: string }
 
-// Keys a kind's collector takes at run time (exporter/<kind> ApplyConfig), offered
-// even when the API has no value for them yet.
+// Keys a kind's collector takes at run time (exporter/<kind> ApplyConfig): the
+// fallback when the agent's /healthz does not list its config (it is down, or an
+// older agent), offered even when the API has no value for them.
 export const kindKeys: Record<string, { key: string; hint: string }[]> = {
   synthetic: [
     { key: 'rate', hint: 'items per collection' },
@@ -27,9 +28,27 @@ export const kindKeys: Record<string, { key: string; hint: string }[]> = {
     { key: 'lag', hint: 'duration, e.g. "5s"' },
     { key: 'slow', hint: 'duration added to each collection' },
   ],
-  postgres: [{ key: 'query_limit', hint: 'statements per collection, 1–10000' }],
-  mysql: [{ key: 'query_limit', hint: 'statements per collection, 1–10000' }],
+  postgres: [{ key: 'query_limit', hint: 'statements per collection, 1–10000' }, { key: 'include_query_text', hint: 'true or false' }],
+  mysql: [{ key: 'query_limit', hint: 'statement digests per collection, 1–10000' }, { key: 'slow_log', hint: 'true or false' }, { key: 'slow_log_batch', hint: '1–100000' }],
 };
+
+/** One key of the agent's current config, as its /healthz lists it. */
+export interface AgentConfigKey { key: string; value: unknown; doc?: string }
+
+/** The name update-config takes for an agent's key: the seed's names for the interval and the query limit. */
+export function apiKeyOf(kind: string, key: string): string {
+  if (key === 'interval') return 'collection_interval';
+  if ((kind === 'postgres' && key === 'limit') || (kind === 'mysql' && key === 'digest_limit')) return 'query_limit';
+  return key;
+}
+
+/** The config list of an agent's /healthz body, or null when it has none. */
+export function agentConfigOf(body: unknown): AgentConfigKey[] | null {
+  if (!body || typeof body !== 'object') return null;
+  const cfg = (body as { config?: unknown }).config;
+  if (!Array.isArray(cfg)) return null;
+  return cfg.filter((k): k is AgentConfigKey => !!k && typeof k === 'object' && typeof (k as AgentConfigKey).key === 'string');
+}
 
 const REDACTED = 'xxxxx';
 
@@ -39,10 +58,24 @@ function text(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** The keys of a collector: interval, tags and group from the detail, the desired config the agent confirmed, and its kind's known keys. */
-export function configKeys(d: Pick<CollectorDetail, 'kind' | 'tags' | 'group' | 'desired' | 'collection'>): ConfigKey[] {
+/**
+ * The keys of a collector. With the agent's own list (its /healthz): every key it
+ * takes, as set now; else the interval from the scrape, the desired config the agent
+ * confirmed and its kind's known keys. Tags and group come from corral; secrets in
+ * the desired config are kept, masked.
+ */
+export function configKeys(d: Pick<CollectorDetail, 'kind' | 'tags' | 'group' | 'desired' | 'collection'>, agent?: AgentConfigKey[] | null): ConfigKey[] {
   const cfg = { ...(d.desired?.config ?? {}) };
   const out: ConfigKey[] = [];
+  if (agent && agent.length > 0) {
+    for (const k of agent) out.push({ key: apiKeyOf(d.kind, k.key), value: text(k.value), source: 'agent', hint: k.doc });
+    for (const k of Object.keys(cfg).sort()) {
+      if (text(cfg[k]) === REDACTED && !out.some((x) => x.key === k)) out.push({ key: k, value: '', source: 'desired', secret: true });
+    }
+    out.push({ key: 'tags', value: (d.tags ?? []).join(', '), source: 'server', hint: 'comma-separated; kept by corral' });
+    out.push({ key: 'group', value: d.group ?? '', source: 'server', hint: 'kept by corral' });
+    return out;
+  }
   const interval = cfg['interval'] ?? cfg['collection_interval'];
   delete cfg['interval'];
   delete cfg['collection_interval'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configKeys, diffConfig, parseValue, updateBody } from './configEdit';
+import { agentConfigOf, apiKeyOf, configKeys, diffConfig, parseValue, updateBody } from './configEdit';
 import { parseLabels, unregisterReason } from './lifecycle';
 import type { CollectorDetail } from '../types';
 
@@ -36,9 +36,44 @@ describe('configKeys', () => {
       ['query_limit', '50', 'desired', false],
       ['dsn', '', 'desired', true],
       ['schema', 'public', 'desired', false],
+      ['include_query_text', '', 'kind', false],
       ['tags', '', 'server', false],
       ['group', '', 'server', false],
     ]);
+  });
+});
+
+describe('configKeys from the agent', () => {
+  it('lists every key the agent reports, under the names update-config takes, then corral’s', () => {
+    const agent = agentConfigOf({ collector: 'x', config: [
+      { key: 'interval', value: '1m0s', doc: 'time between collections' },
+      { key: 'expected_items', value: 0 },
+      { key: 'digest_limit', value: 100, doc: 'digests' },
+      { key: 'slow_log', value: true },
+    ] });
+    const keys = configKeys(detail({ kind: 'mysql', desired: { config: { password: 'xxxxx', digest_limit: 50 }, tags: null, updated_by: 'a', updated_at: '' } }), agent);
+    expect(keys.map((k) => [k.key, k.value, k.source, !!k.secret])).toEqual([
+      ['collection_interval', '1m0s', 'agent', false],
+      ['expected_items', '0', 'agent', false],
+      ['query_limit', '100', 'agent', false],
+      ['slow_log', 'true', 'agent', false],
+      ['password', '', 'desired', true],
+      ['tags', 'prod', 'server', false],
+      ['group', 'eu', 'server', false],
+    ]);
+    expect(keys[0]?.hint).toBe('time between collections');
+  });
+  it('falls back to what corral knows when the agent lists nothing', () => {
+    expect(agentConfigOf({ collector: 'x' })).toBeNull();
+    expect(agentConfigOf('not json')).toBeNull();
+    expect(agentConfigOf({ config: [{ key: 'rate', value: 1 }, null, { value: 2 }] })).toEqual([{ key: 'rate', value: 1 }]);
+    expect(configKeys(detail(), null)).toEqual(configKeys(detail()));
+  });
+  it('names the query limit per kind', () => {
+    expect(apiKeyOf('postgres', 'limit')).toBe('query_limit');
+    expect(apiKeyOf('mysql', 'digest_limit')).toBe('query_limit');
+    expect(apiKeyOf('synthetic', 'limit')).toBe('limit');
+    expect(apiKeyOf('synthetic', 'interval')).toBe('collection_interval');
   });
 });
 
