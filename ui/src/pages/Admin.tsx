@@ -157,10 +157,10 @@ function UsersSection() {
                   <Table.Td className="nowrap">{formatTime(u.created_at)}</Table.Td>
                   <Table.Td>
                     <Group gap={4} wrap="nowrap">
-                      <Button size="compact-xs" variant="default" onClick={() => setDialog({ kind: 'bind', user: u })} aria-label={`Bind a role to ${u.username}`}>Bind role</Button>
+                      <Button size="compact-xs" variant="default" onClick={() => setDialog({ kind: 'bind', user: u })} aria-label={`Bind role for ${u.username}`}>Bind role</Button>
                       <Button size="compact-xs" variant="default" aria-label={`${u.disabled ? 'Enable' : 'Disable'} ${u.username}`}
                         onClick={() => void act(() => request('POST', `/users/${encodeURIComponent(u.id)}/${u.disabled ? 'enable' : 'disable'}`), `${u.username} ${u.disabled ? 'enabled' : 'disabled'}.`)}>{u.disabled ? 'Enable' : 'Disable'}</Button>
-                      <Button size="compact-xs" variant="default" onClick={() => setDialog({ kind: 'reset', user: u })} aria-label={`Reset the password of ${u.username}`}>Reset password</Button>
+                      <Button size="compact-xs" variant="default" onClick={() => setDialog({ kind: 'reset', user: u })} aria-label={`Reset password of ${u.username}`}>Reset password</Button>
                       <Button size="compact-xs" color="red" variant="light" onClick={() => setDialog({ kind: 'delete', user: u })} aria-label={`Delete ${u.username}`}>Delete</Button>
                     </Group>
                   </Table.Td>
@@ -207,7 +207,7 @@ function CreateUserDialog({ orgs, onClose }: { orgs: string[]; onClose: () => vo
     }
   };
   return (
-    <Modal opened onClose={onClose} title="Add user" size="lg">
+    <Modal opened onClose={onClose} closeButtonProps={{ "aria-label": "Close" }} title="Add user" size="lg">
       {created ? (
         <Stack>
           <Text role="status">User <b>{created.user.username}</b> created with {(created.user.bindings ?? []).map(bindingText).join(', ')}.</Text>
@@ -249,7 +249,7 @@ function BindDialog({ user, orgs, onClose }: { user: User; orgs: string[]; onClo
     }
   };
   return (
-    <Modal opened onClose={onClose} title={`Bind a role to ${user.username}`}>
+    <Modal opened onClose={onClose} closeButtonProps={{ "aria-label": "Close" }} title={`Bind a role to ${user.username}`}>
       <form onSubmit={submit}>
         <Stack gap="sm">
           <RoleFields value={binding} onChange={setBinding} orgs={orgs} />
@@ -275,7 +275,7 @@ function ResetDialog({ user, onClose }: { user: User; onClose: () => void }) {
     }
   };
   return (
-    <Modal opened onClose={onClose} title={`Reset the password of ${user.username}`}>
+    <Modal opened onClose={onClose} closeButtonProps={{ "aria-label": "Close" }} title={`Reset the password of ${user.username}`}>
       {done ? (
         <Stack>
           <Text role="status">Password reset; {done.sessions_ended} session(s) of {user.username} ended.</Text>
@@ -309,7 +309,7 @@ function DeleteUserDialog({ user, onClose }: { user: User; onClose: () => void }
     }
   };
   return (
-    <Modal opened onClose={onClose} title={`Delete ${user.username}`}>
+    <Modal opened onClose={onClose} closeButtonProps={{ "aria-label": "Close" }} title={`Delete ${user.username}`}>
       <form onSubmit={submit}>
         <Stack gap="sm">
           <Text size="sm">Deletes the user with its roles, sessions and API tokens. Its audit rows stay.</Text>
@@ -511,7 +511,7 @@ function KeysSection() {
               <Table.Tbody>
                 {agents.map((a) => (
                   <Table.Tr key={a.collector} data-testid={`key-agent-${a.collector}`} data-state={a.state}>
-                    <Table.Td>{a.collector}</Table.Td><Table.Td><Badge color={stateColor(a.state)} variant="light">{a.state}</Badge></Table.Td><Table.Td><Text size="xs">{a.error}</Text></Table.Td>
+                    <Table.Td>{a.collector}</Table.Td><Table.Td><Badge color={stateColor(a.state)} variant="light">{a.state}</Badge></Table.Td><Table.Td><Text size="xs" className="error-text">{a.error}</Text></Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>

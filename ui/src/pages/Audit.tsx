@@ -97,7 +97,7 @@ export function AuditPage() {
                     {r.collector ? <Link className="name-link" to={`/collectors/${encodeURIComponent(r.collector)}`}>{r.collector}</Link> : (r.target ?? '')}
                     {r.bulk_id && <Text size="xs"><Link to={`/bulk/${encodeURIComponent(r.bulk_id)}`}>bulk {r.bulk_id}</Link></Text>}
                   </Table.Td>
-                  <Table.Td><Badge color={resultColor(r.result)} variant="light">{r.result || '—'}</Badge>{r.error && <Text size="xs" c="red">{r.error}</Text>}</Table.Td>
+                  <Table.Td><Badge color={resultColor(r.result)} variant="light">{r.result || '—'}</Badge>{r.error && <Text size="xs" className="error-text">{r.error}</Text>}</Table.Td>
                   <Table.Td><Text size="sm">{r.reason}</Text></Table.Td>
                   <Table.Td><Text size="xs" className="mono wrap-anywhere">{paramsText(r.params)}</Text></Table.Td>
                   <Table.Td><Text size="xs">{r.remote}</Text></Table.Td>

@@ -72,7 +72,7 @@ function Targets({ sp, target, setSelector }: { sp: URLSearchParams; target: Bul
       <Text size="sm" data-testid="bulk-target">
         Every collector matching the fleet filter ({describeFilter(q)}):{' '}
         {target?.kind === 'ids' ? <b>{formatNumber(target.ids.length)} collectors</b> : <Loader size="xs" aria-label="Counting" />}.{' '}
-        <Anchor component={Link} to={`/${back ? '?' + back : ''}`} size="sm">Change the filter</Anchor>
+        <Anchor underline="always" component={Link} to={`/${back ? '?' + back : ''}`} size="sm">Change the filter</Anchor>
       </Text>
     );
   }
@@ -80,7 +80,7 @@ function Targets({ sp, target, setSelector }: { sp: URLSearchParams; target: Bul
     return (
       <Text size="sm" data-testid="bulk-target">
         {formatNumber(ids.length)} selected: <span className="mono">{ids.slice(0, 12).join(', ')}{ids.length > 12 ? ` … and ${ids.length - 12} more` : ''}</span>.{' '}
-        <Anchor component={Link} to="/" size="sm">Change the selection</Anchor>
+        <Anchor underline="always" component={Link} to="/" size="sm">Change the selection</Anchor>
       </Text>
     );
   }
@@ -394,10 +394,10 @@ export function BulkOperationPage() {
           {items.length > 0 && (
             <Stack gap={4} aria-live="polite">
               <Text size="sm" data-testid="op-tally">{t.done} done · {t.failed} failed · {t.waiting} in progress · of {t.total}</Text>
-              <Progress.Root size="lg" aria-label="Progress of the operation">
-                <Progress.Section value={(100 * t.done) / t.total} color="teal" />
-                <Progress.Section value={(100 * t.failed) / t.total} color="red" />
-                <Progress.Section value={(100 * t.waiting) / t.total} color="yellow" animated={t.waiting > 0} />
+              <Progress.Root size="lg">
+                <Progress.Section value={(100 * t.done) / t.total} color="teal" aria-label="Done" />
+                <Progress.Section value={(100 * t.failed) / t.total} color="red" aria-label="Failed" />
+                <Progress.Section value={(100 * t.waiting) / t.total} color="yellow" animated={t.waiting > 0} aria-label="In progress" />
               </Progress.Root>
             </Stack>
           )}

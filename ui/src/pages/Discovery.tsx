@@ -110,7 +110,7 @@ export function DiscoveryPage() {
                     <Table.Td><StatusBadge status={t.status} reason={t.reason} /></Table.Td>
                     <Table.Td><Labels labels={t.labels} /></Table.Td>
                     <Table.Td className="nowrap">{t.lastScrape && !t.lastScrape.startsWith('0001') ? `${formatAgo(t.lastScrape, now)} (${(t.lastScrapeDuration * 1000).toFixed(0)} ms)` : 'never'}</Table.Td>
-                    <Table.Td><Text size="xs" c="red">{t.lastError}</Text></Table.Td>
+                    <Table.Td><Text size="xs" className="error-text">{t.lastError}</Text></Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>
