@@ -237,11 +237,9 @@ test('administration: create a team and a user, bind a role; that user logs in a
   await row.getByRole('button', { name: 'Take viewer of default from ana' }).click();
   await p.getByText('Took viewer of default from ana.').waitFor();
   await row.getByRole('button', { name: 'Bind role for ana' }).click();
-  const bind = p.getByRole('dialog', { name: 'Bind role for ana' });
-  await bind.getByRole('textbox', { name: 'Role' }).click();
-  await p.getByRole('option', { name: 'team_lead', exact: true }).click();
-  await bind.getByRole('textbox', { name: 'Org' }).click();
-  await p.getByRole('option', { name: 'acme', exact: true }).click();
+  const bind = p.getByRole('dialog', { name: 'Bind a role to ana' });
+  await choose(p, 'role-select', 'team_lead');
+  await choose(p, 'org-select', 'acme');
   await bind.getByLabel('Team (optional)').fill('red');
   await bind.getByTestId('bind-submit').click();
   await bind.waitFor({ state: 'hidden' });

@@ -89,10 +89,10 @@ function RoleFields({ value, onChange, orgs }: { value: Binding; onChange: (b: B
   const roles = grantableRoles(me?.bindings);
   return (
     <Group gap="xs" align="flex-end" wrap="wrap">
-      <Select label="Role" data={roles} value={value.role} onChange={(v) => v && onChange({ ...value, role: v as Role, ...(v === 'super_admin' ? { org: undefined, team: undefined } : {}) })} allowDeselect={false} w={150} />
+      <Select label="Role" data={roles} value={value.role} onChange={(v) => v && onChange({ ...value, role: v as Role, ...(v === 'super_admin' ? { org: undefined, team: undefined } : {}) })} allowDeselect={false} w={150} data-testid="role-select" />
       {value.role !== 'super_admin' && (
         <>
-          <Select label="Org" data={orgs} value={value.org ?? null} onChange={(v) => onChange({ ...value, org: v ?? undefined })} w={150} searchable />
+          <Select label="Org" data={orgs} value={value.org ?? null} onChange={(v) => onChange({ ...value, org: v ?? undefined })} w={150} searchable data-testid="org-select" />
           {value.role !== 'org_admin' && <TextInput label="Team (optional)" value={value.team ?? ''} onChange={(e) => onChange({ ...value, team: e.currentTarget.value || undefined })} w={150} />}
         </>
       )}
@@ -207,7 +207,7 @@ function CreateUserDialog({ orgs, onClose }: { orgs: string[]; onClose: () => vo
     }
   };
   return (
-    <Modal opened onClose={onClose} closeButtonProps={{ "aria-label": "Close" }} title="Add user" size="lg">
+    <Modal opened onClose={onClose} closeButtonProps={{ 'aria-label': 'Close' }} title="Add user" size="lg">
       {created ? (
         <Stack>
           <Text role="status">User <b>{created.user.username}</b> created with {(created.user.bindings ?? []).map(bindingText).join(', ')}.</Text>
@@ -249,7 +249,7 @@ function BindDialog({ user, orgs, onClose }: { user: User; orgs: string[]; onClo
     }
   };
   return (
-    <Modal opened onClose={onClose} closeButtonProps={{ "aria-label": "Close" }} title={`Bind a role to ${user.username}`}>
+    <Modal opened onClose={onClose} closeButtonProps={{ 'aria-label': 'Close' }} title={`Bind a role to ${user.username}`}>
       <form onSubmit={submit}>
         <Stack gap="sm">
           <RoleFields value={binding} onChange={setBinding} orgs={orgs} />
@@ -275,7 +275,7 @@ function ResetDialog({ user, onClose }: { user: User; onClose: () => void }) {
     }
   };
   return (
-    <Modal opened onClose={onClose} closeButtonProps={{ "aria-label": "Close" }} title={`Reset the password of ${user.username}`}>
+    <Modal opened onClose={onClose} closeButtonProps={{ 'aria-label': 'Close' }} title={`Reset the password of ${user.username}`}>
       {done ? (
         <Stack>
           <Text role="status">Password reset; {done.sessions_ended} session(s) of {user.username} ended.</Text>
@@ -309,7 +309,7 @@ function DeleteUserDialog({ user, onClose }: { user: User; onClose: () => void }
     }
   };
   return (
-    <Modal opened onClose={onClose} closeButtonProps={{ "aria-label": "Close" }} title={`Delete ${user.username}`}>
+    <Modal opened onClose={onClose} closeButtonProps={{ 'aria-label': 'Close' }} title={`Delete ${user.username}`}>
       <form onSubmit={submit}>
         <Stack gap="sm">
           <Text size="sm">Deletes the user with its roles, sessions and API tokens. Its audit rows stay.</Text>
