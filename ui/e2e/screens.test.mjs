@@ -353,3 +353,39 @@ test('dark theme: every new screen, without a serious accessibility violation', 
   }
   await clean(p);
 });
+
+test('server key: a rotation’s progress per agent, then the switch', async () => {
+  const p = await adminPage();
+  await p.goto(`${fleet.base}/admin/keys`);
+  const before = await p.getByTestId('key-active').textContent();
+  // One agent cannot answer for now: the rotation waits for it.
+  fleet.lone.kill('SIGSTOP');
+  try {
+    await p.getByTestId('key-rotate').click();
+    await p.getByTestId('key-progress').waitFor();
+    for (const id of ['sim-0001', 'sim-0002', 'sim-0003']) {
+      await waitFor(`${id} acknowledged`, async () => (await p.getByTestId(`key-agent-${id}`).getAttribute('data-state')) === 'acknowledged', 30_000);
+    }
+    assert.equal(await p.getByTestId(`key-agent-${fleet.loneId}`).getAttribute('data-state'), 'pending');
+    assert.match(await p.getByTestId('key-progress').textContent(), /^Rotation: \d+ acknowledged · [1-9]\d* pending · 0 missed$/);
+    const rot = (await fleet.api('GET', '/keys')).body;
+    assert.ok(rot.in_progress && rot.acknowledged >= 3 && rot.pending >= 1, JSON.stringify(rot));
+    await noSeriousA11y(p, 'key rotation');
+    await shoot(p, 'admin-keys-rotation');
+    // Switching now needs force, and the server says why.
+    await p.getByTestId('key-complete').click();
+    const refused = await p.getByTestId('admin-error').textContent();
+    assert.ok(refused.includes(`not acknowledged the next key (${fleet.loneId})`), refused);
+  } finally {
+    fleet.lone.kill('SIGCONT');
+  }
+  // Once the last agent takes it, the server switches on its own.
+  await p.getByTestId('key-finished').waitFor({ timeout: 60_000 });
+  const after = await p.getByTestId('key-active').textContent();
+  assert.notEqual(after, before);
+  assert.equal((await fleet.api('GET', '/keys')).body.active.kid, after);
+  // The agents are steered with the new key.
+  const r = await fleet.api('POST', `/collectors/${fleet.loneId}/collect?wait=ack`, {});
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await clean(p);
+});

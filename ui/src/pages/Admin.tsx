@@ -287,7 +287,7 @@ function ResetDialog({ user, onClose }: { user: User; onClose: () => void }) {
           <Stack gap="sm">
             <PasswordInput label="New password" description="Empty: corral makes one up and shows it once" value={password} onChange={(e) => setPassword(e.currentTarget.value)} autoComplete="new-password" data-autofocus />
             <ErrorNote error={error} />
-            <Group justify="flex-end"><Button variant="default" onClick={onClose}>Cancel</Button><Button type="submit" color="orange">Reset password</Button></Group>
+            <Group justify="flex-end"><Button variant="default" onClick={onClose}>Cancel</Button><Button type="submit" color="orange" variant="light">Reset password</Button></Group>
           </Stack>
         </form>
       )}
@@ -467,7 +467,16 @@ function KeysSection() {
   const [rot, setRot] = useState<Rotation | null>(null);
   const [error, setError] = useState('');
   const [force, setForce] = useState(false);
-  const load = useCallback(() => { get<Rotation>('/keys').then((r) => { setRot(r); }, (e: unknown) => setError(errText(e))); }, []);
+  // A rotation ends on its own once every agent acknowledged: say so, since
+  // the answer then no longer lists the agents.
+  const [finished, setFinished] = useState('');
+  const take = useCallback((r: Rotation) => {
+    setRot((prev) => {
+      if (prev?.in_progress && !r.in_progress && r.active?.kid !== prev.active?.kid) setFinished(r.active?.kid ?? '');
+      return r;
+    });
+  }, []);
+  const load = useCallback(() => { get<Rotation>('/keys').then(take, (e: unknown) => setError(errText(e))); }, [take]);
   useEffect(() => { load(); }, [load]);
   useEffect(() => {
     if (!rot?.in_progress) return;
@@ -477,7 +486,8 @@ function KeysSection() {
   const post = async (path: string, body?: unknown) => {
     setError('');
     try {
-      setRot((await request<Rotation>('POST', path, body)).body);
+      setFinished('');
+      take((await request<Rotation>('POST', path, body)).body);
     } catch (e) {
       setError(errText(e));
     }
@@ -493,12 +503,17 @@ function KeysSection() {
         {rot.next && <Text size="sm" mt="xs"><b>Next key:</b> <span className="mono">{rot.next.kid}</span> (made {formatTime(rot.next.created_at)})</Text>}
       </Paper>
       <ErrorNote error={error} />
+      {finished && !rot.in_progress && (
+        <Alert color="teal" title="Rotation finished" data-testid="key-finished">
+          The server now signs with key <span className="mono">{finished}</span>; the agents were told to forget the old one.
+        </Alert>
+      )}
       <Group>
         <Button onClick={() => void post('/keys/rotate')} data-testid="key-rotate">{rot.in_progress ? 'Send the next key again to those that missed it' : 'Rotate the key'}</Button>
         {rot.in_progress && (
           <>
             <Checkbox label="Force (agents that missed it can no longer be steered)" checked={force} onChange={(e) => setForce(e.currentTarget.checked)} />
-            <Button color="orange" onClick={() => void post('/keys/rotate/complete', { force })} data-testid="key-complete">Switch to the next key</Button>
+            <Button color="orange" variant="light" onClick={() => void post('/keys/rotate/complete', { force })} data-testid="key-complete">Switch to the next key</Button>
           </>
         )}
       </Group>

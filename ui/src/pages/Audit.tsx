@@ -63,7 +63,7 @@ export function AuditPage() {
           <Group gap="xs" align="flex-end" wrap="wrap">
             {AUDIT_FIELDS.map((f) => (
               <TextInput key={f} label={fieldLabel[f].label} placeholder={fieldLabel[f].placeholder} value={draft[f]} name={f}
-                onChange={(e) => { const v = e.currentTarget.value; setDraft((d) => ({ ...d, [f]: v })); }} w={f === 'since' || f === 'until' || f === 'action' ? 200 : 150} />
+                onChange={(e) => { const v = e.currentTarget.value; setDraft((d) => ({ ...d, [f]: v })); }} w={f === 'since' ? 190 : f === 'until' || f === 'action' ? 160 : 130} />
             ))}
             <Button type="submit" data-testid="audit-apply">Apply</Button>
             <Button variant="default" onClick={() => setSp(new URLSearchParams())}>Clear</Button>

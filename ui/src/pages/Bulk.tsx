@@ -128,7 +128,7 @@ export function ItemsTable({ items, caption }: { items: ItemView[]; caption: str
     <div className="table-scroll">
       <Table striped highlightOnHover stickyHeader aria-label={caption} data-testid="bulk-items">
         <Table.Thead>
-          <Table.Tr><Table.Th scope="col">Collector</Table.Th><Table.Th scope="col">Outcome</Table.Th><Table.Th scope="col">Command state</Table.Th><Table.Th scope="col">What happens</Table.Th></Table.Tr>
+          <Table.Tr><Table.Th scope="col">Collector</Table.Th><Table.Th scope="col">Outcome</Table.Th><Table.Th scope="col">Command state</Table.Th><Table.Th scope="col">Message</Table.Th></Table.Tr>
         </Table.Thead>
         <Table.Tbody>
           {items.map((it) => (
