@@ -173,7 +173,7 @@ test('audit: filters in the URL, and the CSV and JSON exports of what they match
 test('discovery: targets, each file_sd file with its error, a dropped target with its reason, a conflict', async () => {
   const sd = join(fleet.dir, 'sd');
   writeFileSync(join(sd, 'broken.yml'), "- targets: ['127.0.0.1:9\n  labels: {oops\n");
-  writeFileSync(join(sd, 'dropping.yml'), "- targets: ['http://127.0.0.1:9/metrics']\n  labels: {collector: dropped-one}\n");
+  writeFileSync(join(sd, 'dropping.yml'), "- targets: ['http://127.0.0.1:9/metrics']\n  labels: {collector: dropped-one}\n- targets: ['127.0.0.1:12']\n  labels: {collector: gone-1}\n");
   writeFileSync(join(sd, 'zz-dup.yml'), "- targets: ['127.0.0.1:11']\n  labels: {collector: sim-0005}\n");
   try {
     const p = await adminPage();
@@ -191,11 +191,22 @@ test('discovery: targets, each file_sd file with its error, a dropped target wit
     await p.locator(`[data-testid=sd-file][data-file$="fleet.yml"]`).getByRole('link', { name: 'sim-0002', exact: true }).waitFor();
     await p.getByTestId('conflicts').getByText('sim-0005').waitFor({ timeout: 15_000 });
     await noSeriousA11y(p, 'discovery');
-    await shoot(p, 'discovery');
     const api = (await fleet.api('GET', '/conflicts')).body.data;
     assert.ok(api.some((c) => c.collector === 'sim-0005' && c.dropped.source.includes('zz-dup.yml')), JSON.stringify(api));
-    await p.goto(`${fleet.base}/discovery?show=dropped`);
+    // Only the dropped targets, with the files and the conflicts below them.
+    // A collector unregistered while its file still lists it: dropped, with why.
+    await waitFor('gone-1 discovered', async () => (await fleet.api('GET', '/collectors/gone-1')).status === 200);
+    const del = await fleet.api('DELETE', '/collectors/gone-1', { reason: 'e2e: decommissioned' });
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    await p.locator('label', { hasText: /^Dropped/ }).click();
+    await p.waitForURL(/show=dropped/);
     assert.equal(await p.getByTestId('active-targets').count(), 0);
+    await p.getByTestId('sd-file-error').waitFor();
+    const gone = p.getByTestId('dropped-row').filter({ hasText: 'collector="gone-1"' });
+    await gone.waitFor({ timeout: 15_000 });
+    assert.match(await gone.textContent(), /unregistered at .* by admin; ignored until re-registered/);
+    await noSeriousA11y(p, 'discovery, dropped');
+    await shoot(p, 'discovery-files');
     await clean(p);
   } finally {
     for (const f of ['broken.yml', 'dropping.yml', 'zz-dup.yml']) rmSync(join(sd, f), { force: true });
