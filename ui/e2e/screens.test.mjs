@@ -132,6 +132,38 @@ test('bulk: schedule, see it listed, then cancel it', async () => {
   await clean(p);
 });
 
+test('bulk: update tags through the form; unregister needs a confirmation', async () => {
+  const p = await adminPage();
+  await p.goto(`${fleet.base}/bulk?id=sim-0004&id=sim-0005`);
+  await choose(p, 'bulk-action', 'Update tags');
+  const tags = p.getByRole('combobox', { name: 'Tags' });
+  await tags.fill('e2e-a');
+  await tags.press('Enter');
+  await tags.fill('e2e-b');
+  await tags.press('Enter');
+  await p.getByTestId('bulk-preview').click();
+  await p.getByTestId('item-sim-0005').waitFor();
+  await p.getByTestId('bulk-run').click();
+  await p.waitForURL(/\/bulk\/[^/?]+$/);
+  await waitFor('both done', async () => /^2 done/.test(await p.getByTestId('op-tally').textContent()));
+  for (const id of ['sim-0004', 'sim-0005']) assert.deepEqual((await fleet.api('GET', `/collectors/${id}`)).body.tags, ['e2e-a', 'e2e-b']);
+  // The fleet list filters on them.
+  await p.goto(`${fleet.base}/?tag=e2e-a`);
+  await waitFor('two tagged rows', async () => (await p.locator('tbody tr[data-testid^=row-]').count()) === 2);
+
+  await p.goto(`${fleet.base}/bulk?id=sim-0004`);
+  await choose(p, 'bulk-action', 'Unregister ⚠');
+  await p.getByText('Unregister stops scraping these collectors at once').waitFor();
+  await p.getByTestId('bulk-preview').click();
+  assert.match(await p.getByTestId('item-sim-0004').textContent(), /would unregister/);
+  assert.ok(await p.getByTestId('bulk-run').isDisabled(), 'unregister runs without the confirmation');
+  await p.getByLabel('Yes, unregister 1 collectors').check();
+  assert.ok(await p.getByTestId('bulk-run').isEnabled());
+  // Not run: the collector is still there.
+  assert.equal((await fleet.api('GET', '/collectors/sim-0004')).status, 200);
+  await clean(p);
+});
+
 test('audit: filters in the URL, and the CSV and JSON exports of what they match', async () => {
   const p = await adminPage();
   await p.goto(`${fleet.base}/audit`);
