@@ -289,6 +289,14 @@ test('administration: create a team and a user, bind a role; that user logs in a
   await row.getByText('team_lead of acme/red').waitFor();
   const u = (await fleet.api('GET', '/users/ana')).body;
   assert.deepEqual(u.bindings, [{ role: 'team_lead', org: 'acme', team: 'red' }]);
+  // A display name, through the edit dialog.
+  await row.getByRole('button', { name: 'Edit ana' }).click();
+  const edit = p.getByRole('dialog', { name: 'Edit ana' });
+  await edit.getByLabel('Display name').fill('Ana Lima');
+  await edit.getByTestId('edit-submit').click();
+  await edit.waitFor({ state: 'hidden' });
+  await row.getByText('Ana Lima').waitFor();
+  assert.equal((await fleet.api('GET', '/users/ana')).body.display_name, 'Ana Lima');
 
   // ana sees the two collectors of acme/red and nothing else; no user administration.
   const a = await newPage(browser);

@@ -105,7 +105,7 @@ function useOrgIds() {
   return (rows ?? []).map((o) => o.id);
 }
 
-type UserDialog = { kind: 'create' } | { kind: 'bind' | 'reset' | 'delete'; user: User } | null;
+type UserDialog = { kind: 'create' } | { kind: 'edit' | 'bind' | 'reset' | 'delete'; user: User } | null;
 
 function UsersSection() {
   const { me } = useAuth();
@@ -157,6 +157,7 @@ function UsersSection() {
                   <Table.Td className="nowrap">{formatTime(u.created_at)}</Table.Td>
                   <Table.Td>
                     <Group gap={4} wrap="nowrap">
+                      <Button size="compact-xs" variant="default" onClick={() => setDialog({ kind: 'edit', user: u })} aria-label={`Edit ${u.username}`}>Edit</Button>
                       <Button size="compact-xs" variant="default" onClick={() => setDialog({ kind: 'bind', user: u })} aria-label={`Bind role for ${u.username}`}>Bind role</Button>
                       <Button size="compact-xs" variant="default" aria-label={`${u.disabled ? 'Enable' : 'Disable'} ${u.username}`}
                         onClick={() => void act(() => request('POST', `/users/${encodeURIComponent(u.id)}/${u.disabled ? 'enable' : 'disable'}`), `${u.username} ${u.disabled ? 'enabled' : 'disabled'}.`)}>{u.disabled ? 'Enable' : 'Disable'}</Button>
@@ -171,6 +172,7 @@ function UsersSection() {
         </div>
       )}
       {dialog?.kind === 'create' && <CreateUserDialog orgs={orgs} onClose={() => { setDialog(null); users.reload(); }} />}
+      {dialog?.kind === 'edit' && <EditUserDialog user={dialog.user} onClose={() => { setDialog(null); users.reload(); }} />}
       {dialog?.kind === 'bind' && <BindDialog user={dialog.user} orgs={orgs} onClose={() => { setDialog(null); users.reload(); }} />}
       {dialog?.kind === 'reset' && <ResetDialog user={dialog.user} onClose={() => setDialog(null)} />}
       {dialog?.kind === 'delete' && <DeleteUserDialog user={dialog.user} onClose={() => { setDialog(null); users.reload(); }} />}
@@ -229,6 +231,34 @@ function CreateUserDialog({ orgs, onClose }: { orgs: string[]; onClose: () => vo
           </Stack>
         </form>
       )}
+    </Modal>
+  );
+}
+
+function EditUserDialog({ user, onClose }: { user: User; onClose: () => void }) {
+  const [displayName, setDisplayName] = useState(user.display_name);
+  const [email, setEmail] = useState(user.email);
+  const [error, setError] = useState('');
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError('');
+    try {
+      await request('PATCH', `/users/${encodeURIComponent(user.id)}`, { display_name: displayName.trim(), email: email.trim() });
+      onClose();
+    } catch (err) {
+      setError(errText(err));
+    }
+  };
+  return (
+    <Modal opened onClose={onClose} closeButtonProps={{ 'aria-label': 'Close' }} title={`Edit ${user.username}`}>
+      <form onSubmit={submit}>
+        <Stack gap="sm">
+          <TextInput label="Display name" value={displayName} onChange={(e) => setDisplayName(e.currentTarget.value)} data-autofocus />
+          <TextInput label="Email" type="email" value={email} onChange={(e) => setEmail(e.currentTarget.value)} />
+          <ErrorNote error={error} />
+          <Group justify="flex-end"><Button variant="default" onClick={onClose}>Cancel</Button><Button type="submit" data-testid="edit-submit">Save</Button></Group>
+        </Stack>
+      </form>
     </Modal>
   );
 }
