@@ -64,16 +64,23 @@ type DroppedLister interface {
 	Dropped() []targets.DroppedTarget
 }
 
+// ConflictLister lists the collector identities discovered more than once;
+// a *targets.Manager is one.
+type ConflictLister interface {
+	Conflicts() []targets.Conflict
+}
+
 // LatestReader hands out the latest scrape of a collector; *scrape.Manager is one.
 type LatestReader interface {
 	Latest(id string) (scrape.Held, bool)
 }
 
 var (
-	_ FleetReader   = (*health.Evaluator)(nil)
-	_ HistoryReader = (*store.Store)(nil)
-	_ BucketReader  = (*store.Store)(nil)
-	_ LatestReader  = (*scrape.Manager)(nil)
+	_ FleetReader    = (*health.Evaluator)(nil)
+	_ HistoryReader  = (*store.Store)(nil)
+	_ BucketReader   = (*store.Store)(nil)
+	_ LatestReader   = (*scrape.Manager)(nil)
+	_ ConflictLister = (*targets.Manager)(nil)
 )
 
 // Options configure the API. Auth and Fleet are required; a nil History,
@@ -89,6 +96,9 @@ type Options struct {
 	// Discovery lists discovered targets that are not scraped (dropped by
 	// relabel_configs, or invalid) for GET /targets; nil lists none.
 	Discovery DroppedLister
+	// Conflicts lists the identities discovered more than once for GET
+	// /conflicts; nil lists none.
+	Conflicts ConflictLister
 	// Logs reads the agents' pulled logs; nil answers with none.
 	Logs LogReader
 	Auth *auth.Authenticator
@@ -170,6 +180,7 @@ func (a *api) routes() []route {
 		{"POST /api/v1/keys/rotate/complete", a.completeRotation},
 		{"GET /api/v1/targets", a.targets},
 		{"GET /api/v1/sd-files", a.sdFiles},
+		{"GET /api/v1/conflicts", a.conflicts},
 		{"GET /api/v1/sd", a.httpSD},
 		{"GET /api/v1/alerts", a.alerts},
 		{"GET /api/v1/openapi.json", serveOpenAPI},

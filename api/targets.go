@@ -160,3 +160,30 @@ func (a *api) httpSD(w http.ResponseWriter, r *http.Request) {
 	})
 	writeJSON(w, http.StatusOK, out)
 }
+
+// conflicts serves GET /api/v1/conflicts: the collector identities discovery
+// found more than once, which target of each is scraped and why. A caller sees
+// a conflict only when it may read both targets, so that neither side leaks
+// another scope's labels.
+func (a *api) conflicts(w http.ResponseWriter, r *http.Request) {
+	for k := range r.URL.Query() {
+		badParam(w, k, "GET /conflicts takes no parameters")
+		return
+	}
+	p, _ := auth.FromContext(r.Context())
+	out := wire.List[wire.Conflict]{Data: []wire.Conflict{}}
+	if a.o.Conflicts != nil {
+		for _, c := range a.o.Conflicts.Conflicts() {
+			if !p.CanRead(c.Kept.Org, c.Kept.Team) || !p.CanRead(c.Dropped.Org, c.Dropped.Team) {
+				continue
+			}
+			out.Data = append(out.Data, wire.Conflict{Collector: c.Collector, Reason: c.Reason,
+				Kept: conflictTarget(&c.Kept), Dropped: conflictTarget(&c.Dropped)})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func conflictTarget(t *targets.Target) wire.ConflictTarget {
+	return wire.ConflictTarget{ScrapePool: t.ScrapeJob, Provider: t.Provider, Source: t.Source, ScrapeURL: redactURL(t.URL), Labels: t.Labels}
+}

@@ -67,3 +67,22 @@ type SDGroup struct {
 	Targets []string          `json:"targets"`
 	Labels  map[string]string `json:"labels"`
 }
+
+// Conflict is one collector identity discovered more than once, an item of
+// GET /conflicts (a List): Kept is scraped, Dropped is not, and Reason says
+// why that one was kept.
+type Conflict struct {
+	Collector string         `json:"collector"`
+	Reason    string         `json:"reason"`
+	Kept      ConflictTarget `json:"kept"`
+	Dropped   ConflictTarget `json:"dropped"`
+}
+
+// ConflictTarget is one side of a Conflict: where discovery found it.
+type ConflictTarget struct {
+	ScrapePool string            `json:"scrapePool"`
+	Provider   string            `json:"provider"`
+	Source     string            `json:"source"`
+	ScrapeURL  string            `json:"scrapeUrl"`
+	Labels     map[string]string `json:"labels"`
+}

@@ -28,6 +28,26 @@ export function freePort() {
   });
 }
 
+function portFree(port) {
+  return new Promise((res) => {
+    const s = net.createServer();
+    s.unref();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+
+/** A base port such that base+o is free for every offset o, from 23000–32000. */
+export async function freeBase(offsets, tries = 100) {
+  for (let i = 0; i < tries; i++) {
+    const base = 23000 + Math.floor(Math.random() * 9000);
+    let ok = true;
+    for (const o of offsets) if (!(await portFree(base + o))) { ok = false; break; }
+    if (ok) return base;
+  }
+  throw new Error(`no free ports for the agents after ${tries} tries`);
+}
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export async function waitFor(what, fn, timeoutMs = 30_000, every = 250) {
@@ -64,8 +84,10 @@ export class Fleet {
     mkdirSync(join(this.dir, 'sd'));
     this.port = await freePort();
     this.base = `http://127.0.0.1:${this.port}`;
-    // Agents on ports picked free: a run beside another one must not collide.
-    const agentBase = 20000 + Math.floor(Math.random() * 20000);
+    // Agents on ports found free, below the kernel's ephemeral range (where
+    // the connections of anything else running take theirs): a run beside
+    // another one, or beside a benchmark with thousands of sockets, must not collide.
+    const agentBase = await freeBase([...Array(agents).keys(), 90]);
     writeFileSync(join(this.dir, 'corral.yml'), [
       'global:',
       `  scrape_interval: ${scrapeInterval}`,

@@ -5,6 +5,11 @@ import { LoginPage } from './pages/Login';
 import { FleetPage } from './pages/Fleet';
 import { DetailPage } from './pages/Detail';
 import { LogsPage } from './pages/Logs';
+import { BulkOperationPage, BulkPage } from './pages/Bulk';
+import { AuditPage } from './pages/Audit';
+import { DiscoveryPage } from './pages/Discovery';
+import { AdminPage } from './pages/Admin';
+import { navItems } from './adminState';
 import type { ReactNode } from 'react';
 
 export function App() {
@@ -15,6 +20,12 @@ export function App() {
         <Route path="/" element={<Shell><FleetPage /></Shell>} />
         <Route path="/collectors/:id" element={<Shell><DetailPage /></Shell>} />
         <Route path="/collectors/:id/logs" element={<Shell><LogsPage /></Shell>} />
+        <Route path="/bulk" element={<Shell><BulkPage /></Shell>} />
+        <Route path="/bulk/:id" element={<Shell><BulkOperationPage /></Shell>} />
+        <Route path="/audit" element={<Shell><AuditPage /></Shell>} />
+        <Route path="/discovery" element={<Shell><DiscoveryPage /></Shell>} />
+        <Route path="/admin" element={<Shell><AdminPage /></Shell>} />
+        <Route path="/admin/:section" element={<Shell><AdminPage /></Shell>} />
         <Route path="*" element={<Shell><NotFound /></Shell>} />
       </Routes>
     </AuthProvider>
@@ -51,7 +62,10 @@ function Shell({ children }: { children: ReactNode }) {
             <Text component={Link} to="/" fw={700} size="lg" c="inherit" td="none">corral</Text>
             <nav aria-label="Main">
               <Group gap="sm">
-                <Button component={Link} to="/" variant={location.pathname === '/' ? 'light' : 'subtle'} size="compact-sm">Fleet</Button>
+                {navItems(me.bindings).map((n) => {
+                  const here = n.to === '/' ? location.pathname === '/' || location.pathname.startsWith('/collectors/') : location.pathname.startsWith(n.to);
+                  return <Button key={n.to} component={Link} to={n.to} variant={here ? 'light' : 'subtle'} size="compact-sm" aria-current={here ? 'page' : undefined}>{n.label}</Button>;
+                })}
               </Group>
             </nav>
           </Group>

@@ -8,6 +8,7 @@ import { useAuth, useNow } from '../auth';
 import { CompletenessText, FreshnessBadge, LastSeenBadge, StatusBadge, statusLook } from '../components/badges';
 import { CommandDialog, type Action } from '../dialogs/CommandDialog';
 import { FleetLifecycle } from '../dialogs/FleetLifecycle';
+import { BulkLinks } from './Bulk';
 import { applyEvents, buildList, parseQuery, serializeQuery, serverParams, summarize, type FleetQuery, type ListItem } from '../fleetState';
 import { ageSeconds, formatAge, formatBytes, formatDuration, formatNumber, formatPercent } from '../format';
 import type { Collector, CollectorDetail, CollectorList } from '../types';
@@ -350,6 +351,7 @@ export function FleetPage() {
         <Text size="sm" data-testid="shown">{formatNumber(data.length)} shown</Text>
         <Text size="sm" data-testid="selected">Selected: {selectedIds.length}</Text>
         {selectedIds.length > 0 && <Button size="compact-xs" variant="subtle" onClick={() => setSelection({})}>Clear selection</Button>}
+        <BulkLinks selectedIds={selectedIds} matching={data.length} query={sp} />
       </Group>
       <div ref={scrollRef} className="fleet-scroll" style={{ height: 'calc(100vh - 330px)', minHeight: 320 }} data-testid="fleet-scroll" tabIndex={-1}>
         <table className="fleet-table" aria-label="Collectors" aria-rowcount={data.length + 1}>
