@@ -214,7 +214,7 @@ func TestServerEndToEnd(t *testing.T) {
 	t.Setenv("CORRAL_ADMIN_PASSWORD", e2ePassword)
 	srv := startServer(t, cfgPath, storage, withLifecycle)
 
-	body := waitStatuses(t, srv.base, 20*time.Second, map[string]string{"ok": "online", "paused": "paused", "broken": "error", "stale": "stale"})
+	body := waitStatuses(t, srv.base, 60*time.Second, map[string]string{"ok": "online", "paused": "paused", "broken": "error", "stale": "stale"})
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
@@ -253,13 +253,13 @@ func TestServerEndToEnd(t *testing.T) {
 	sdFile := filepath.Join(dir, "sd", "fleet.yml")
 	good, _ := os.ReadFile(sdFile)
 	writeFile(t, sdFile, string(good)+"- targets: [\n")
-	waitMetrics(t, srv.base, 10*time.Second, `corral_sd_file_error{file="`+sdFile+`"} 1`)
+	waitMetrics(t, srv.base, 30*time.Second, `corral_sd_file_error{file="`+sdFile+`"} 1`)
 	if _, body := get(t, srv.base+"/metrics"); !hasStatus(body, "ok", "online") && !hasStatus(body, "ok", "slow") {
 		t.Errorf("a broken file dropped its targets:\n%s", grep(body, "corral_collector_status{", "} 1"))
 	}
 	// Removing a collector from the file stops it; it disappears from /metrics.
 	writeFile(t, sdFile, strings.SplitAfterN(string(good), "\n", 3)[0]+strings.SplitAfterN(string(good), "\n", 3)[1])
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, body := get(t, srv.base+"/metrics")
 		if !strings.Contains(body, `collector="paused"`) && hasStatus(body, "ok", "online") {
@@ -278,12 +278,12 @@ func TestServerEndToEnd(t *testing.T) {
 	if code != 500 || !strings.Contains(msg, "used twice") {
 		t.Errorf("bad reload: %d %s", code, msg)
 	}
-	waitMetrics(t, srv.base, 5*time.Second, "corral_config_last_reload_successful 0")
+	waitMetrics(t, srv.base, 20*time.Second, "corral_config_last_reload_successful 0")
 	// SIGHUP with a good config: a new static target appears, the others keep going.
 	writeFile(t, cfgPath, string(cfgGood)+"  - job_name: more\n    static_configs: [{targets: ['"+addrs["paused"]+"'], labels: {collector: paused-again}}]\n")
 	srv.reload <- struct{}{}
-	waitMetrics(t, srv.base, 10*time.Second, "corral_config_last_reload_successful 1")
-	waitStatuses(t, srv.base, 10*time.Second, map[string]string{"paused-again": "paused", "ok": "online"})
+	waitMetrics(t, srv.base, 30*time.Second, "corral_config_last_reload_successful 1")
+	waitStatuses(t, srv.base, 30*time.Second, map[string]string{"paused-again": "paused", "ok": "online"})
 
 	// After a restart the status history and buckets are as before, and go on.
 	srv.stop()
@@ -307,7 +307,7 @@ func TestServerEndToEnd(t *testing.T) {
 		t.Errorf("collectors kept: %d", len(cs))
 	}
 	srv2 := startServer(t, cfgPath, storage)
-	waitStatuses(t, srv2.base, 20*time.Second, map[string]string{"ok": "online"})
+	waitStatuses(t, srv2.base, 60*time.Second, map[string]string{"ok": "online"})
 	time.Sleep(time.Second)
 	srv2.stop()
 	st, _ = store.Open(context.Background(), storage, nil)
