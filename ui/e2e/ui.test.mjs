@@ -114,14 +114,17 @@ test('fleet: list, search, filter, sort and group, all in the URL', async () => 
   await p.getByTestId('sort-id').click();
   await p.waitForURL(/sort=-id/);
   const ids = () => p.locator('tbody tr[data-testid^=row-]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-testid').slice(4)));
-  const desc = await ids();
-  assert.ok(desc.length >= 8, JSON.stringify(desc));
-  assert.deepEqual(desc, [...desc].sort().reverse());
+  // The rows re-sort a moment after the URL changes: wait for the order, then check it.
+  const sortedDesc = (xs) => xs.length >= 8 && JSON.stringify(xs) === JSON.stringify([...xs].sort().reverse());
+  let desc = [];
+  await waitFor('rows sorted by id, descending', async () => sortedDesc(desc = await ids()), 10_000, 100)
+    .catch(() => assert.fail(`rows not sorted by id descending: ${JSON.stringify(desc)}`));
   await p.goBack();
   await p.waitForURL(/sort=id$/);
   await p.locator('th[aria-sort=ascending]').waitFor();
-  const asc = await ids();
-  assert.deepEqual(asc, [...desc].reverse());
+  let asc = [];
+  await waitFor('rows sorted by id, ascending', async () => JSON.stringify(asc = await ids()) === JSON.stringify([...desc].reverse()), 10_000, 100)
+    .catch(() => assert.fail(`rows not sorted back ascending: ${JSON.stringify(asc)} vs ${JSON.stringify(desc)}`));
 
   await p.goto(`${fleet.base}/?group_by=status`);
   await p.locator('tr.group-row', { hasText: 'online' }).waitFor();
