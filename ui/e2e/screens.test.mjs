@@ -260,7 +260,18 @@ test('administration: create a team and a user, bind a role; that user logs in a
   const acme = p.getByTestId('org-acme');
   await acme.getByLabel('New team in acme').fill('red');
   await acme.getByRole('button', { name: 'Create team' }).click();
-  await acme.getByText('red', { exact: true }).waitFor();
+  await acme.getByText('red', { exact: true }).first().waitFor();
+  // Renamed through the UI: the org's and the team's names (their IDs stay).
+  await acme.getByRole('button', { name: 'Rename org acme' }).click();
+  await acme.getByTestId('rename-org acme').fill('Acme Corp');
+  await acme.getByRole('button', { name: 'Save' }).click();
+  await acme.getByText('Acme Corp', { exact: true }).waitFor();
+  await acme.getByRole('button', { name: 'Rename team acme/red' }).click();
+  await acme.getByTestId('rename-team acme/red').fill('Red team');
+  await acme.getByRole('button', { name: 'Save' }).click();
+  await acme.getByText('Red team', { exact: true }).waitFor();
+  assert.equal((await fleet.api('GET', '/orgs/acme')).body.name, 'Acme Corp');
+  assert.equal((await fleet.api('GET', '/orgs/acme/teams/red')).body.name, 'Red team');
   // ana, made up a password, viewer of default at first.
   await p.getByRole('tab', { name: 'Users and roles' }).click();
   await p.getByTestId('user-add').click();

@@ -352,6 +352,42 @@ function DeleteUserDialog({ user, onClose }: { user: User; onClose: () => void }
   );
 }
 
+/** A name shown with a Rename button that turns into a field; save sends PATCH path {name}. */
+function Renamable({ what, name, path, canEdit, onDone }: { what: string; name: string; path: string; canEdit: boolean; onDone: () => void }) {
+  const [editing, setEditing] = useState(false);
+  const [value, setValue] = useState(name);
+  const [error, setError] = useState('');
+  if (!editing) {
+    return (
+      <Group gap={6} wrap="nowrap">
+        <Text fw={600}>{name}</Text>
+        {canEdit && <Button size="compact-xs" variant="subtle" onClick={() => { setValue(name); setError(''); setEditing(true); }} aria-label={`Rename ${what}`}>Rename</Button>}
+      </Group>
+    );
+  }
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    setError('');
+    try {
+      await request('PATCH', path, { name: value.trim() });
+      setEditing(false);
+      onDone();
+    } catch (err) {
+      setError(errText(err));
+    }
+  };
+  return (
+    <form onSubmit={(e) => void save(e)}>
+      <Group gap={6} align="flex-end" wrap="nowrap">
+        <TextInput size="xs" label={`Name of ${what}`} value={value} onChange={(e) => setValue(e.currentTarget.value)} autoFocus
+          onKeyDown={(e) => { if (e.key === 'Escape') setEditing(false); }} error={error || undefined} data-testid={`rename-${what}`} />
+        <Button type="submit" size="compact-sm" disabled={!value.trim() || value.trim() === name}>Save</Button>
+        <Button size="compact-sm" variant="default" onClick={() => setEditing(false)}>Cancel</Button>
+      </Group>
+    </form>
+  );
+}
+
 function OrgsSection() {
   const { me } = useAuth();
   const scope = adminScope(me?.bindings);
@@ -391,16 +427,26 @@ function OrgsSection() {
         return (
           <Paper withBorder p="sm" key={o.id} data-testid={`org-${o.id}`}>
             <Group justify="space-between">
-              <Text fw={600}>{o.name || o.id} <span className="mono">({o.id})</span></Text>
+              <Group gap={6}>
+                <Renamable what={`org ${o.id}`} name={o.name || o.id} path={`/orgs/${encodeURIComponent(o.id)}`} canEdit={mine} onDone={orgs.reload} />
+                <span className="mono">({o.id})</span>
+              </Group>
               {scope.isSuper && <Button size="compact-xs" color="red" variant="light" onClick={() => void act(() => request('DELETE', `/orgs/${encodeURIComponent(o.id)}`))} aria-label={`Delete org ${o.id}`}>Delete org</Button>}
             </Group>
             <Group gap={4} mt="xs">
               <Text size="sm">Teams:</Text>
               {(teams[o.id] ?? []).length === 0 && <Text size="sm" c="dimmed">none</Text>}
               {(teams[o.id] ?? []).map((t) => (
-                <Badge key={t.id} variant="light" tt="none" rightSection={mine ? <CloseButton size="xs" aria-label={`Delete team ${o.id}/${t.id}`} onClick={() => void act(() => request('DELETE', `/orgs/${encodeURIComponent(o.id)}/teams/${encodeURIComponent(t.id)}`))} /> : undefined}>{t.id}</Badge>
+                <Badge key={t.id} variant="light" tt="none" title={t.name && t.name !== t.id ? t.name : undefined} rightSection={mine ? <CloseButton size="xs" aria-label={`Delete team ${o.id}/${t.id}`} onClick={() => void act(() => request('DELETE', `/orgs/${encodeURIComponent(o.id)}/teams/${encodeURIComponent(t.id)}`))} /> : undefined}>{t.name && t.name !== t.id ? `${t.name} (${t.id})` : t.id}</Badge>
               ))}
             </Group>
+            {mine && (teams[o.id] ?? []).length > 0 && (
+              <Stack gap={2} mt="xs">
+                {(teams[o.id] ?? []).map((t) => (
+                  <Renamable key={t.id} what={`team ${o.id}/${t.id}`} name={t.name || t.id} path={`/orgs/${encodeURIComponent(o.id)}/teams/${encodeURIComponent(t.id)}`} canEdit onDone={() => loadTeams([o.id])} />
+                ))}
+              </Stack>
+            )}
             {mine && (
               <form onSubmit={(e) => { e.preventDefault(); void act(async () => { await request('POST', `/orgs/${encodeURIComponent(o.id)}/teams`, { id: (newTeam[o.id] ?? '').trim() }); setNewTeam((n) => ({ ...n, [o.id]: '' })); loadTeams([o.id]); }); }}>
                 <Group align="flex-end" gap="xs" mt="xs">
