@@ -40,8 +40,12 @@ type Options struct {
 	// ArchiveRetention is how long an unregistered collector's data is kept
 	// by default (90 days).
 	ArchiveRetention time.Duration
-	Logger           *slog.Logger
-	Registerer       prometheus.Registerer
+	// Owns and Announce place the dispatcher in a cluster (see
+	// DispatcherOptions); nil: a single server.
+	Owns       func(collector string) bool
+	Announce   func(collector string)
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Plane is the control plane of one server: the dispatcher, the lifecycle and
@@ -66,7 +70,7 @@ func New(ctx context.Context, o Options) (*Plane, error) {
 		RegistryJobs: o.RegistryJobs, Changed: o.Changed, Retention: o.ArchiveRetention,
 		Logger: o.Logger.With("component", "lifecycle")})
 	d := NewDispatcher(DispatcherOptions{Store: o.Store, Fleet: o.Fleet, Events: o.Events,
-		Expiry: o.CommandExpiry, MaxBackoff: o.RetryMaxBackoff, Tokens: l,
+		Expiry: o.CommandExpiry, MaxBackoff: o.RetryMaxBackoff, Tokens: l, Owns: o.Owns, Announce: o.Announce,
 		Logger: o.Logger.With("component", "dispatch"), Registerer: o.Registerer})
 	// The lifecycle drops an unregistered collector's commands and gives new
 	// agents the server's key; the dispatcher rotates scrape tokens through it.
