@@ -424,7 +424,9 @@ func (d *Dispatcher) Submit(ctx context.Context, r Request) (store.Command, erro
 	if !ok || h.Target == nil {
 		return store.Command{}, fmt.Errorf("%s: %w", r.Collector, ErrNotScraped)
 	}
-	if !h.LastSeen.IsZero() && !h.Agent.HasContract {
+	// A collector another replica owns has no scrape here to tell: its owner
+	// finds out when it delivers.
+	if !h.LastSeen.IsZero() && !h.Agent.HasContract && d.owns(r.Collector) {
 		return store.Command{}, fmt.Errorf("%s: %w (its /metrics has no corral_collector_state); it takes no commands", r.Collector, ErrNotAgent)
 	}
 	id := r.ID
