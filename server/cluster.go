@@ -63,9 +63,6 @@ func (s *server) joinCluster(ctx context.Context) (*replicas, error) {
 	if !c.Enabled {
 		return nil, nil
 	}
-	if err := c.CheckClusterStorage(s.cfg.Storage.URL); err != nil {
-		return nil, &ConfigError{err}
-	}
 	handover := time.Duration(c.Handover)
 	if handover == 0 {
 		handover = time.Duration(s.cfg.Global.ScrapeInterval)
@@ -163,7 +160,7 @@ func (r *replicas) owned(ts []*targets.Target) []*targets.Target {
 // followRemote reads the collectors other replicas own from the store, every
 // lease interval, for the API of this one.
 func (r *replicas) followRemote(ctx context.Context) {
-	t := time.NewTicker(max(time.Second, time.Duration(r.s.cfg.Cluster.LeaseInterval)))
+	t := time.NewTicker(max(2*time.Second, time.Duration(r.s.cfg.Cluster.LeaseInterval)))
 	defer t.Stop()
 	for {
 		r.refreshRemote(ctx)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/cluster"
@@ -28,7 +31,7 @@ import (
 	"github.com/corral-dev/corral/store/testdb"
 )
 
-var replicasRun = flag.Duration("replicas.run", 10*time.Second, "how long TestReplicas counts scrapes in steady state (the issue's full run: 5m)")
+var replicasRun = flag.Duration("replicas.run", 20*time.Second, "how long TestReplicas counts scrapes in steady state (the issue's full run: 5m)")
 
 // countedAgent is a real agent (synthetic collector) whose scrapes and
 // control requests are recorded as they arrive.
@@ -157,7 +160,7 @@ func (r *replica) call(t *testing.T, token, method, path string, body, out any) 
 func TestReplicas(t *testing.T) {
 	const (
 		n        = 12
-		interval = time.Second
+		interval = 2 * time.Second
 	)
 	url := testdb.Postgres(t)
 	ctx := context.Background()
@@ -199,7 +202,7 @@ func TestReplicas(t *testing.T) {
 		cfg := filepath.Join(dir, name+".yml")
 		writeFile(t, cfg, fmt.Sprintf(`global:
   scrape_interval: %s
-  scrape_timeout: 800ms
+  scrape_timeout: 1s
 scrape_configs:
   - job_name: sim
     static_configs:
@@ -209,8 +212,8 @@ scrape_configs:
 cluster:
   enabled: true
   replica_name: %s
-  lease_interval: 200ms
-  lease_expiry: 600ms
+  lease_interval: 300ms
+  lease_expiry: 1200ms
 `, interval, static.String(), name))
 		reps = append(reps, &replica{name: name, srv: startServer(t, cfg, url)})
 	}
@@ -260,9 +263,52 @@ cluster:
 	}()
 
 	// Steady state: each target once per interval, no doubles, no gaps.
+	// The store's write rate is measured over the same window: rows and
+	// flushes (transactions) of each replica's writer, and the database's
+	// own count of commits (leases, reads and all).
+	writes := func() (rows, flushes, changes [3]float64, commits float64) {
+		for i, r := range reps {
+			_, body := get(t, r.srv.base+"/metrics")
+			for _, l := range strings.Split(body, "\n") {
+				var v float64
+				switch {
+				case strings.HasPrefix(l, "corral_store_writes_total{"):
+					_, _ = fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+					rows[i] += v
+				case strings.HasPrefix(l, "corral_cluster_membership_changes_total "):
+					_, _ = fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+					changes[i] = v
+				case strings.HasPrefix(l, "corral_store_flush_duration_seconds_count "):
+					_, _ = fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+					flushes[i] += v
+				}
+			}
+		}
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if err := conn.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&commits); err != nil {
+			t.Fatal(err)
+		}
+		return rows, flushes, changes, commits
+	}
+	rows0, flushes0, changes0, commits0 := writes()
 	from := time.Now()
 	time.Sleep(*replicasRun)
 	to := time.Now()
+	rows1, flushes1, changes1, commits1 := writes()
+	if changes1 != changes0 {
+		t.Errorf("the live set changed during the steady state: membership changes %v → %v (a lease renewal late by more than lease_expiry?)", changes0, changes1)
+	}
+	secs := to.Sub(from).Seconds()
+	for i := range reps {
+		t.Logf("store writes of %s: %.1f rows/s (%.2f per target per scrape), %.1f flushes/s, for %d targets every %v",
+			replicaNames[i], (rows1[i]-rows0[i])/secs, (rows1[i]-rows0[i])/secs/float64(len(owned[i]))*interval.Seconds(),
+			(flushes1[i]-flushes0[i])/secs, len(owned[i]), interval)
+	}
+	t.Logf("database: %.1f commits/s from the three replicas (leases, reads and writes)", (commits1-commits0)/secs)
 	want := int(to.Sub(from) / interval)
 	for _, c := range names {
 		ts := agents[c].scrapes(from, to)
@@ -363,7 +409,7 @@ cluster:
 		FirstSeen string `json:"first_seen"`
 		Status    string `json:"status"`
 	}
-	deadline = time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for reps[0].call(t, token, "GET", "/api/v1/collectors/"+target, nil, &after); after.Status != "online"; reps[0].call(t, token, "GET", "/api/v1/collectors/"+target, nil, &after) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s after the takeover: %+v", target, after)
@@ -394,5 +440,22 @@ cluster:
 		if least, _ := gaps(ts); len(ts) > 1 && least < interval/2 {
 			t.Errorf("%s scraped twice within %v after the takeover", c, least)
 		}
+	}
+}
+
+// TestClusterNeedsPostgres: a cluster on SQLite is refused at start, before
+// anything is created, with the reason.
+func TestClusterNeedsPostgres(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "corral.yml")
+	writeFile(t, cfg, "cluster:\n  enabled: true\n")
+	db := filepath.Join(dir, "data", "corral.db")
+	err := Run(context.Background(), Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", StorageURL: "sqlite:" + db})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Fatalf("Run = %v, want a *ConfigError asking for PostgreSQL", err)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Error("the SQLite file was created before the config was refused")
 	}
 }

@@ -90,6 +90,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.StorageURL != "" {
 		cfg.Storage.URL = o.StorageURL
 	}
+	if err := cfg.Cluster.CheckClusterStorage(cfg.Storage.URL); err != nil {
+		return &ConfigError{err}
+	}
 	wc, err := loadWebConfig(o.WebConfigFile)
 	if err != nil {
 		return &ConfigError{err}
