@@ -39,10 +39,15 @@ type replicas struct {
 	released map[string]time.Time // collectors moved to another replica, scraped here until handover passed
 	timer    *time.Timer          // the sync after the next handover ends
 
-	remoteMu sync.RWMutex
+	remoteMu sync.Mutex
 	remote   map[string]health.Health // collectors other replicas own, as the store has them
 	sorted   []string
+	readAt   time.Time // when remote was read; zero: read again at the next use
 }
+
+// remoteMaxAge is how old the view of the other replicas' collectors may be
+// when the API uses it: it is read on use, so an idle replica reads nothing.
+const remoteMaxAge = 2 * time.Second
 
 // replicaName is cluster.replica_name, or hostname:port of the listen address.
 func replicaName(c configs.ClusterConfig, listen string) string {
@@ -90,7 +95,6 @@ func (r *replicas) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.member.Run(ctx) })
 	wg.Go(func() { r.bus.Run(ctx) })
-	wg.Go(func() { r.followRemote(ctx) })
 	wg.Wait()
 	r.mu.Lock()
 	if r.timer != nil {
@@ -107,7 +111,9 @@ func (r *replicas) membershipChanged([]string) {
 	if err := r.s.plane.Dispatcher.Adopt(ctx); err != nil {
 		r.s.log.Warn("taking over the commands of collectors this replica owns now failed; the next change or announcement retries", "err", err)
 	}
-	r.refreshRemote(ctx)
+	r.remoteMu.Lock()
+	r.readAt = time.Time{} // the owners changed: read again at the next use
+	r.remoteMu.Unlock()
 }
 
 // owned is the part of ts this replica scrapes: the targets it owns, and for
@@ -157,27 +163,24 @@ func (r *replicas) owned(ts []*targets.Target) []*targets.Target {
 	return out
 }
 
-// followRemote reads the collectors other replicas own from the store, every
-// lease interval, for the API of this one.
-func (r *replicas) followRemote(ctx context.Context) {
-	t := time.NewTicker(max(2*time.Second, time.Duration(r.s.cfg.Cluster.LeaseInterval)))
-	defer t.Stop()
-	for {
-		r.refreshRemote(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// view is the other replicas' collectors, read from the store when the last
+// read is older than remoteMaxAge. One read at a time: callers meanwhile wait
+// for it rather than read too.
+func (r *replicas) view() (map[string]health.Health, []string) {
+	r.remoteMu.Lock()
+	defer r.remoteMu.Unlock()
+	if time.Since(r.readAt) > remoteMaxAge {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r.refreshLocked(ctx)
+		cancel()
 	}
+	return r.remote, r.sorted
 }
 
-func (r *replicas) refreshRemote(ctx context.Context) {
+func (r *replicas) refreshLocked(ctx context.Context) {
 	cs, err := r.s.store.Collectors(ctx)
 	if err != nil {
-		if ctx.Err() == nil {
-			r.s.log.Warn("reading the other replicas' collectors failed; the API shows the last ones read", "err", err)
-		}
+		r.s.log.Warn("reading the other replicas' collectors failed; the API shows the last ones read", "err", err)
 		return
 	}
 	r.s.mu.Lock()
@@ -197,9 +200,7 @@ func (r *replicas) refreshRemote(ctx context.Context) {
 		sorted = append(sorted, c.ID)
 	}
 	sort.Strings(sorted)
-	r.remoteMu.Lock()
-	r.remote, r.sorted = remote, sorted
-	r.remoteMu.Unlock()
+	r.remote, r.sorted, r.readAt = remote, sorted, time.Now()
 }
 
 // remoteHealth is what the store keeps of a collector another replica scrapes.
@@ -219,7 +220,8 @@ func remoteHealth(c fleet.CollectorState, t *targets.Target) health.Health {
 
 // fleetView is the whole fleet behind this replica's API: the collectors it
 // evaluates itself, live, and the others' as the store has them (as fresh as
-// their owners' last write and this replica's last read, a few seconds).
+// their owners' last write, about a second, and this replica's last read, at
+// most remoteMaxAge).
 type fleetView struct {
 	eval *health.Evaluator
 	r    *replicas
@@ -229,9 +231,8 @@ func (f fleetView) Get(id string) (health.Health, bool) {
 	if h, ok := f.eval.Get(id); ok {
 		return h, true
 	}
-	f.r.remoteMu.RLock()
-	defer f.r.remoteMu.RUnlock()
-	h, ok := f.r.remote[id]
+	remote, _ := f.r.view()
+	h, ok := remote[id]
 	return h, ok
 }
 
@@ -239,9 +240,7 @@ func (f fleetView) Get(id string) (health.Health, bool) {
 func (f fleetView) Each(fn func(health.Health) bool) {
 	var local []health.Health
 	f.eval.Each(func(h health.Health) bool { local = append(local, h); return true })
-	f.r.remoteMu.RLock()
-	remote, sorted := f.r.remote, f.r.sorted
-	f.r.remoteMu.RUnlock()
+	remote, sorted := f.r.view()
 	i, j := 0, 0
 	for i < len(local) || j < len(sorted) {
 		var h health.Health
