@@ -266,7 +266,7 @@ cluster:
 	// The store's write rate is measured over the same window: rows and
 	// flushes (transactions) of each replica's writer, and the database's
 	// own count of commits (leases, reads and all).
-	writes := func() (rows, flushes, changes [3]float64, commits float64) {
+	writes := func() (rows, flushes, changes, notifies, relayed [3]float64, commits float64) {
 		for i, r := range reps {
 			_, body := get(t, r.srv.base+"/metrics")
 			for _, l := range strings.Split(body, "\n") {
@@ -275,6 +275,12 @@ cluster:
 				case strings.HasPrefix(l, "corral_store_writes_total{"):
 					_, _ = fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
 					rows[i] += v
+				case strings.HasPrefix(l, `corral_cluster_notifications_sent_total{topic="corral_events"} `):
+					_, _ = fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+					notifies[i] = v
+				case strings.HasPrefix(l, `corral_cluster_messages_received_total{topic="corral_events"} `):
+					_, _ = fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+					relayed[i] = v
 				case strings.HasPrefix(l, "corral_cluster_membership_changes_total "):
 					_, _ = fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
 					changes[i] = v
@@ -292,13 +298,13 @@ cluster:
 		if err := conn.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&commits); err != nil {
 			t.Fatal(err)
 		}
-		return rows, flushes, changes, commits
+		return rows, flushes, changes, notifies, relayed, commits
 	}
-	rows0, flushes0, changes0, commits0 := writes()
+	rows0, flushes0, changes0, notifies0, relayed0, commits0 := writes()
 	from := time.Now()
 	time.Sleep(*replicasRun)
 	to := time.Now()
-	rows1, flushes1, changes1, commits1 := writes()
+	rows1, flushes1, changes1, notifies1, relayed1, commits1 := writes()
 	if changes1 != changes0 {
 		t.Errorf("the live set changed during the steady state: membership changes %v → %v (a lease renewal late by more than lease_expiry?)", changes0, changes1)
 	}
@@ -307,6 +313,7 @@ cluster:
 		t.Logf("store writes of %s: %.1f rows/s (%.2f per target per scrape), %.1f flushes/s, for %d targets every %v",
 			replicaNames[i], (rows1[i]-rows0[i])/secs, (rows1[i]-rows0[i])/secs/float64(len(owned[i]))*interval.Seconds(),
 			(flushes1[i]-flushes0[i])/secs, len(owned[i]), interval)
+		t.Logf("events of %s: %.1f NOTIFY/s sent, %.1f events/s received from the others", replicaNames[i], (notifies1[i]-notifies0[i])/secs, (relayed1[i]-relayed0[i])/secs)
 	}
 	t.Logf("database: %.1f commits/s from the three replicas (leases, reads and writes)", (commits1-commits0)/secs)
 	want := int(to.Sub(from) / interval)
