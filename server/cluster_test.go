@@ -94,15 +94,6 @@ func (a *countedAgent) scrapes(from, to time.Time) []time.Time {
 	return out
 }
 
-func (a *countedAgent) last() time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.got) == 0 {
-		return time.Time{}
-	}
-	return a.got[len(a.got)-1]
-}
-
 func (a *countedAgent) controls(id string) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
