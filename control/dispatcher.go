@@ -233,6 +233,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	resent := 0
 	for _, c := range cs {
+		if !d.owns(c.Collector) {
+			continue // another replica's to deliver
+		}
 		e := &entry{c: c, changed: make(chan struct{})}
 		_ = json.Unmarshal(c.Baseline, &e.base)
 		if c.State == store.CommandSent {
@@ -797,6 +800,21 @@ func (d *Dispatcher) Adopt(ctx context.Context, collectors ...string) error {
 	if err != nil {
 		return fmt.Errorf("adopt: %w", err)
 	}
+	return d.adopt(ctx, ds, collectors)
+}
+
+// AdoptOpen is Adopt for the open commands alone, for a periodic sweep: it
+// finds a command whose announcement was lost (the bus was reconnecting).
+func (d *Dispatcher) AdoptOpen(ctx context.Context) error {
+	select {
+	case <-d.loaded:
+	default:
+		return nil
+	}
+	return d.adopt(ctx, nil, nil)
+}
+
+func (d *Dispatcher) adopt(ctx context.Context, ds []store.DesiredState, collectors []string) error {
 	cs, err := d.o.Store.OpenCommands(ctx)
 	if err != nil {
 		return fmt.Errorf("adopt: %w", err)

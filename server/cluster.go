@@ -95,12 +95,37 @@ func (r *replicas) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.member.Run(ctx) })
 	wg.Go(func() { r.bus.Run(ctx) })
+	wg.Go(func() { r.sweep(ctx) })
 	wg.Wait()
 	r.mu.Lock()
 	if r.timer != nil {
 		r.timer.Stop()
 	}
 	r.mu.Unlock()
+}
+
+// sweep takes, every ten lease intervals (at least 10 s), the open commands of
+// owned collectors whose announcement this replica missed.
+func (r *replicas) sweep(ctx context.Context) {
+	t := time.NewTicker(max(10*time.Second, 10*time.Duration(r.s.cfg.Cluster.LeaseInterval)))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := r.s.plane.Dispatcher.AdoptOpen(ctx); err != nil && ctx.Err() == nil {
+			r.s.log.Warn("sweeping for open commands failed", "err", err)
+		}
+	}
+}
+
+// abandon gives the lease up when the server fails to start after it joined.
+func (r *replicas) abandon() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r.member.Run(ctx) // leaves at once and closes the connections
 }
 
 // membershipChanged moves targets and commands to their new owners.

@@ -116,6 +116,12 @@ func Run(ctx context.Context, o Options) error {
 	if s.cluster, err = s.joinCluster(ctx); err != nil {
 		return err
 	}
+	clusterRunning := false
+	defer func() {
+		if s.cluster != nil && !clusterRunning {
+			s.cluster.abandon() // failed before it ran: leave rather than wait out the lease
+		}
+	}()
 	s.writer = store.NewWriter(st, store.WriterOptions{Logger: o.Logger, Registerer: s.reg})
 	restored, err := s.restore(ctx)
 	if err != nil {
@@ -176,6 +182,7 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { _ = s.discovery.Run(ctx) })
 	wg.Go(func() { _ = s.hub.Run(ctx) })
 	if s.cluster != nil {
+		clusterRunning = true
 		wg.Go(func() { s.cluster.run(ctx) })
 	}
 	wg.Go(func() { s.purgeLogs(ctx, cfg.Logs) })
