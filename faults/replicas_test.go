@@ -174,7 +174,7 @@ cluster:
   enabled: true
   replica_name: %s
   lease_interval: 300ms
-  lease_expiry: 1200ms
+  lease_expiry: 1500ms
 `, interval, static.String(), name))
 		s.Start()
 		reps = append(reps, s)
@@ -280,7 +280,7 @@ cluster:
 	}
 	slices.Sort(names)
 	record(t, Row{
-		Fault: fmt.Sprintf("one of three replicas killed (SIGKILL), %d collectors, lease 300ms/1.2s, scrape every %s", n, interval),
+		Fault: fmt.Sprintf("one of three replicas killed (SIGKILL), %d collectors, lease 300ms/1.5s, scrape every %s", n, interval),
 		Shown: fmt.Sprintf("its %d collectors scraped by the others after at most %v (two intervals: %v)", len(owned["b"]), worst.Round(10*time.Millisecond), 2*interval),
 		Lost:  "nothing: the acknowledged command stays confirmed, the one in flight confirmed by the new owner, each carried out once",
 		FDs:   "—", RSS: "—",

@@ -204,7 +204,7 @@ cluster:
   enabled: true
   replica_name: %s
   lease_interval: 300ms
-  lease_expiry: 1200ms
+  lease_expiry: 1500ms
 `, interval, static.String(), name))
 		reps = append(reps, &replica{name: name, srv: startServer(t, cfg, url)})
 	}
@@ -316,6 +316,23 @@ cluster:
 		}
 	}
 	t.Logf("steady state: %d targets × %d scrapes in %v, each once per interval", n, want, to.Sub(from).Round(time.Millisecond))
+
+	// Before it, r-b and r-c joined while r-a scraped everything: the moved
+	// collectors were handed over without a gap, with at most one
+	// overlapping scrape at each of the two joins.
+	for _, c := range names {
+		ts := agents[c].scrapes(time.Time{}, from)
+		_, most := gaps(ts)
+		doubles := 0
+		for i := 1; i < len(ts); i++ {
+			if ts[i].Sub(ts[i-1]) < interval/2 {
+				doubles++
+			}
+		}
+		if most > interval+interval/2 || doubles > 2 {
+			t.Errorf("%s during the joins: longest gap %v, %d overlapping scrapes (want no gap, at most 2)", c, most, doubles)
+		}
+	}
 
 	// The API of every replica answers for the whole fleet.
 	for _, r := range reps {
