@@ -36,6 +36,8 @@ type Config struct {
 	Tenancy       TenancyConfig   `yaml:"tenancy"`
 	Logs          LogsConfig      `yaml:"logs"`
 	Control       ControlConfig   `yaml:"control"`
+	// Cluster shares one fleet between several servers (cluster.go).
+	Cluster ClusterConfig `yaml:"cluster,omitempty"`
 	// RemoteWrite forwards scraped samples and the fleet series to
 	// Prometheus-compatible receivers (see RemoteWriteConfig).
 	RemoteWrite []*RemoteWriteConfig `yaml:"remote_write,omitempty"`
@@ -422,6 +424,9 @@ func (c *Config) validate(dir string) error {
 		return err
 	}
 	if err := c.Control.validate(); err != nil {
+		return err
+	}
+	if err := c.Cluster.validate(); err != nil {
 		return err
 	}
 	if err := c.Logs.validate(); err != nil {

@@ -150,3 +150,45 @@ func TestControlSection(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterSection(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       ClusterConfig
+		err        string
+	}{
+		{"absent", "", ClusterConfig{}, ""},
+		{"defaults", "cluster:\n  enabled: true\n", ClusterConfig{Enabled: true, LeaseInterval: model.Duration(2 * time.Second), LeaseExpiry: model.Duration(6 * time.Second)}, ""},
+		{"expiry follows interval", "cluster:\n  enabled: true\n  replica_name: r1\n  lease_interval: 1s\n",
+			ClusterConfig{Enabled: true, ReplicaName: "r1", LeaseInterval: model.Duration(time.Second), LeaseExpiry: model.Duration(3 * time.Second)}, ""},
+		{"interval too short", "cluster:\n  enabled: true\n  lease_interval: 10ms\n", ClusterConfig{}, "cluster.lease_interval"},
+		{"expiry below two renewals", "cluster:\n  enabled: true\n  lease_interval: 1s\n  lease_expiry: 1500ms\n", ClusterConfig{}, "cluster.lease_expiry"},
+		{"name with a space", "cluster:\n  enabled: true\n  replica_name: 'a b'\n", ClusterConfig{}, "cluster.replica_name"},
+		{"unknown field", "cluster:\n  enabled: true\n  replicas: 3\n", ClusterConfig{}, "replicas"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), ".")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("%v, want an error naming %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Cluster != tc.want {
+				t.Errorf("cluster section %+v, want %+v", c.Cluster, tc.want)
+			}
+		})
+	}
+	on := ClusterConfig{Enabled: true}
+	for url, ok := range map[string]bool{"postgres://db/corral": true, "postgresql://db/corral": true, "sqlite:data/corral.db": false, "data/corral.db": false} {
+		if err := on.CheckClusterStorage(url); (err == nil) != ok {
+			t.Errorf("CheckClusterStorage(%s) = %v", url, err)
+		}
+	}
+	if err := (&ClusterConfig{}).CheckClusterStorage("sqlite:x.db"); err != nil {
+		t.Errorf("a disabled cluster refuses SQLite: %v", err)
+	}
+}

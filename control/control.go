@@ -44,8 +44,12 @@ type Options struct {
 	// (nil: at once): commands and bulk operations a stopped server left open
 	// are carried on from then, when their collectors are known again.
 	TargetsReady <-chan struct{}
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// Owns and Announce place the dispatcher in a cluster (see
+	// DispatcherOptions); nil: a single server.
+	Owns       func(collector string) bool
+	Announce   func(collector string)
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Plane is the control plane of one server: the dispatcher, the lifecycle and
@@ -70,7 +74,7 @@ func New(ctx context.Context, o Options) (*Plane, error) {
 		RegistryJobs: o.RegistryJobs, Changed: o.Changed, Retention: o.ArchiveRetention,
 		Logger: o.Logger.With("component", "lifecycle")})
 	d := NewDispatcher(DispatcherOptions{Store: o.Store, Fleet: o.Fleet, Events: o.Events,
-		Expiry: o.CommandExpiry, MaxBackoff: o.RetryMaxBackoff, Tokens: l, TargetsReady: o.TargetsReady,
+		Expiry: o.CommandExpiry, MaxBackoff: o.RetryMaxBackoff, Tokens: l, Owns: o.Owns, Announce: o.Announce, TargetsReady: o.TargetsReady,
 		Logger: o.Logger.With("component", "dispatch"), Registerer: o.Registerer})
 	// The lifecycle drops an unregistered collector's commands and gives new
 	// agents the server's key; the dispatcher rotates scrape tokens through it.

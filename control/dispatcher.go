@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ type DispatcherStore interface {
 	Command(ctx context.Context, id string) (store.Command, error)
 	Commands(ctx context.Context, f store.CommandFilter) ([]store.Command, int, error)
 	DesiredStates(ctx context.Context) ([]store.DesiredState, error)
+	DesiredStatesOf(ctx context.Context, collectors []string) ([]store.DesiredState, error)
 	SetDesired(ctx context.Context, d store.DesiredState) error
 	KeyStore
 	PromoteServerKey(ctx context.Context, kid string, at time.Time) error
@@ -78,6 +80,15 @@ type DispatcherOptions struct {
 	ReconcileEvery time.Duration
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
+	// Owns, when set, says whether this server delivers a collector's
+	// commands: in a cluster only the replica that owns (scrapes) the
+	// collector does; nil: every collector's. A command submitted here for a
+	// collector owned elsewhere is written to the store and announced; the
+	// owner takes it (Adopt).
+	Owns func(collector string) bool
+	// Announce, when set, is told the collector of every command submitted
+	// and every desired state changed here, for its owner to Adopt.
+	Announce func(collector string)
 	// Tokens rotates the scrape tokens of registered collectors
 	// (rotate-credentials with scrape_token); nil: no such rotation. New sets
 	// the Lifecycle.
@@ -226,6 +237,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	resent := 0
 	for _, c := range cs {
+		if !d.owns(c.Collector) {
+			continue // another replica's to deliver
+		}
 		e := &entry{c: c, changed: make(chan struct{})}
 		_ = json.Unmarshal(c.Baseline, &e.base)
 		if c.State == store.CommandSent {
@@ -299,6 +313,9 @@ func (d *Dispatcher) step(now time.Time) time.Time {
 	d.mu.Lock()
 	free := cap(d.sem) - len(d.sem)
 	for col, q := range d.queues {
+		if !d.owns(col) {
+			continue // its owner delivers it; Adopt drops it here
+		}
 		e := q[0]
 		switch {
 		case e.inflight:
@@ -321,7 +338,10 @@ func (d *Dispatcher) step(now time.Time) time.Time {
 		}
 		next = minTime(next, e.c.ExpiresAt)
 	}
-	for _, list := range d.acked {
+	for col, list := range d.acked {
+		if !d.owns(col) {
+			continue
+		}
 		for _, e := range list {
 			if !now.Before(e.c.ExpiresAt) {
 				expired = append(expired, e)
@@ -418,7 +438,9 @@ func (d *Dispatcher) Submit(ctx context.Context, r Request) (store.Command, erro
 	if !ok || h.Target == nil {
 		return store.Command{}, fmt.Errorf("%s: %w", r.Collector, ErrNotScraped)
 	}
-	if !h.LastSeen.IsZero() && !h.Agent.HasContract {
+	// A collector another replica owns has no scrape here to tell: its owner
+	// finds out when it delivers.
+	if !h.LastSeen.IsZero() && !h.Agent.HasContract && d.owns(r.Collector) {
 		return store.Command{}, fmt.Errorf("%s: %w (its /metrics has no corral_collector_state); it takes no commands", r.Collector, ErrNotAgent)
 	}
 	id := r.ID
@@ -475,17 +497,24 @@ func (d *Dispatcher) Submit(ctx context.Context, r Request) (store.Command, erro
 	}
 	c.CreatedAt, c.NextAttemptAt, c.ExpiresAt = ms(c.CreatedAt), ms(c.NextAttemptAt), ms(c.ExpiresAt)
 	e := &entry{c: c, base: b, changed: make(chan struct{})}
+	owned := d.owns(r.Collector)
 	d.mu.Lock()
 	if des != nil {
 		d.desired[r.Collector] = *des
 	}
-	d.open[id] = e
-	d.queues[r.Collector] = append(d.queues[r.Collector], e)
-	d.m.open.Set(float64(len(d.open)))
+	if owned {
+		d.open[id] = e
+		d.queues[r.Collector] = append(d.queues[r.Collector], e)
+		d.m.open.Set(float64(len(d.open)))
+	}
 	d.mu.Unlock()
 	d.m.submitted.WithLabelValues(c.Command).Inc()
 	d.publishCommand(c)
-	d.poke()
+	if owned {
+		d.poke()
+	} else if d.o.Announce != nil {
+		d.o.Announce(r.Collector)
+	}
 	return c, nil
 }
 
@@ -511,6 +540,9 @@ func (d *Dispatcher) SetDesired(ctx context.Context, collector string, actor sto
 	d.mu.Lock()
 	d.desired[collector] = cur
 	d.mu.Unlock()
+	if d.o.Announce != nil {
+		d.o.Announce(collector)
+	}
 	return cur, nil
 }
 
@@ -572,7 +604,17 @@ func (d *Dispatcher) Wait(ctx context.Context, id string, done func(store.Comman
 		}
 		d.mu.Unlock()
 		if !ok {
-			return d.o.Store.Command(context.WithoutCancel(ctx), id)
+			c, err := d.o.Store.Command(context.WithoutCancel(ctx), id)
+			if err != nil || d.o.Owns == nil || store.CommandFinal(c.State) || done(c) {
+				return c, err
+			}
+			// Another replica delivers it: follow its row.
+			select {
+			case <-time.After(100 * time.Millisecond):
+				continue
+			case <-ctx.Done():
+				return c, ctx.Err()
+			}
 		}
 		if store.CommandFinal(c.State) || done(c) {
 			return c, nil
@@ -740,4 +782,116 @@ func tenantOf(h *health.Health) (org, team string) {
 		return "", ""
 	}
 	return h.Target.Org, h.Target.Team
+}
+
+// owns reports whether this server delivers collector's commands.
+func (d *Dispatcher) owns(collector string) bool { return d.o.Owns == nil || d.o.Owns(collector) }
+
+// Adopt reads again from the store what other replicas may have changed:
+// the desired states of collectors (all of them when none are given), and the
+// open commands of the collectors this server owns now but does not hold
+// yet. It drops what it holds of collectors it no longer owns (their new
+// owner loads them from the store). A command recorded as sent by the
+// previous owner is sent again under the same id: the agent answers an id it
+// knows from memory without running it twice. Call it when the ownership
+// changed and when another replica announced a collector.
+func (d *Dispatcher) Adopt(ctx context.Context, collectors ...string) error {
+	select {
+	case <-d.loaded:
+	default:
+		return nil // Run loads everything itself
+	}
+	var ds []store.DesiredState
+	var err error
+	if len(collectors) == 0 {
+		ds, err = d.o.Store.DesiredStates(ctx)
+	} else {
+		ds, err = d.o.Store.DesiredStatesOf(ctx, collectors)
+	}
+	if err != nil {
+		return fmt.Errorf("adopt: %w", err)
+	}
+	return d.adopt(ctx, ds, collectors)
+}
+
+// AdoptOpen is Adopt for the open commands alone, for a periodic sweep: it
+// finds a command whose announcement was lost (the bus was reconnecting).
+func (d *Dispatcher) AdoptOpen(ctx context.Context) error {
+	select {
+	case <-d.loaded:
+	default:
+		return nil
+	}
+	return d.adopt(ctx, nil, nil)
+}
+
+func (d *Dispatcher) adopt(ctx context.Context, ds []store.DesiredState, collectors []string) error {
+	cs, err := d.o.Store.OpenCommands(ctx)
+	if err != nil {
+		return fmt.Errorf("adopt: %w", err)
+	}
+	only := map[string]bool{}
+	for _, c := range collectors {
+		only[c] = true
+	}
+	d.mu.Lock()
+	for _, s := range ds {
+		d.desired[s.Collector] = s
+	}
+	for col, q := range d.queues {
+		if d.owns(col) {
+			continue
+		}
+		for _, e := range q {
+			if !e.inflight {
+				d.releaseLocked(e)
+			}
+		}
+	}
+	for col, list := range d.acked {
+		if d.owns(col) {
+			continue
+		}
+		for _, e := range list {
+			d.releaseLocked(e)
+		}
+	}
+	adopted := 0
+	for _, c := range cs {
+		if _, held := d.open[c.ID]; held || !d.owns(c.Collector) || (len(only) > 0 && !only[c.Collector]) {
+			continue
+		}
+		e := &entry{c: c, changed: make(chan struct{})}
+		_ = json.Unmarshal(c.Baseline, &e.base)
+		if c.State == store.CommandSent {
+			e.c.State, e.c.NextAttemptAt = store.CommandPending, time.Now()
+		}
+		d.open[c.ID] = e
+		if e.c.State == store.CommandAcknowledged {
+			d.acked[c.Collector] = append(d.acked[c.Collector], e)
+		} else {
+			d.queues[c.Collector] = append(d.queues[c.Collector], e)
+		}
+		adopted++
+	}
+	for col, q := range d.queues {
+		slices.SortStableFunc(q, func(a, b *entry) int { return a.c.CreatedAt.Compare(b.c.CreatedAt) })
+		d.queues[col] = q
+	}
+	d.m.open.Set(float64(len(d.open)))
+	d.mu.Unlock()
+	if adopted > 0 {
+		d.log.Info("adopted open commands", "commands", adopted)
+		d.poke()
+	}
+	return nil
+}
+
+// releaseLocked lets go of an open command of a collector another replica
+// owns now: the store keeps it, its waiters read it from there.
+func (d *Dispatcher) releaseLocked(e *entry) {
+	delete(d.open, e.c.ID)
+	d.dropLocked(e)
+	close(e.changed)
+	e.changed = make(chan struct{})
 }

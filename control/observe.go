@@ -73,8 +73,8 @@ const progressEvery = 2 * time.Second
 // nothing to do it costs two map look-ups under a lock, and it never waits for
 // the store or an agent.
 func (d *Dispatcher) Observe(h *health.Health) {
-	if !h.Up || h.Target == nil {
-		return
+	if !h.Up || h.Target == nil || !d.owns(h.Collector) {
+		return // a replica handing the collector over scrapes it a little longer: its owner acts
 	}
 	select {
 	case <-d.loaded:

@@ -16,8 +16,15 @@ import (
 // operations.
 func (s *server) control(ctx context.Context) (*control.Plane, error) {
 	ctl := s.cfg.Control
+	var fl control.Fleet = s.eval
+	var announce func(string)
+	var ownsFn func(string) bool
+	if s.cluster != nil {
+		fl, ownsFn, announce = fleetView{eval: s.eval, r: s.cluster}, s.cluster.member.Owns, s.cluster.announce
+	}
 	return control.New(ctx, control.Options{
-		Store: s.store, Fleet: s.eval, Events: alerting.Tee{Publisher: s.hub, Alerter: s.alerter}, Tenancy: s.tenancy,
+		Store: s.store, Fleet: fl, Events: alerting.Tee{Publisher: s.events, Alerter: s.alerter}, Tenancy: s.tenancy,
+		Owns: ownsFn, Announce: announce,
 		RegistryJobs: s.registryJobs, Changed: s.registryChanged,
 		Principal: func(ctx context.Context, userID string) (control.Scope, error) {
 			return s.auth.PrincipalOf(ctx, userID)

@@ -87,6 +87,9 @@ func CheckConfig(path string, stdout, stderr io.Writer) int {
 			sc.JobName, sc.ScrapeInterval, sc.ScrapeTimeout, len(sc.StaticConfigs), len(sc.FileSDConfigs), sc.Registry)
 	}
 	fmt.Fprintf(stdout, "storage: %s\n", redactURL(cfg.Storage.URL))
+	if c := cfg.Cluster; c.Enabled {
+		fmt.Fprintf(stdout, "cluster: replica %s, lease renewed every %s, expires after %s\n", replicaName(c, ""), c.LeaseInterval, c.LeaseExpiry)
+	}
 	if a := cfg.Alerting; a.Active() {
 		var urls []string
 		for _, am := range a.Alertmanagers {

@@ -12,7 +12,7 @@ import (
 // confirms commands and reconciles desired state from it, and the hub
 // publishes a heartbeat per good scrape and the status events.
 type observer struct {
-	hub      *events.Hub
+	hub      control.Publisher
 	dispatch *control.Dispatcher // set before the first scrape
 }
 

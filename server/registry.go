@@ -91,7 +91,15 @@ func (s *server) syncTargets(ts *[]*targets.Target) {
 	}
 	cur := s.discovered
 	s.mu.Unlock()
-	s.scraper.Sync(s.plane.Lifecycle.Filter(cur))
+	sync := s.plane.Lifecycle.Filter(cur)
+	if s.cluster != nil {
+		sync = s.cluster.owned(sync)
+	}
+	s.scraper.Sync(sync)
+	if s.cluster != nil {
+		// Later takeovers read the store as it is then, not as it was at start.
+		s.restorer.dropStart()
+	}
 }
 
 // registryChanged lists the registry again and filters the targets again:

@@ -144,6 +144,8 @@ func reloadable(old, cfg *configs.Config) error {
 		return fmt.Errorf("tenancy cannot change on reload (restart corral to move collectors between orgs)")
 	case !cfg.Logs.Equal(old.Logs):
 		return fmt.Errorf("logs cannot change on reload (restart corral to apply the logs section)")
+	case cfg.Cluster != old.Cluster:
+		return fmt.Errorf("cluster cannot change on reload (restart corral to apply the cluster section)")
 	case cfg.Control != old.Control:
 		return fmt.Errorf("control cannot change on reload (restart corral to apply the control section)")
 	case !reflect.DeepEqual(cfg.RemoteWrite, old.RemoteWrite):

@@ -84,6 +84,15 @@ func (rs *restorer) forgot(id string, r *health.Restored) {
 	rs.forgotten[id] = r
 }
 
+// dropStart forgets the state read at start: in a cluster a collector this
+// replica starts to scrape later was scraped by another replica meanwhile,
+// and the store has its newer state.
+func (rs *restorer) dropStart() {
+	rs.mu.Lock()
+	rs.atStart = nil
+	rs.mu.Unlock()
+}
+
 // maxForgotten bounds the collectors kept after the evaluator forgot them
 // (a few hundred bytes each), against a fleet that churns for months.
 const maxForgotten = 100000

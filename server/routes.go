@@ -54,7 +54,7 @@ func (s *server) routes() http.Handler {
 	}
 	mux.Handle("GET /api/v1/ws", s.auth.Middleware(s.hub.CredentialHandler(s.wsCredential)))
 	mux.Handle("/api/v1/", api.New(api.Options{
-		Fleet: s.eval, History: s.store, Buckets: s.store, Latest: s.scraper, Logs: s.store, Auth: s.auth,
+		Fleet: s.fleet(), History: s.store, Buckets: s.store, Latest: s.scraper, Logs: s.store, Auth: s.auth,
 		SDFiles: s.sdFiles, Discovery: s.discovery, Conflicts: s.discovery, Logger: s.log, DefaultOrg: s.tenancy.DefaultOrg,
 		Commands: s.plane.Dispatcher, CommandList: s.store, Scraper: s.scraper, Registrar: s.plane.Lifecycle, Archives: s.plane.Lifecycle,
 		Bulk: s.plane.Bulk, Keys: s.plane.Dispatcher, Audit: s.store, AuditLog: s.store, People: s.store,

@@ -51,6 +51,9 @@ type server struct {
 	web           *webConfig          // nil without --web.config.file
 	remote        *remotewrite.Writer // nil without remote_write
 	hub           *events.Hub
+	events        control.Publisher // the hub, and in a cluster the other replicas' hubs too
+	cluster       *replicas         // nil without cluster.enabled
+	restorer      *restorer
 	plane         *control.Plane
 	alerter       *alerting.Alerter
 	notifier      *alerting.Notifier
@@ -87,6 +90,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.StorageURL != "" {
 		cfg.Storage.URL = o.StorageURL
 	}
+	if err := cfg.Cluster.CheckClusterStorage(cfg.Storage.URL); err != nil {
+		return &ConfigError{err}
+	}
 	wc, err := loadWebConfig(o.WebConfigFile)
 	if err != nil {
 		return &ConfigError{err}
@@ -107,20 +113,34 @@ func Run(ctx context.Context, o Options) error {
 	if err := s.bootstrapAdmin(ctx); err != nil {
 		return err
 	}
+	if s.cluster, err = s.joinCluster(ctx); err != nil {
+		return err
+	}
+	clusterRunning := false
+	defer func() {
+		if s.cluster != nil && !clusterRunning {
+			s.cluster.abandon() // failed before it ran: leave rather than wait out the lease
+		}
+	}()
 	s.writer = store.NewWriter(st, store.WriterOptions{Logger: o.Logger, Registerer: s.reg})
 	restored, err := s.restore(ctx)
 	if err != nil {
 		return err
 	}
 	s.hub = events.NewHub(events.Options{Logger: o.Logger, Registerer: s.reg, RecheckInterval: o.WSRecheckInterval})
-	obs := &observer{hub: s.hub}
+	s.events = s.hub
+	if s.cluster != nil {
+		s.events = relay{hub: s.hub, bus: s.cluster.bus}
+	}
+	obs := &observer{hub: s.events}
 	rs := s.newRestorer(restored)
+	s.restorer = rs
 	s.eval = health.NewEvaluator(health.Options{
 		Recorder: s.writer, Observe: obs.observed, Thresholds: s.targetThresholds,
 		Restore: rs.restore, Forgot: rs.forgot,
 	})
 	s.notifier = alerting.NewNotifier(o.Logger, alerting.NewMetrics(s.reg))
-	s.alerter = alerting.New(alerting.Options{Fleet: s.eval, SDFiles: s.sdFiles, Desired: s.desired, Events: s.hub,
+	s.alerter = alerting.New(alerting.Options{Fleet: s.eval, SDFiles: s.sdFiles, Desired: s.desired, Events: s.events,
 		Notifier: s.notifier, Logger: o.Logger})
 	if s.plane, err = s.control(ctx); err != nil {
 		return err
@@ -161,6 +181,10 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { _ = s.writer.Run(writerCtx) })
 	wg.Go(func() { _ = s.discovery.Run(ctx) })
 	wg.Go(func() { _ = s.hub.Run(ctx) })
+	if s.cluster != nil {
+		clusterRunning = true
+		wg.Go(func() { s.cluster.run(ctx) })
+	}
 	wg.Go(func() { s.purgeLogs(ctx, cfg.Logs) })
 	if s.remote != nil {
 		wg.Go(func() { s.remoteWriteFleet(ctx) })
@@ -226,7 +250,7 @@ func Run(ctx context.Context, o Options) error {
 			cancel()
 		}
 	})
-	o.Logger.Info("corral started", "version", o.Version, "listen", ln.Addr().String(), "tls", tlsOn, "config", o.ConfigFile, "storage", redactURL(cfg.Storage.URL))
+	o.Logger.Info("corral started", "version", o.Version, "listen", ln.Addr().String(), "tls", tlsOn, "config", o.ConfigFile, "storage", redactURL(cfg.Storage.URL), "cluster", s.cluster.String())
 
 	for done := false; !done; {
 		select {

@@ -223,6 +223,13 @@ func runControlConformance(t *testing.T, open func(t *testing.T) *Store) {
 		if got[0].Config == nil || got[0].Tags != nil || got[0].Run != "" {
 			t.Fatalf("empty desired state read back as %+v", got[0])
 		}
+		of, err := s.DesiredStatesOf(ctx, []string{"pg-1", "nobody"})
+		if err != nil || len(of) != 1 || !reflect.DeepEqual(of[0], want) {
+			t.Fatalf("DesiredStatesOf = %+v, %v", of, err)
+		}
+		if of, err := s.DesiredStatesOf(ctx, nil); err != nil || len(of) != 0 {
+			t.Fatalf("DesiredStatesOf(nil) = %+v, %v", of, err)
+		}
 	})
 
 	t.Run("UnregisterArchive", func(t *testing.T) {

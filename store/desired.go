@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -85,6 +86,20 @@ ON CONFLICT (collector) DO UPDATE SET
 // DesiredStates returns every desired state, ordered by collector.
 func (s *Store) DesiredStates(ctx context.Context) ([]DesiredState, error) {
 	return queryAll(ctx, s, "read desired states", `SELECT `+desiredColumns+` FROM desired_state ORDER BY collector`, nil, scanDesired)
+}
+
+// DesiredStatesOf returns the desired states of the collectors given, ordered
+// by collector: a replica reads again what another replica changed.
+func (s *Store) DesiredStatesOf(ctx context.Context, collectors []string) ([]DesiredState, error) {
+	if len(collectors) == 0 {
+		return nil, nil
+	}
+	ph := make([]string, len(collectors))
+	args := make([]any, len(collectors))
+	for i, c := range collectors {
+		ph[i], args[i] = fmt.Sprintf("$%d", i+1), c
+	}
+	return queryAll(ctx, s, "read desired states", `SELECT `+desiredColumns+` FROM desired_state WHERE collector IN (`+strings.Join(ph, ", ")+`) ORDER BY collector`, args, scanDesired)
 }
 
 func scanDesired(sc scanner) (DesiredState, error) {
