@@ -45,7 +45,12 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
-	$(GO) mod tidy -diff
+	@# go mod tidy -diff of Go 1.26.8 orders go.sum by semver while go mod tidy itself
+	@# writes it sorted as text (testify v1.12.1 vs v1.3.0): compare what tidy writes.
+	@cp go.mod /tmp/corral-lint-go.mod; cp go.sum /tmp/corral-lint-go.sum; $(GO) mod tidy; \
+	  if ! cmp -s go.mod /tmp/corral-lint-go.mod || ! cmp -s go.sum /tmp/corral-lint-go.sum; then \
+	    echo "go mod tidy changes go.mod or go.sum:"; diff /tmp/corral-lint-go.mod go.mod; diff /tmp/corral-lint-go.sum go.sum; \
+	    cp /tmp/corral-lint-go.mod go.mod; cp /tmp/corral-lint-go.sum go.sum; exit 1; fi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
