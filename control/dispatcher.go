@@ -147,6 +147,9 @@ type Dispatcher struct {
 	acked      map[string][]*entry // acknowledged commands per collector
 	desired    map[string]store.DesiredState
 	reconciled map[string]time.Time // last act of the reconciler per collector
+	// reconciling counts the reconciler's commands per collector still being
+	// submitted: until they are queued, hasOpenLocked cannot see them.
+	reconciling map[string]int
 	dirty      map[*entry]bool      // store writes to try again
 	rotating   bool                 // a key rotation check is running
 	closing    bool                 // Run is returning: no new background work
@@ -204,7 +207,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 		o: o, log: o.Logger, m: newMetrics(o.Registerer), ctx: ctx, stopCtx: stop,
 		loaded: make(chan struct{}), wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers),
 		open: map[string]*entry{}, queues: map[string][]*entry{}, acked: map[string][]*entry{},
-		desired: map[string]store.DesiredState{}, reconciled: map[string]time.Time{}, dirty: map[*entry]bool{},
+		desired: map[string]store.DesiredState{}, reconciled: map[string]time.Time{}, reconciling: map[string]int{}, dirty: map[*entry]bool{},
 	}
 }
 

@@ -150,10 +150,11 @@ func (d *Dispatcher) Observe(h *health.Health) {
 		}
 	}
 	var acts []act
-	if hasDes && a.HasContract && now.Sub(d.reconciled[h.Collector]) >= d.o.ReconcileEvery {
+	if hasDes && a.HasContract && d.reconciling[h.Collector] == 0 && now.Sub(d.reconciled[h.Collector]) >= d.o.ReconcileEvery {
 		acts = d.reconcileLocked(h, des)
 		if len(acts) > 0 {
 			d.reconciled[h.Collector] = now
+			d.reconciling[h.Collector] += len(acts)
 		}
 	}
 	d.mu.Unlock()
@@ -258,6 +259,12 @@ func (d *Dispatcher) reconcile(x act) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 10*time.Second)
 	defer cancel()
 	c, err := d.Submit(ctx, x.req)
+	// Queued now (or failed): the open commands say from here on what is pending.
+	d.mu.Lock()
+	if d.reconciling[x.req.Collector]--; d.reconciling[x.req.Collector] <= 0 {
+		delete(d.reconciling, x.req.Collector)
+	}
+	d.mu.Unlock()
 	if err != nil {
 		d.log.Warn("the reconciler could not send a command", "collector", x.req.Collector, "command", x.req.Command, "err", err)
 		return
