@@ -58,7 +58,9 @@ run: build
 	@mkdir -p -m 700 $(DATA) && mkdir -p $(DATA)/demo $(DATA)/sd
 	@[ -f $(DATA)/demo/control.key ] || $(BIN)/corralctl keys generate --out $(DATA)/demo/control
 	@[ -f $(DATA)/demo/admin.password ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > $(DATA)/demo/admin.password)
-	@$(BIN)/corral keys show --config.file configs/demo.yml > $(DATA)/demo/server.pub 2>/dev/null
+	@# configs/demo.yml names data/; the copy in $(DATA)/demo names $(DATA) (paths are relative to the file).
+	@sed 's#\.\./data/#../#g' configs/demo.yml > $(DATA)/demo/corral.yml
+	@$(BIN)/corral keys show --config.file $(DATA)/demo/corral.yml > $(DATA)/demo/server.pub 2>/dev/null
 	@$(BIN)/corral-agent simulate --count $(DEMO_COUNT) --mix '$(DEMO_MIX)' --log.level error \
 		--sd-file $(DATA)/sd/demo.yml --trusted-key-file $(DATA)/demo/server.pub --trusted-key-file $(DATA)/demo/control.pub --print-urls & \
 	sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
@@ -69,7 +71,7 @@ run: build
 	echo "  curl -s -b /tmp/corral.cookies 'localhost:9480/api/v1/collectors?sort=status'"; \
 	echo "Steer: bin/corralctl login --server http://localhost:9480 --username admin --password-stdin < $(DATA)/demo/admin.password"; \
 	echo "  bin/corralctl stop sim-0001 --reason demo --wait confirmed; bin/corralctl resume sim-0001; bin/corralctl audit"; \
-	CORRAL_ADMIN_PASSWORD="$$(cat $(DATA)/demo/admin.password)" $(BIN)/corral --config.file configs/demo.yml
+	CORRAL_ADMIN_PASSWORD="$$(cat $(DATA)/demo/admin.password)" $(BIN)/corral --config.file $(DATA)/demo/corral.yml
 
 # Micro-benchmarks, the command round trip through the real server to a real
 # agent, then the fleet benchmark without and with gzip (FLEET agents, loopback

@@ -66,7 +66,11 @@ type BulkOptions struct {
 	AckWait time.Duration
 	// Parallel bounds the items carried out at once (default 16).
 	Parallel int
-	Logger   *slog.Logger
+	// TargetsReady is closed once discovery has delivered its first targets
+	// (nil: at once); the operations a stopped server left running wait for
+	// it, or they would find none of their collectors.
+	TargetsReady <-chan struct{}
+	Logger       *slog.Logger
 }
 
 // Bulk runs bulk operations, now or when scheduled; scheduled ones live in the
@@ -526,6 +530,13 @@ func (b *Bulk) Run(ctx context.Context) error {
 	case <-b.d.Ready():
 	case <-ctx.Done():
 		return nil
+	}
+	if b.o.TargetsReady != nil {
+		select {
+		case <-b.o.TargetsReady:
+		case <-ctx.Done():
+			return nil
+		}
 	}
 	if running, err := b.o.Store.Bulks(ctx, store.BulkRunning, 0); err == nil {
 		for _, op := range running {

@@ -40,8 +40,12 @@ type Options struct {
 	// ArchiveRetention is how long an unregistered collector's data is kept
 	// by default (90 days).
 	ArchiveRetention time.Duration
-	Logger           *slog.Logger
-	Registerer       prometheus.Registerer
+	// TargetsReady is closed once discovery has delivered its first targets
+	// (nil: at once): commands and bulk operations a stopped server left open
+	// are carried on from then, when their collectors are known again.
+	TargetsReady <-chan struct{}
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
 }
 
 // Plane is the control plane of one server: the dispatcher, the lifecycle and
@@ -66,7 +70,7 @@ func New(ctx context.Context, o Options) (*Plane, error) {
 		RegistryJobs: o.RegistryJobs, Changed: o.Changed, Retention: o.ArchiveRetention,
 		Logger: o.Logger.With("component", "lifecycle")})
 	d := NewDispatcher(DispatcherOptions{Store: o.Store, Fleet: o.Fleet, Events: o.Events,
-		Expiry: o.CommandExpiry, MaxBackoff: o.RetryMaxBackoff, Tokens: l,
+		Expiry: o.CommandExpiry, MaxBackoff: o.RetryMaxBackoff, Tokens: l, TargetsReady: o.TargetsReady,
 		Logger: o.Logger.With("component", "dispatch"), Registerer: o.Registerer})
 	// The lifecycle drops an unregistered collector's commands and gives new
 	// agents the server's key; the dispatcher rotates scrape tokens through it.
@@ -80,8 +84,8 @@ func New(ctx context.Context, o Options) (*Plane, error) {
 	expiry := d.o.Expiry
 	b := NewBulk(BulkOptions{Dispatcher: d, Store: o.Store, Lifecycle: l, Principal: o.Principal,
 		// Answer while the commands of unreachable agents are still being retried.
-		AckWait: min(10*time.Second, expiry/2),
-		Logger:  o.Logger.With("component", "bulk")})
+		AckWait: min(10*time.Second, expiry/2), TargetsReady: o.TargetsReady,
+		Logger: o.Logger.With("component", "bulk")})
 	return &Plane{Dispatcher: d, Lifecycle: l, Bulk: b}, nil
 }
 

@@ -82,6 +82,10 @@ type DispatcherOptions struct {
 	// (rotate-credentials with scrape_token); nil: no such rotation. New sets
 	// the Lifecycle.
 	Tokens TokenRotator
+	// TargetsReady is closed once discovery has delivered its first targets
+	// (nil: at once). Until then no command is delivered: the commands a
+	// stopped server left open would find no collector to deliver to.
+	TargetsReady <-chan struct{}
 }
 
 // TokenRotator keeps a registered collector's scrape token while a new one is
@@ -245,6 +249,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.log.Info("resumed open commands", "open", len(cs), "in_flight_at_stop", resent)
 	}
 	d.checkRotation()
+	if d.o.TargetsReady != nil {
+		select {
+		case <-d.o.TargetsReady:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {

@@ -138,6 +138,7 @@ type Agent struct {
 	lastErrorAt      time.Time
 	consecutive      int
 	backfill         *backfillStatus
+	executing        map[string]chan struct{} // command ids being carried out → closed when answered
 }
 
 // New builds an agent around c. It loads the state file (so a paused collector stays

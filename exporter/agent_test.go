@@ -341,6 +341,68 @@ func TestCommandsAreIdempotentByID(t *testing.T) {
 	}
 }
 
+// blockingCollector blocks each collection until release is closed.
+type blockingCollector struct {
+	calls   atomic.Int64
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingCollector) Collect(ctx context.Context) (exporter.Result, error) {
+	if s.calls.Add(1) == 1 {
+		close(s.started)
+	}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return exporter.Result{}, ctx.Err()
+	}
+	return exporter.Result{Items: 1, Newest: time.Now()}, nil
+}
+
+// TestCommandRetriedWhileRunningRunsOnce sends a command id again while its
+// first request is still being carried out, as a server that timed out or was
+// restarted does: the second request waits for the first answer, and the
+// command runs once.
+func TestCommandRetriedWhileRunningRunsOnce(t *testing.T) {
+	col := &blockingCollector{started: make(chan struct{}), release: make(chan struct{})}
+	f := newIdleFixture(t, col, nil)
+	req := control.Request{ID: "slow-id", Command: control.Collect}
+	type answer struct {
+		resp   control.Response
+		status int
+		err    error
+	}
+	first := make(chan answer, 1)
+	go func() {
+		r, s, err := f.signer.Send(context.Background(), f.srv.Client(), f.srv.URL, "test-collector", req)
+		first <- answer{r, s, err}
+	}()
+	<-col.started
+	second := make(chan answer, 1)
+	go func() {
+		r, s, err := f.signer.Send(context.Background(), f.srv.Client(), f.srv.URL, "test-collector", req)
+		second <- answer{r, s, err}
+	}()
+	// A retry whose own deadline passes first is told to ask again, not run.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	r, status, err := f.signer.Send(ctx, f.srv.Client(), f.srv.URL, "test-collector", req)
+	cancel()
+	if err == nil && (status == http.StatusOK || r.OK) {
+		t.Fatalf("a retry answered %d %+v while the first request was still running", status, r)
+	}
+	close(col.release)
+	for _, ch := range []chan answer{first, second} {
+		a := <-ch
+		if a.err != nil || a.status != http.StatusOK || !a.resp.OK {
+			t.Fatalf("answer: %v %d %+v", a.err, a.status, a.resp)
+		}
+	}
+	if n := col.calls.Load(); n != 1 {
+		t.Errorf("collect ran %d times for one command id sent three times at once", n)
+	}
+}
+
 func TestControlRejectsBadRequests(t *testing.T) {
 	f := newFixture(t, &switchable{}, nil)
 	post := func(body, auth string) (int, control.Response) {

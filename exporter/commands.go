@@ -40,18 +40,45 @@ func refused(format string, a ...any) error {
 // HTTP status to send, and a function to call once the answer is on the wire (the
 // restart command restarts only then). A command id seen before returns the first
 // answer again without running the command twice.
+//
+// The same id arriving again while its first request is still being carried
+// out (the server timed out and retried, or a restarted server resent what its
+// predecessor had in flight) waits for that first answer instead of running the
+// command a second time.
 func (a *Agent) Execute(ctx context.Context, req control.Request) (control.Response, int, func()) {
 	a.mu.Lock()
-	for _, r := range a.st.RecentCommands {
-		if r.ID == req.ID {
+	for {
+		if r, ok := a.answeredLocked(req.ID); ok {
 			a.mu.Unlock()
 			if r.Command != req.Command {
 				return control.Response{ID: req.ID, Command: req.Command, Error: fmt.Sprintf("command id %q was already used for %s; use a new id", req.ID, r.Command)}, http.StatusConflict, nil
 			}
 			return r, http.StatusOK, nil
 		}
+		busy, ok := a.executing[req.ID]
+		if !ok {
+			break
+		}
+		a.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return control.Response{ID: req.ID, Command: req.Command, Error: fmt.Sprintf("command id %q is still being carried out; ask again for its answer", req.ID)}, http.StatusServiceUnavailable, nil
+		}
+		a.mu.Lock()
 	}
+	if a.executing == nil {
+		a.executing = map[string]chan struct{}{}
+	}
+	done := make(chan struct{})
+	a.executing[req.ID] = done
 	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.executing, req.ID)
+		a.mu.Unlock()
+		close(done)
+	}()
 
 	var (
 		result any
@@ -104,6 +131,16 @@ func (a *Agent) Execute(ctx context.Context, req control.Request) (control.Respo
 		a.remember(resp)
 	}
 	return resp, status, after
+}
+
+// answeredLocked returns the kept answer to command id, if there is one.
+func (a *Agent) answeredLocked(id string) (control.Response, bool) {
+	for _, r := range a.st.RecentCommands {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return control.Response{}, false
 }
 
 // remember keeps the answer for idempotency and persists it with the state, so a

@@ -269,6 +269,13 @@ scrape_configs:
 		if n != nBulk || distinct != nBulk {
 			t.Errorf("bulk operation %s has %d commands for %d collectors, want one for each of %d", r.id, n, distinct, nBulk)
 		}
+		// Finished after the restart, it saw its collectors: none of its items
+		// may say the collector is unknown (it ran before discovery was back).
+		var result string
+		_ = db.QueryRow("SELECT result FROM bulk_operations WHERE id = $1", r.id).Scan(&result)
+		if strings.Contains(result, "collector not found") {
+			t.Errorf("bulk operation %s finished with collectors not found: %s", r.id, result)
+		}
 	}
 
 	// Commands: every acknowledged one stored; every stored one final.
@@ -291,6 +298,9 @@ scrape_configs:
 		}
 	}
 	_, states := checkCommands(t, db, allStored, 120*time.Second)
+	if t.Failed() {
+		logOpenCommands(t, db)
+	}
 
 	// At the agents: each ran every command delivered to it once (its own
 	// count of commands run), and is in the state the store wants.
@@ -332,4 +342,48 @@ scrape_configs:
 		FDs: fdsCell(usage0, usage1) + " (the restarted process)",
 		RSS: rssCell(usage0, usage1) + " (the restarted process)",
 	})
+}
+
+// logOpenCommands says, per collector, how many commands are still open and
+// where the oldest of them is, so that a failure shows a stall from slowness.
+func logOpenCommands(t *testing.T, db *sql.DB) {
+	t.Helper()
+	rs, err := db.Query(`SELECT collector, count(*), min(created_at), sum(CASE WHEN state = 'confirmed' THEN 1 ELSE 0 END) FROM commands GROUP BY collector ORDER BY collector`)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	for rs.Next() {
+		var c string
+		var n, first, done int64
+		if err := rs.Scan(&c, &n, &first, &done); err != nil {
+			t.Log(err)
+			break
+		}
+		if done < n {
+			t.Logf("%s: %d commands, %d confirmed", c, n, done)
+		}
+	}
+	rs.Close()
+	rs, err = db.Query(`SELECT collector, id, command, state, attempts, error, created_at, COALESCE(sent_at, 0), COALESCE(acked_at, 0), COALESCE(finished_at, 0) FROM commands WHERE state NOT IN ('confirmed') ORDER BY collector, created_at LIMIT 40`)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var c, id, cmd, state, why string
+		var attempts, created, sent, acked, finished int64
+		if err := rs.Scan(&c, &id, &cmd, &state, &attempts, &why, &created, &sent, &acked, &finished); err != nil {
+			t.Log(err)
+			return
+		}
+		ms := func(v int64) string {
+			if v == 0 {
+				return "-"
+			}
+			return time.UnixMilli(v).UTC().Format("15:04:05.000")
+		}
+		t.Logf("  %s %s %s %s attempts=%d created=%s sent=%s acked=%s finished=%s error=%q", c, id, cmd, state, attempts, ms(created), ms(sent), ms(acked), ms(finished), why)
+	}
 }

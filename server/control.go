@@ -24,6 +24,7 @@ func (s *server) control(ctx context.Context) (*control.Plane, error) {
 		},
 		CommandExpiry: time.Duration(ctl.CommandExpiry), RetryMaxBackoff: time.Duration(ctl.RetryMaxBackoff),
 		ArchiveRetention: time.Duration(ctl.ArchiveRetentionDays) * 24 * time.Hour,
+		TargetsReady:     s.ready,
 		Logger:           s.log, Registerer: s.reg,
 	})
 }

@@ -154,13 +154,9 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("Upsert10k", func(t *testing.T) {
 		s := open(t)
 		cs := someCollectors(10_000, base)
-		// Typically 0.1s (0.06s in BenchmarkUpsertCollectors10k), 2s under the
-		// race detector; a per-row cost that grows with the statement (as $N
-		// parameters had on SQLite) takes 6s and 80s.
-		limit := 5 * time.Second
-		if raceDetector {
-			limit = 60 * time.Second
-		}
+		// The time is reported, not asserted: typically 0.1s (0.06s in
+		// BenchmarkUpsertCollectors10k, which is where a regression shows),
+		// 2s under the race detector.
 		for round := range 2 { // insert, then update every row
 			start := time.Now()
 			if err := s.UpsertCollectors(ctx, cs); err != nil {
@@ -168,9 +164,6 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 			}
 			d := time.Since(start)
 			t.Logf("%s: upsert of 10,000 collectors (round %d): %v", s.Dialect(), round+1, d)
-			if d > limit {
-				t.Errorf("upsert of 10,000 collectors took %v, over %v", d, limit)
-			}
 		}
 		if n := count(t, s, "collectors"); n != 10_000 {
 			t.Fatalf("%d rows, want 10000", n)

@@ -333,20 +333,14 @@ func runLogConformance(t *testing.T, open func(t *testing.T) *Store) {
 				t.Fatal(err)
 			}
 		}
-		// Typically 0.1–0.3s; under the race detector SQLite is ~20× slower.
-		limit := 5 * time.Second
-		if raceDetector {
-			limit = 60 * time.Second
-		}
+		// The time is reported, not asserted (typically 0.1–0.3 s; ~20× that
+		// under the race detector): a timed assertion fails on a loaded machine.
 		start := time.Now()
 		p, err := s.PurgeLogs(ctx, now.Add(-7*24*time.Hour), 2000)
 		d := time.Since(start)
 		t.Logf("%s: purge of 100,000 log records (25,000 expired, then down to 2,000 per collector): %v", s.Dialect(), d)
 		if err != nil || p != (LogPurge{Expired: 25_000, Excess: 20 * 1750}) {
 			t.Fatalf("PurgeLogs = %+v, %v", p, err)
-		}
-		if d > limit {
-			t.Errorf("purge took %v, over %v", d, limit)
 		}
 		if n := count(t, s, "collector_logs"); n != 20*2000 {
 			t.Errorf("%d rows left, want %d", n, 20*2000)
