@@ -64,8 +64,10 @@ export class Fleet {
     mkdirSync(join(this.dir, 'sd'));
     this.port = await freePort();
     this.base = `http://127.0.0.1:${this.port}`;
-    // Agents on ports picked free: a run beside another one must not collide.
-    const agentBase = 20000 + Math.floor(Math.random() * 20000);
+    // Agents on ports picked at random below Linux's ephemeral range (32768+), where
+    // the outgoing connections of a busy machine would take them: a run beside
+    // another one must not collide.
+    const agentBase = 23000 + Math.floor(Math.random() * 9500);
     writeFileSync(join(this.dir, 'corral.yml'), [
       'global:',
       `  scrape_interval: ${scrapeInterval}`,
