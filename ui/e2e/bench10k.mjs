@@ -126,6 +126,9 @@ try {
   }
   const domRows = await p.locator('tbody tr[data-testid^=row-]').count();
   await p.evaluate(instrument);
+  // PROFILE=file: a CPU profile of the page (DevTools format) for phases 2–4.
+  const cdp = process.env.PROFILE ? await p.context().newCDPSession(p) : null;
+  if (cdp) { await cdp.send('Profiler.enable'); await cdp.send('Profiler.setSamplingInterval', { interval: 500 }); await cdp.send('Profiler.start'); }
 
   // 2. Scrolling the whole list.
   const scroller = p.getByTestId('fleet-scroll');
@@ -188,6 +191,7 @@ try {
     const ev = events.find((e) => e.id === d.id && e.status === 'online');
     if (ev) { stormLatency.push(d.t - ev.t); stormReceived.push(d.t - ev.recv); }
   }
+  if (cdp) writeFileSync(process.env.PROFILE, JSON.stringify((await cdp.send('Profiler.stop')).profile));
   const load = (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10);
   out = {
     collectors: total, first_load_ms: loads, collectors_fetch_ms: fetchSpan, rows_in_dom: domRows,
