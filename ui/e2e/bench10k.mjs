@@ -8,8 +8,9 @@
 //  2. long tasks (PerformanceObserver 'longtask') while scrolling the whole list;
 //  3. status change → row update: a collector stopped and resumed through the
 //     API (the agent pauses, the next scrape sees it) and an agent process
-//     killed (offline after the grace period); latency is from the event's
-//     server-side time to the MutationObserver seeing the row's data-status;
+//     killed (offline after the grace period); latency is from the server-side
+//     time of the first event carrying the new status (a heartbeat's or a status
+//     change's) to the MutationObserver seeing the row's data-status;
 //  4. the storm: FLIP targets scraped every second, whose agents start only
 //     now, so the server emits a status change per target, then a heartbeat
 //     per good scrape — FLIP events/s; long tasks and row-update latency of the
@@ -96,17 +97,32 @@ try {
   const total = (await f.api('GET', '/collectors?limit=1')).body.total;
   const b = await launchBrowser();
   const p = await newPage(b);
-  // Status-changed events as the page's socket receives them: their server time.
-  const events = []; // {id, status, t}
-  let frames = 0;
-  p.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
-    frames++;
-    if (typeof payload !== 'string' || !payload.includes('status-changed')) return;
-    try {
-      const e = JSON.parse(payload);
-      if (e.type === 'collector:status-changed') events.push({ id: e.collector, status: e.data.new, t: Date.parse(e.time), recv: Date.now() });
-    } catch { /* not ours */ }
-  }));
+  // Status-changed events as the page's socket receives them, in the page (the
+  // DevTools protocol's frame events reach this process seconds late in a storm):
+  // their server time and when they arrived.
+  await p.addInitScript(() => {
+    window.__events = [];
+    window.__last = new Map();
+    window.__frames = 0;
+    const WS = window.WebSocket;
+    window.WebSocket = class extends WS {
+      constructor(...a) {
+        super(...a);
+        this.addEventListener('message', (m) => {
+          window.__frames++;
+          // A status reaches the page first in a status change or, for the sim-* agents
+          // the commands steer, in a heartbeat (data.status): the first event naming it.
+          if (typeof m.data !== 'string' || !(m.data.includes('status-changed') || m.data.includes('"collector":"sim-'))) return;
+          const e = JSON.parse(m.data);
+          const st = e.type === 'collector:status-changed' ? e.data.new : e.type === 'collector:heartbeat' ? e.data?.status : null;
+          if (!st || window.__last.get(e.collector) === st) return;
+          window.__last.set(e.collector, st);
+          window.__events.push({ id: e.collector, status: st, t: Date.parse(e.time), recv: Date.now() });
+        });
+      }
+    };
+  });
+  const frameCount = () => p.evaluate(() => window.__frames);
   await uiLogin(p, f.base, 'admin', ADMIN_PASSWORD);
 
   // 1. First load.
@@ -143,14 +159,16 @@ try {
 
   const received = []; // from the socket's receipt of the event (in this process) to the row
   const latency = async (id, status, what) => {
-    const ev = await waitFor(`${what}: the status-changed event of ${id} to ${status}`, async () => events.find((e) => e.id === id && e.status === status), 60_000, 50);
+    const ev = await waitFor(`${what}: the status-changed event of ${id} to ${status}`, () => p.evaluate(([i, s]) => window.__events.find((e) => e.id === i && e.status === s), [id, status]), 60_000, 50);
     const dom = await waitFor(`${what}: the row of ${id} showing ${status}`, () => p.evaluate(([i, s]) => window.__status.find((x) => x.id === i && x.status === s), [id, status]), 30_000, 50)
       .catch(async (e) => {
         const now = await p.evaluate((i) => [document.querySelector(`[data-testid="row-${i}"]`)?.dataset.status, JSON.stringify([window.__status.length, window.__status.filter((x) => x.id.startsWith("sim")), window.__long.length])], id);
         throw new Error(`${e.message} (row shows ${now[0]}, last changes seen ${now[1]})`);
       });
-    events.splice(events.indexOf(ev), 1);
-    await p.evaluate(([i, s]) => { window.__status = window.__status.filter((x) => !(x.id === i && x.status === s)); }, [id, status]);
+    await p.evaluate(([i, s]) => {
+      window.__status = window.__status.filter((x) => !(x.id === i && x.status === s));
+      window.__events = window.__events.filter((x) => !(x.id === i && x.status === s));
+    }, [id, status]);
     received.push(dom.t - ev.recv);
     return dom.t - ev.t;
   };
@@ -169,8 +187,7 @@ try {
   const quietLong = await takeLong(p);
 
   // 4. The storm: the flip targets' agents start; every target turns online, then beats once a second.
-  await p.evaluate(() => { window.__status = []; });
-  events.length = 0;
+  await p.evaluate(() => { window.__status = []; window.__events = []; });
   const storm = spawn(join(bin, 'corral-agent'), ['simulate', '--log.level', 'error', '--interval', '1s', '--rate', '5',
     '--count', String(FLIP_AGENTS), '--first-index', '500', '--mix', `online=${FLIP_AGENTS}`, '--base-port', String(flipBase),
     '--sd-file', join(f.dir, 'storm-unused.yml'), '--state-dir', join(f.dir, 'state-storm')], { stdio: 'ignore' });
@@ -179,12 +196,13 @@ try {
   await waitFor('the storm to turn the first flip row online', () => p.evaluate(() => window.__status.some((x) => x.id.startsWith('flip-') && x.status === 'online')), 60_000, 100);
   await takeLong(p); // the ramp (2,000 status changes at once) is reported apart
   const ramp = Date.now() - stormStart;
-  const f0 = frames;
+  const f0 = await frameCount();
   const tStorm = Date.now();
   await sleep(STORM_SECONDS * 1000);
   const stormLong = await takeLong(p);
-  const rate = Math.round((frames - f0) / ((Date.now() - tStorm) / 1000));
+  const rate = Math.round(((await frameCount()) - f0) / ((Date.now() - tStorm) / 1000));
   const doms = await p.evaluate(() => window.__status.filter((x) => x.id.startsWith('flip-') && x.status === 'online'));
+  const events = await p.evaluate(() => window.__events);
   const stormLatency = [];
   const stormReceived = [];
   for (const d of doms) {
@@ -205,6 +223,7 @@ try {
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(out) + '\n', { flag: 'a' });
   await b.close();
 } finally {
-  for (const s of procs) if (s.exitCode == null) s.kill('SIGTERM');
+  // Gone before the fleet's directory is removed: it writes its state there.
+  await Promise.all(procs.filter((s) => s.exitCode == null).map((s) => new Promise((res) => { s.once('exit', res); s.kill('SIGTERM'); setTimeout(() => { s.kill('SIGKILL'); res(); }, 3000); })));
   await f.stop();
 }
