@@ -10,7 +10,7 @@ DATA      ?= data
 DEMO_COUNT ?= 12
 DEMO_MIX  ?= online=5,slow=1,stale=1,incomplete=1,error=1,waiting=1,paused=1
 
-.PHONY: all build ui test test-go test-ui test-short lint fmt run bench fuzz faults clean
+.PHONY: all build ui test test-go test-ui test-short lint fmt run bench bench-ui fuzz faults clean
 
 all: build
 
@@ -88,6 +88,15 @@ bench: build
 	$(GO) test -run '^$$' -bench StopConfirmed -benchtime 50x ./server
 	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --no-gzip
 	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET)
+	$(MAKE) bench-ui
+
+# The fleet page at 10,000 collectors in Chromium (playwright-core, /usr/bin/chromium):
+# first load, status change to row update, long tasks while scrolling and while
+# 2,000 events/s arrive. Prints one JSON line per run (BENCH_UI_RUNS of them,
+# also appended to $(BIN)/bench-ui.jsonl); ~3 minutes a run on loopback.
+BENCH_UI_RUNS ?= 1
+bench-ui: build
+	cd ui && for i in $$(seq $(BENCH_UI_RUNS)); do CORRAL_BIN=$(CURDIR)/$(BIN) BENCH_OUT=$(CURDIR)/$(BIN)/bench-ui.jsonl node e2e/bench10k.mjs || exit 1; done
 
 # The fault suite at the sizes docs/reliability.md reports: the real binaries on
 # loopback, each fault's row printed in a table at the end (also written to

@@ -1,46 +1,229 @@
-// The fleet page with 10,000 collectors on the real server: first load to a
-// rendered table, rows in the DOM (virtualised), and long tasks while scrolling.
-// Not a timed test: it prints the figures. node e2e/bench10k.mjs (after make build)
+// The fleet page with 10,000 collectors on the real server, in Chromium through
+// playwright-core. Not a timed test: it prints one JSON line of figures (and
+// writes it to $BENCH_OUT when set). node e2e/bench10k.mjs (after make build), or
+// make bench-ui. Phases:
+//  1. first load: navigation to the table showing its first row and the summary
+//     counting every collector (RUNS times, 3 by default), with the time the
+//     GET /collectors pages took (resource timing);
+//  2. long tasks (PerformanceObserver 'longtask') while scrolling the whole list;
+//  3. status change → row update: a collector stopped and resumed through the
+//     API (the agent pauses, the next scrape sees it) and an agent process
+//     killed (offline after the grace period); latency is from the server-side
+//     time of the first event carrying the new status (a heartbeat's or a status
+//     change's) to the MutationObserver seeing the row's data-status;
+//  4. the storm: FLIP targets scraped every second, whose agents start only
+//     now, so the server emits a status change per target, then a heartbeat
+//     per good scrape — FLIP events/s; long tasks and row-update latency of the
+//     rows in view while it lasts, and the event rate the page received.
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Fleet, launchBrowser, newPage, uiLogin, ADMIN_PASSWORD, waitFor } from './harness.mjs';
+import net from 'node:net';
+import { Fleet, launchBrowser, newPage, uiLogin, ADMIN_PASSWORD, waitFor, sleep, bin } from './harness.mjs';
 
 const N = Number(process.env.N || 10000);
+const FLIP = Number(process.env.FLIP || 2000); // targets of the storm, scraped every second
+const FLIP_AGENTS = Number(process.env.FLIP_AGENTS || 20); // agent processes' HTTP servers they share
+const RUNS = Number(process.env.RUNS || 3);
+const STORM_SECONDS = Number(process.env.STORM_SECONDS || 15);
+const quiet = N - FLIP; // targets nothing listens on, scraped every 30 s
+
+// FLIP_AGENTS free ports in a row, below the ephemeral range (32768+).
+async function freeRun(n) {
+  for (let tries = 0; tries < 50; tries++) {
+    const base = 23000 + Math.floor(Math.random() * (9700 - n));
+    const ok = await Promise.all(Array.from({ length: n }, (_, i) => new Promise((res) => {
+      const s = net.createServer();
+      s.once('error', () => res(false));
+      s.listen(base + i, '127.0.0.1', () => s.close(() => res(true)));
+    })));
+    if (ok.every(Boolean)) return base;
+  }
+  throw new Error(`no ${n} free ports in a row`);
+}
+const flipBase = await freeRun(FLIP_AGENTS);
 const f = new Fleet();
 f.beforeStart = (dir) => {
-  // N collectors at addresses nothing listens on: each scrape is refused at once.
   const lines = [];
-  for (let i = 0; i < N; i++) lines.push(`- targets: ['127.0.0.1:${1 + (i % 50)}']\n  labels: {collector: 'bench-${String(i).padStart(5, '0')}', bench: '${i}'}`);
+  for (let i = 0; i < quiet; i++) {
+    lines.push(`- targets: ['127.0.0.1:${1 + (i % 50)}']\n  labels: {collector: 'bench-${String(i).padStart(5, '0')}', bench: '${i}', __scrape_interval__: '30s'}`);
+  }
   writeFileSync(join(dir, 'sd', 'bench.yml'), lines.join('\n') + '\n');
+  const flips = [];
+  for (let i = 0; i < FLIP; i++) {
+    flips.push(`- targets: ['127.0.0.1:${flipBase + (i % FLIP_AGENTS)}']\n  labels: {collector: 'flip-${String(i).padStart(5, '0')}'}`);
+  }
+  writeFileSync(join(dir, 'sd', 'flip.yml'), flips.join('\n') + '\n');
 };
-await f.start({ agents: 2, mix: 'online=2', scrapeInterval: '30s' });
+
+const pct = (xs, p) => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return Math.round(s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))]);
+};
+const spread = (xs) => ({ n: xs.length, min: pct(xs, 0), p50: pct(xs, 0.5), p95: pct(xs, 0.95), max: pct(xs, 1) });
+
+// Records long tasks and, for the rows in the DOM, when their data-status changed.
+function instrument() {
+  window.__long = [];
+  window.__status = [];
+  new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__long.push(Math.round(e.duration)))).observe({ type: 'longtask' });
+  const seen = new Map(); // id → the status last seen in its row
+  new MutationObserver((ms) => {
+    const t = Date.now();
+    const rows = new Set();
+    for (const m of ms) {
+      const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+      const row = el?.closest('[data-testid^=row-]');
+      if (row) rows.add(row);
+      for (const n of m.addedNodes) if (n.nodeType === 1) n.querySelectorAll('[data-testid^=row-]').forEach((r) => rows.add(r));
+    }
+    for (const e of rows) {
+      const st = e.dataset.status;
+      const id = e.dataset.testid.slice(4);
+      if (!st || seen.get(id) === st) continue;
+      seen.set(id, st);
+      window.__status.push({ id, status: st, t });
+    }
+  }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+}
+const takeLong = (p) => p.evaluate(() => window.__long.splice(0));
+
+let out;
+await f.start({ agents: 2, mix: 'online=2', scrapeInterval: '1s' }).catch(async (e) => { console.error(f.logs()); await f.stop(); throw e; });
+const procs = [];
 try {
-  await waitFor(`${N} collectors listed`, async () => (await f.api('GET', '/collectors?limit=1')).body.total >= N, 120_000, 1000);
+  await waitFor(`${N} collectors listed`, async () => (await f.api('GET', '/collectors?limit=1')).body.total >= N, 180_000, 1000);
+  const total = (await f.api('GET', '/collectors?limit=1')).body.total;
   const b = await launchBrowser();
   const p = await newPage(b);
+  // Status-changed events as the page's socket receives them, in the page (the
+  // DevTools protocol's frame events reach this process seconds late in a storm):
+  // their server time and when they arrived.
+  await p.addInitScript(() => {
+    window.__events = [];
+    window.__last = new Map();
+    window.__frames = 0;
+    const WS = window.WebSocket;
+    window.WebSocket = class extends WS {
+      constructor(...a) {
+        super(...a);
+        this.addEventListener('message', (m) => {
+          window.__frames++;
+          // A status reaches the page first in a status change or, for the sim-* agents
+          // the commands steer, in a heartbeat (data.status): the first event naming it.
+          if (typeof m.data !== 'string' || !(m.data.includes('status-changed') || m.data.includes('"collector":"sim-'))) return;
+          const e = JSON.parse(m.data);
+          const st = e.type === 'collector:status-changed' ? e.data.new : e.type === 'collector:heartbeat' ? e.data?.status : null;
+          if (!st || window.__last.get(e.collector) === st) return;
+          window.__last.set(e.collector, st);
+          window.__events.push({ id: e.collector, status: st, t: Date.parse(e.time), recv: Date.now() });
+        });
+      }
+    };
+  });
+  const frameCount = () => p.evaluate(() => window.__frames);
   await uiLogin(p, f.base, 'admin', ADMIN_PASSWORD);
-  const runs = [];
-  for (let i = 0; i < 3; i++) {
+
+  // 1. First load.
+  const loads = [];
+  const fetchSpan = [];
+  for (let i = 0; i < RUNS; i++) {
     const t0 = Date.now();
-    await p.goto(`${f.base}/?sort=id`);
-    await p.getByTestId('row-bench-00000').waitFor();
-    await waitFor('total', async () => Number((await p.getByTestId('stat-total').textContent()).replace(/,/g, '')) >= N, 30_000, 50);
-    runs.push(Date.now() - t0);
+    // sort=-id: sim-*, then flip-*, then bench-* — the rows the later phases watch are in view.
+    await p.goto(`${f.base}/?sort=-id`);
+    await p.getByTestId('row-sim-0000').waitFor({ timeout: 60_000 });
+    await waitFor('total', async () => Number((await p.getByTestId('stat-total').textContent()).replace(/,/g, '')) >= total, 60_000, 20);
+    loads.push(Date.now() - t0);
+    fetchSpan.push(await p.evaluate(() => {
+      const rs = performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/v1/collectors?'));
+      return rs.length ? Math.round(Math.max(...rs.map((r) => r.responseEnd)) - Math.min(...rs.map((r) => r.startTime))) : null;
+    }));
   }
   const domRows = await p.locator('tbody tr[data-testid^=row-]').count();
-  await p.evaluate(() => {
-    window.__long = [];
-    new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__long.push(e.duration))).observe({ type: 'longtask', buffered: false });
-  });
+  await p.evaluate(instrument);
+  // PROFILE=file: a CPU profile of the page (DevTools format) for phases 2–4.
+  const cdp = process.env.PROFILE ? await p.context().newCDPSession(p) : null;
+  if (cdp) { await cdp.send('Profiler.enable'); await cdp.send('Profiler.setSamplingInterval', { interval: 500 }); await cdp.send('Profiler.start'); }
+
+  // 2. Scrolling the whole list.
   const scroller = p.getByTestId('fleet-scroll');
-  for (let i = 0; i < 40; i++) {
-    await scroller.evaluate((el, y) => { el.scrollTop = y; }, i * 9000);
+  const height = await scroller.evaluate((el) => el.scrollHeight);
+  for (let y = 0; y <= height; y += Math.ceil(height / 40)) {
+    await scroller.evaluate((el, v) => { el.scrollTop = v; }, y);
     await p.waitForTimeout(50);
   }
-  await p.getByTestId('row-bench-09999').waitFor({ timeout: 10_000 }).catch(() => {});
-  const long = await p.evaluate(() => window.__long);
-  console.log(JSON.stringify({ collectors: N, first_load_ms: runs, rows_in_dom: domRows, longtasks_while_scrolling: long.length, longest_task_ms: Math.max(0, ...long) }));
+  const scrollLong = await takeLong(p);
+  await scroller.evaluate((el) => { el.scrollTop = 0; });
+  await p.getByTestId('row-sim-0000').waitFor();
+
+  const received = []; // from the socket's receipt of the event (in this process) to the row
+  const latency = async (id, status, what) => {
+    const ev = await waitFor(`${what}: the status-changed event of ${id} to ${status}`, () => p.evaluate(([i, s]) => window.__events.find((e) => e.id === i && e.status === s), [id, status]), 60_000, 50);
+    const dom = await waitFor(`${what}: the row of ${id} showing ${status}`, () => p.evaluate(([i, s]) => window.__status.find((x) => x.id === i && x.status === s), [id, status]), 30_000, 50)
+      .catch(async (e) => {
+        const now = await p.evaluate((i) => [document.querySelector(`[data-testid="row-${i}"]`)?.dataset.status, JSON.stringify([window.__status.length, window.__status.filter((x) => x.id.startsWith("sim")), window.__long.length])], id);
+        throw new Error(`${e.message} (row shows ${now[0]}, last changes seen ${now[1]})`);
+      });
+    await p.evaluate(([i, s]) => {
+      window.__status = window.__status.filter((x) => !(x.id === i && x.status === s));
+      window.__events = window.__events.filter((x) => !(x.id === i && x.status === s));
+    }, [id, status]);
+    received.push(dom.t - ev.recv);
+    return dom.t - ev.t;
+  };
+
+  // 3. Status changes through real paths, on a quiet fleet.
+  const commandLatency = [];
+  for (let i = 0; i < RUNS; i++) {
+    for (const [cmd, status] of [['stop', 'paused'], ['resume', 'online']]) {
+      const r = await f.api('POST', '/collectors/sim-0000/' + cmd, { reason: 'bench' });
+      if (r.status >= 300) throw new Error(`${cmd}: ${r.status} ${JSON.stringify(r.body)}`);
+      commandLatency.push(await latency('sim-0000', status, cmd));
+    }
+  }
+  f.lone.kill('SIGKILL');
+  const killLatency = await latency(f.loneId, 'offline', 'kill');
+  const quietLong = await takeLong(p);
+
+  // 4. The storm: the flip targets' agents start; every target turns online, then beats once a second.
+  await p.evaluate(() => { window.__status = []; window.__events = []; });
+  const storm = spawn(join(bin, 'corral-agent'), ['simulate', '--log.level', 'error', '--interval', '1s', '--rate', '5',
+    '--count', String(FLIP_AGENTS), '--first-index', '500', '--mix', `online=${FLIP_AGENTS}`, '--base-port', String(flipBase),
+    '--sd-file', join(f.dir, 'storm-unused.yml'), '--state-dir', join(f.dir, 'state-storm')], { stdio: 'ignore' });
+  procs.push(storm);
+  const stormStart = Date.now();
+  await waitFor('the storm to turn the first flip row online', () => p.evaluate(() => window.__status.some((x) => x.id.startsWith('flip-') && x.status === 'online')), 60_000, 100);
+  await takeLong(p); // the ramp (2,000 status changes at once) is reported apart
+  const ramp = Date.now() - stormStart;
+  const f0 = await frameCount();
+  const tStorm = Date.now();
+  await sleep(STORM_SECONDS * 1000);
+  const stormLong = await takeLong(p);
+  const rate = Math.round(((await frameCount()) - f0) / ((Date.now() - tStorm) / 1000));
+  const doms = await p.evaluate(() => window.__status.filter((x) => x.id.startsWith('flip-') && x.status === 'online'));
+  const events = await p.evaluate(() => window.__events);
+  const stormLatency = [];
+  const stormReceived = [];
+  for (const d of doms) {
+    const ev = events.find((e) => e.id === d.id && e.status === 'online');
+    if (ev) { stormLatency.push(d.t - ev.t); stormReceived.push(d.t - ev.recv); }
+  }
+  if (cdp) writeFileSync(process.env.PROFILE, JSON.stringify((await cdp.send('Profiler.stop')).profile));
+  const load = (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10);
+  out = {
+    collectors: total, first_load_ms: loads, collectors_fetch_ms: fetchSpan, rows_in_dom: domRows,
+    scroll: { longtasks: scrollLong.length, longest_ms: Math.max(0, ...scrollLong) },
+    update_ms: { command: spread(commandLatency), kill_offline: killLatency, storm_rows_in_view: spread(stormLatency), from_receipt: spread(received), storm_from_receipt: spread(stormReceived) },
+    quiet: { longtasks: quietLong.length, longest_ms: Math.max(0, ...quietLong) },
+    storm: { targets: FLIP, ws_messages_per_s: rate, seconds: STORM_SECONDS, ramp_ms: ramp, longtasks: stormLong.length, longest_ms: Math.max(0, ...stormLong), over_100ms: stormLong.filter((d) => d > 100).length },
+    loadavg: load, page_problems: p.problems.slice(0, 5),
+  };
+  console.log(JSON.stringify(out));
+  if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(out) + '\n', { flag: 'a' });
   await b.close();
 } finally {
+  // Gone before the fleet's directory is removed: it writes its state there.
+  await Promise.all(procs.filter((s) => s.exitCode == null).map((s) => new Promise((res) => { s.once('exit', res); s.kill('SIGTERM'); setTimeout(() => { s.kill('SIGKILL'); res(); }, 3000); })));
   await f.stop();
 }

@@ -154,6 +154,8 @@ test('detail: every section, and the agent’s /healthz on demand', async () => 
   await p.getByTestId('metrics').getByText(/corral_collector_/).first().waitFor();
   await shoot(p, 'detail');
   await p.getByRole('button', { name: 'Fetch /healthz now' }).click();
+  // The body says "Asking the agent…" until the answer is in.
+  await p.getByTestId('health-body').getByText(/HTTP \d+/).waitFor();
   const h = await p.getByTestId('health-body').textContent();
   assert.match(h, /HTTP 200/);
   await noSeriousA11y(p, 'detail');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvents, buildList, parseQuery, serializeQuery, serverParams, sortRows, summarize } from './fleetState';
+import { applyEvents, buildList, parseQuery, serializeQuery, serverParams, sortRows, summarize, withOriginal } from './fleetState';
 import type { Collector } from './types';
 
 function c(id: string, over: Partial<Collector> = {}): Collector {
@@ -54,10 +54,38 @@ describe('live events', () => {
       { type: 'collector:heartbeat', collector: 'a', time: '2026-01-01T00:00:09Z', data: { status: 'slow', freshness_seconds: 3 } },
       { type: 'collector:status-changed', collector: 'a', time: '2026-01-01T00:00:10Z', data: { old: 'slow', new: 'offline', reason: 'no scrape for 30s' } },
     ]);
-    expect(r).toEqual({ changed: true, reload: false });
+    expect(r).toEqual({ changed: true, reload: false, removed: false });
     expect(m.get('a')).toMatchObject({ status: 'offline', reason: 'no scrape for 30s', last_seen: '2026-01-01T00:00:09Z', freshness_seconds: 3, up: false });
     expect(applyEvents(m, [{ type: 'collector:registered', collector: 'new', time: '' }]).reload).toBe(true);
-    expect(applyEvents(m, [{ type: 'collector:unregistered', collector: 'a', time: '' }]).changed).toBe(true);
+    expect(applyEvents(m, [{ type: 'collector:unregistered', collector: 'a', time: '' }])).toEqual({ changed: true, reload: false, removed: true });
     expect(m.size).toBe(0);
+  });
+});
+
+describe('sorting by time', () => {
+  it.each([
+    ['last_seen', ['b', 'a', 'c', 'n']],
+    ['-last_seen', ['c', 'a', 'b', 'n']],
+  ])('%s: by the parsed time, never-seen last either way', (sort, want) => {
+    const rows = [
+      c('a', { last_seen: '2026-01-01T00:00:05Z' }), c('n', { last_seen: null }),
+      c('c', { last_seen: '2026-01-01T00:01:00+00:00' }), c('b', { last_seen: '2025-12-31T23:59:59Z' }),
+    ];
+    expect(sortRows(rows, sort).map((r) => r.id)).toEqual(want);
+  });
+});
+
+describe('table rows holding an older collector', () => {
+  it('withOriginal hands the cells the current collector and keeps the row methods', () => {
+    const old = c('a', { status: 'online' });
+    const row = { id: 'a', original: old, selected: false, getIsSelected() { return this.selected; }, getId: () => 'a' };
+    expect(withOriginal(row, old)).toBe(row);
+    const cur = c('a', { status: 'offline' });
+    const r = withOriginal(row, cur);
+    expect(r.original.status).toBe('offline');
+    expect(row.original.status).toBe('online');
+    expect(r.getId()).toBe('a');
+    row.selected = true;
+    expect(r.getIsSelected()).toBe(true);
   });
 });

@@ -91,20 +91,27 @@ function sortValue(c: Collector, key: SortKey): string | number | null {
   }
 }
 
-/** Sorts by the query's column; missing values last either way, then by id. */
+/**
+ * Sorts by the query's column; missing values last either way, then by id.
+ * Each row's key is computed once (not in every comparison: Date.parse alone
+ * would run 300,000 times over 10,000 rows), as the list is rebuilt after live
+ * events.
+ */
 export function sortRows(rows: Collector[], sort: string): Collector[] {
   const desc = sort.startsWith('-');
   const key = sort.replace(/^-/, '') as SortKey;
-  return [...rows].sort((a, b) => {
-    const va = sortValue(a, key);
-    const vb = sortValue(b, key);
+  const keyed = rows.map((row) => ({ row, v: sortValue(row, key) }));
+  keyed.sort((a, b) => {
+    const va = a.v;
+    const vb = b.v;
     if (va == null && vb != null) return 1;
     if (vb == null && va != null) return -1;
     let d = 0;
     if (va != null && vb != null) d = typeof va === 'string' ? cmpStr(va, String(vb)) : (va as number) - (vb as number);
     if (desc) d = -d;
-    return d || cmpStr(a.id, b.id);
+    return d || cmpStr(a.row.id, b.row.id);
   });
+  return keyed.map((k) => k.row);
 }
 
 export interface GroupHeader { kind: 'group'; key: string; count: number }
@@ -159,12 +166,14 @@ export function summarize(rows: Iterable<Collector>): Summary {
 
 /**
  * Applies a batch of live events to the rows (a Map by id, changed in place).
- * Returns whether anything changed, and whether the list needs a reload from
+ * Returns whether anything changed, whether a collector left (the set of rows
+ * changed, not only their fields), and whether the list needs a reload from
  * the server (a collector appeared that it does not have).
  */
-export function applyEvents(rows: Map<string, Collector>, events: LiveEvent[]): { changed: boolean; reload: boolean } {
+export function applyEvents(rows: Map<string, Collector>, events: LiveEvent[]): { changed: boolean; reload: boolean; removed: boolean } {
   let changed = false;
   let reload = false;
+  let removed = false;
   for (const ev of events) {
     if (!ev.collector) continue;
     const cur = rows.get(ev.collector);
@@ -192,12 +201,22 @@ export function applyEvents(rows: Map<string, Collector>, events: LiveEvent[]): 
         break;
       }
       case 'collector:unregistered':
-        if (cur) { rows.delete(ev.collector); changed = true; }
+        if (cur) { rows.delete(ev.collector); changed = true; removed = true; }
         break;
       case 'collector:registered':
         if (!cur) reload = true;
         break;
     }
   }
-  return { changed, reload };
+  return { changed, reload, removed };
+}
+
+/**
+ * The table row with its collector replaced by c (TanStack's row methods are
+ * closures over the row, so they keep working); the row itself when it already
+ * holds c.
+ */
+export function withOriginal<T extends { original: Collector }>(row: T, c: Collector): T {
+  if (row.original === c) return row;
+  return Object.assign(Object.create(row) as T, { original: c });
 }

@@ -9,7 +9,7 @@ import { CompletenessText, FreshnessBadge, LastSeenBadge, StatusBadge, statusLoo
 import { CommandDialog, type Action } from '../dialogs/CommandDialog';
 import { FleetLifecycle } from '../dialogs/FleetLifecycle';
 import { BulkLinks } from './Bulk';
-import { applyEvents, buildList, parseQuery, serializeQuery, serverParams, summarize, type FleetQuery, type ListItem } from '../fleetState';
+import { applyEvents, buildList, parseQuery, serializeQuery, serverParams, summarize, withOriginal, type FleetQuery, type ListItem } from '../fleetState';
 import { ageSeconds, formatAge, formatBytes, formatDuration, formatNumber, formatPercent } from '../format';
 import type { Collector, CollectorDetail, CollectorList } from '../types';
 import { STATUSES } from '../types';
@@ -29,6 +29,8 @@ function useFleetRows(q: FleetQuery) {
   const { live } = useAuth();
   const rowsRef = useRef(new Map<string, Collector>());
   const [version, setVersion] = useState(0);
+  // Bumped when the set of collectors changed (a load, one unregistered), not their fields.
+  const members = useRef(0);
   const [error, setError] = useState('');
   const [loaded, setLoaded] = useState(false);
   const [updatedAt, setUpdatedAt] = useState(0);
@@ -44,6 +46,7 @@ function useFleetRows(q: FleetQuery) {
       fetchAll(q, ctl.signal)
         .then((rows) => {
           rowsRef.current = new Map(rows.map((r) => [r.id, r]));
+          members.current++;
           setError('');
           setLoaded(true);
           setUpdatedAt(Date.now());
@@ -78,7 +81,8 @@ function useFleetRows(q: FleetQuery) {
       setUpdatedAt(last);
     };
     const offBatch = live.onBatch((events) => {
-      const { changed, reload } = applyEvents(rowsRef.current, events);
+      const { changed, reload, removed } = applyEvents(rowsRef.current, events);
+      if (removed) members.current++;
       if (changed && !pending) pending = setTimeout(bump, Math.max(0, 250 - (Date.now() - last)));
       if (reload) reloadRef.current();
     });
@@ -86,7 +90,7 @@ function useFleetRows(q: FleetQuery) {
     return () => { offBatch(); offResync(); if (pending) clearTimeout(pending); };
   }, [live]);
 
-  return { rows: rowsRef.current, version, error, loaded, updatedAt };
+  return { rows: rowsRef.current, version, members: members.current, error, loaded, updatedAt };
 }
 
 const SummaryStats = memo(function SummaryStats({ rows, version, updatedAt }: { rows: Map<string, Collector>; version: number; updatedAt: number }) {
@@ -269,9 +273,15 @@ function ExpandedRow({ id }: { id: string }) {
 const FleetRow = memo(function FleetRow({ row, c, index, measure, selected }: {
   row: Row<Collector>; c: Collector; index: number; measure: (el: Element | null) => void; selected: boolean; expanded: boolean; now: number; meta: RowCtx;
 }) {
+  // The table's row may hold an older copy of the collector (see members in
+  // FleetPage): the cells render c, the current one.
+  const current = withOriginal(row, c);
   return (
     <tr ref={measure} data-index={index} className={selected ? 'selected' : undefined} data-testid={`row-${c.id}`} data-status={c.status}>
-      {row.getVisibleCells().map((cell) => <td key={cell.id}>{flexRender(cell.column.columnDef.cell, cell.getContext())}</td>)}
+      {row.getVisibleCells().map((cell) => {
+        const ctx = cell.getContext();
+        return <td key={cell.id}>{flexRender(cell.column.columnDef.cell, current === row ? ctx : { ...ctx, row: current })}</td>;
+      })}
     </tr>
   );
 });
@@ -284,7 +294,7 @@ export function FleetPage() {
   const setQuery = useCallback((p: Partial<FleetQuery>) => {
     setSp((cur) => serializeQuery({ ...parseQuery(cur), ...p }), { replace: false });
   }, [setSp]);
-  const { rows, version, error, loaded, updatedAt } = useFleetRows(q);
+  const { rows, version, members, error, loaded, updatedAt } = useFleetRows(q);
   const { canAct } = useAuth();
   const now = useNow(1000);
   const [selection, setSelection] = useState<RowSelectionState>({});
@@ -294,6 +304,13 @@ export function FleetPage() {
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const list = useMemo(() => buildList([...rows.values()], q), [rows, version, q]);
   const data = useMemo(() => list.flatMap((i) => (i.kind === 'row' ? [i.row] : [])), [list]);
+  // The table's rows follow who is shown, not their fields or order: live events
+  // then patch the list without TanStack rebuilding a row object per collector
+  // (10,000 of them, several times a second in a storm of events). Rows are
+  // displayed in the list's order and render the collector the list holds.
+  const tagKey = q.tag.join('\n');
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const tableData = useMemo(() => data, [members, q.group, tagKey]);
   const vitems = useMemo<VItem[]>(() => list.flatMap((i) => (i.kind === 'row' && expanded.has(i.row.id) ? [i, { kind: 'detail', id: i.row.id } as VItem] : [i])), [list, expanded]);
 
   const cols = useMemo(columns, []);
@@ -305,7 +322,7 @@ export function FleetPage() {
     toggleExpand: (id) => setExpanded((s) => { const n = new Set(s); if (n.has(id)) n.delete(id); else n.add(id); return n; }),
   }), [canAct, expanded]);
   const table = useReactTable({
-    data, columns: cols, getRowId: (r) => r.id, getCoreRowModel: getCoreRowModel(),
+    data: tableData, columns: cols, getRowId: (r) => r.id, getCoreRowModel: getCoreRowModel(),
     state: { rowSelection: selection }, onRowSelectionChange: setSelection, enableRowSelection: true, meta,
   });
   const byId = table.getRowModel().rowsById;
