@@ -10,7 +10,7 @@ DATA      ?= data
 DEMO_COUNT ?= 12
 DEMO_MIX  ?= online=5,slow=1,stale=1,incomplete=1,error=1,waiting=1,paused=1
 
-.PHONY: all build ui test test-go test-ui test-short lint fmt run bench fuzz faults clean
+.PHONY: all build ui test test-go test-ui test-short lint fmt run bench bench-10k fuzz faults clean
 
 all: build
 
@@ -73,14 +73,27 @@ run: build
 
 # Micro-benchmarks, the command round trip through the real server to a real
 # agent, then the fleet benchmark without and with gzip (FLEET agents, loopback
-# only, ~4 minutes each).
+# only): corral, vmagent (built once from the module proxy at the version
+# pinned in tools/vmagent) and the GET-and-discard floor on the same fleet,
+# interleaved over ROUNDS rounds, ~10 minutes each.
 FLEET ?= 1000
+ROUNDS ?= 2
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./scrape/... ./health/... ./publish/... ./store/... ./api/... ./control/...
 	$(GO) test -run '^$$' -bench CommandRoundTrip -benchtime 1000x ./server
 	$(GO) test -run '^$$' -bench StopConfirmed -benchtime 50x ./server
-	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --no-gzip
-	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET)
+	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --rounds $(ROUNDS) --no-gzip
+	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --rounds $(ROUNDS)
+
+# The same at 10,000 agents: two simulate processes of 5,000 (each holds two
+# files per agent; the limit here is 20,000), ports 12000-21999, below the
+# ephemeral range (32768-60999), then /federate of the whole fleet, the
+# collectors API p99, the WebSocket fan-out to 20 clients and the offline
+# time after corral's first window. ~25 minutes for both gzip settings.
+bench-10k: build
+	@[ $$(ulimit -n) -ge 12000 ] || { echo "bench-10k needs ulimit -n ≥ 12000 (have $$(ulimit -n))"; exit 1; }
+	$(BIN)/corral-fleetbench --bin $(BIN) -n 10000 --base-port 12000 --per-process 5000 --warmup 30s --window 30s --rounds $(ROUNDS) --extras --no-gzip
+	$(BIN)/corral-fleetbench --bin $(BIN) -n 10000 --base-port 12000 --per-process 5000 --warmup 30s --window 30s --rounds $(ROUNDS)
 
 # The fault suite at the sizes docs/reliability.md reports: the real binaries on
 # loopback, each fault's row printed in a table at the end (also written to
