@@ -31,6 +31,7 @@ type corralRound struct {
 	lagP99            float64 // seconds
 	storeWrites       float64 // rows per second
 	heapInuse         float64 // bytes, at the end of the window
+	stackInuse        float64 // bytes, at the end of the window
 	goroutines        float64
 }
 
@@ -89,6 +90,18 @@ func Run(ctx context.Context, o RunOptions) error {
 		defer hs.Close()
 		b.sinkURL = "http://" + ln.Addr().String() + "/api/v1/write"
 	}
+
+	// Other programs on this machine (tests) listen on ports of their own:
+	// take the first window of free ones from --base-port up.
+	base, err := freeRange(o.BasePort, o.Agents)
+	if err != nil {
+		return err
+	}
+	if base != o.BasePort {
+		fmt.Printf("ports %d… are partly taken: the agents listen on %d…%d\n", o.BasePort, base, base+o.Agents-1)
+	}
+	o.BasePort = base
+	b.o.BasePort = base
 
 	// One simulate process holds a listener and an accepted connection per agent:
 	// split the fleet so each stays well under the open-file limit.
@@ -174,6 +187,34 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	printTable(o, cr, vm, fl)
 	return nil
+}
+
+// freeRange finds n consecutive free loopback ports from first up, below
+// the ephemeral range (the kernel hands those out for outgoing connections).
+func freeRange(first, n int) (int, error) {
+	limit := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				limit = v
+			}
+		}
+	}
+	for base := first; base+n <= limit; {
+		ok := true
+		for p := base; p < base+n; p++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				base, ok = p+1, false
+				break
+			}
+			ln.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d consecutive free ports between %d and the ephemeral range (%d); pass another --base-port", n, first, limit)
 }
 
 func loadavg() string {
@@ -274,6 +315,7 @@ func (b *bench) corral(ctx context.Context, round int) (corralRound, error) {
 	c.storeWrites = (metricSum(after, "corral_store_writes_total") - metricSum(before, "corral_store_writes_total")) / win
 	c.heapInuse, _ = metricValue(after, "go_memstats_heap_inuse_bytes ")
 	c.goroutines, _ = metricValue(after, "go_goroutines ")
+	c.stackInuse, _ = metricValue(after, "go_memstats_stack_inuse_bytes ")
 
 	api, err := login(base, b.password)
 	if err != nil {
@@ -483,9 +525,10 @@ func printTable(o RunOptions, cr []corralRound, vm, fl []measure) {
 	fmt.Println("|---|---|---|---|")
 	fmt.Printf("| CPU (cores), each round | %s | %s | %s |\n", list(cores, "%.3f"), list(vc, "%.3f"), list(fc, "%.3f"))
 	fmt.Printf("| peak RSS (MiB), each round | %s | %s | %s |\n", list(rss, "%.0f"), list(vr, "%.0f"), list(fr, "%.0f"))
-	var heap, gor, sps, smp, lag, wr, loops, online []float64
+	var heap, stack, gor, sps, smp, lag, wr, loops, online []float64
 	for _, c := range cr {
 		heap = append(heap, c.heapInuse/(1<<20))
+		stack = append(stack, c.stackInuse/(1<<20))
 		gor = append(gor, c.goroutines)
 		sps = append(sps, c.scrapesPerSec)
 		smp = append(smp, c.samplesPerSec)
@@ -495,6 +538,7 @@ func printTable(o RunOptions, cr []corralRound, vm, fl []measure) {
 		online = append(online, c.toOnline.Seconds())
 	}
 	fmt.Printf("| heap in use (MiB) | %s | | |\n", list(heap, "%.0f"))
+	fmt.Printf("| goroutine stacks (MiB) | %s | | |\n", list(stack, "%.1f"))
 	fmt.Printf("| goroutines | %s | | |\n", list(gor, "%.0f"))
 	fmt.Printf("| scrapes/s | %s | | |\n", list(sps, "%.1f"))
 	fmt.Printf("| samples/s | %s | | |\n", list(smp, "%.0f"))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"reflect"
 	"sort"
@@ -90,6 +91,7 @@ type Manager struct {
 	ctx    context.Context
 	pool   sync.Pool // of *Snapshot
 	gzPool sync.Pool // of *gzip.Reader
+	parses sync.Pool // of *parsed
 
 	mu      sync.Mutex
 	jobs    map[string]*job
@@ -104,7 +106,26 @@ func NewManager(ctx context.Context, opts Options) *Manager {
 	}
 	m := &Manager{opts: opts, ctx: ctx, jobs: map[string]*job{}, loops: map[string]*loop{}}
 	m.pool.New = func() any { return &Snapshot{} }
+	m.parses.New = func() any { return &parsed{} }
 	return m
+}
+
+// lean trims the per-connection memory of a job's transport, which holds
+// one keep-alive connection per target: prometheus/common dials through
+// go-conntrack with tracing, an x/net/trace event log of ~11 KiB for every
+// connection (its metrics go to the default registry, which corral does
+// not serve), and net/http gives each connection 4 KiB buffers both ways:
+// a GET of a few hundred bytes goes out, and a body read into a larger
+// buffer bypasses the read buffer (it holds the headers). A transport wrapped in credentials or TLS
+// file round trippers keeps prometheus/common's settings.
+func lean(client *http.Client) {
+	t, ok := client.Transport.(*http.Transport)
+	if !ok {
+		return
+	}
+	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.WriteBufferSize = 1 << 10
+	t.ReadBufferSize = 2 << 10
 }
 
 // ApplyJobs sets the scrape configuration of every job (at start and on reload),
@@ -122,11 +143,15 @@ func (m *Manager) ApplyJobs(cfgs []JobConfig) error {
 			jobs[c.Name] = j
 			continue
 		}
+		// No WithUserAgent: every request goes through TargetClient.NewRequest,
+		// which sets it, and without it a job with no credentials or TLS
+		// files gets the bare *http.Transport back (see lean).
 		client, err := commoncfg.NewClientFromConfig(c.HTTPClient, "corral_"+c.Name,
-			commoncfg.WithUserAgent("corral"), commoncfg.WithIdleConnTimeout(5*time.Minute))
+			commoncfg.WithIdleConnTimeout(5*time.Minute))
 		if err != nil {
 			return fmt.Errorf("job %s: http client: %w", c.Name, err)
 		}
+		lean(client)
 		// prometheus/common's transport already leaves compression to us
 		// (DisableCompression), so gzip is asked for and decoded in fetch.
 		accept := c.Accept
@@ -210,7 +235,7 @@ func (m *Manager) Sync(ts []*targets.Target) {
 			target: t, job: j, interval: interval, timeout: timeout, key: key, forced: forcedErr,
 			fetch: fetcher{TargetClient: TargetClient{client: j.client, token: token}, url: t.URL, bodyLimit: j.cfg.BodySizeLimit, accept: j.accept,
 				noGzip: j.cfg.DisableCompression, gzipReaders: &m.gzPool},
-			sink: m.opts.Sink, appender: m.opts.Appender, metrics: m.opts.Metrics, pool: &m.pool,
+			sink: m.opts.Sink, appender: m.opts.Appender, metrics: m.opts.Metrics, pool: &m.pool, parses: &m.parses,
 			done: make(chan struct{}),
 		}
 		if old, ok := m.loops[t.Collector]; ok {
@@ -223,10 +248,7 @@ func (m *Manager) Sync(ts []*targets.Target) {
 		l.cancel = cancel
 		m.loops[t.Collector] = l
 		j.loops.Add(1)
-		go func() {
-			defer j.loops.Done()
-			l.run(ctx)
-		}()
+		l.start(ctx, j.loops.Done)
 	}
 	for id, l := range m.loops {
 		if !keep[id] {
@@ -275,12 +297,6 @@ func (m *Manager) ScrapeNow(ctx context.Context, id string) (*Result, error) {
 	return r, nil
 }
 
-// Held is a snapshot with its target; call Release when done.
-type Held struct {
-	Target *targets.Target
-	*Snapshot
-}
-
 // Latest returns the latest snapshot of one collector, held until Release.
 func (m *Manager) Latest(id string) (Held, bool) {
 	m.mu.Lock()
@@ -293,7 +309,7 @@ func (m *Manager) Latest(id string) (Held, bool) {
 	if s == nil {
 		return Held{}, false
 	}
-	return Held{Target: l.target, Snapshot: s}, true
+	return m.hold(l.target, s), true
 }
 
 // EachLatest calls fn with the latest snapshot of every collector that has one,
@@ -311,8 +327,9 @@ func (m *Manager) EachLatest(fn func(Held) bool) {
 		if s == nil {
 			continue
 		}
-		cont := fn(Held{Target: l.target, Snapshot: s})
-		s.Release()
+		h := m.hold(l.target, s)
+		cont := fn(h)
+		h.Release()
 		if !cont {
 			return
 		}
@@ -344,7 +361,7 @@ func (m *Manager) HoldAll() []Held {
 	out := make([]Held, 0, len(ls))
 	for _, l := range ls {
 		if s := l.acquire(); s != nil {
-			out = append(out, Held{Target: l.target, Snapshot: s})
+			out = append(out, m.hold(l.target, s))
 		}
 	}
 	return out
