@@ -10,7 +10,7 @@ DATA      ?= data
 DEMO_COUNT ?= 12
 DEMO_MIX  ?= online=5,slow=1,stale=1,incomplete=1,error=1,waiting=1,paused=1
 
-.PHONY: all build ui test test-go test-ui test-short lint fmt run bench bench-ui fuzz faults clean
+.PHONY: all build ui test test-go test-ui test-short lint fmt run bench bench-ui bench-10k fuzz faults clean
 
 all: build
 
@@ -80,14 +80,17 @@ run: build
 
 # Micro-benchmarks, the command round trip through the real server to a real
 # agent, then the fleet benchmark without and with gzip (FLEET agents, loopback
-# only, ~4 minutes each).
+# only): corral, vmagent (built once from the module proxy at the version
+# pinned in tools/vmagent) and the GET-and-discard floor on the same fleet,
+# interleaved over ROUNDS rounds, ~10 minutes each.
 FLEET ?= 1000
+ROUNDS ?= 2
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./scrape/... ./health/... ./publish/... ./store/... ./api/... ./control/...
 	$(GO) test -run '^$$' -bench CommandRoundTrip -benchtime 1000x ./server
 	$(GO) test -run '^$$' -bench StopConfirmed -benchtime 50x ./server
-	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --no-gzip
-	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET)
+	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --rounds $(ROUNDS) --no-gzip
+	$(BIN)/corral-fleetbench --bin $(BIN) -n $(FLEET) --rounds $(ROUNDS)
 	$(MAKE) bench-ui
 
 # The fleet page at 10,000 collectors in Chromium (playwright-core, /usr/bin/chromium):
@@ -97,6 +100,19 @@ bench: build
 BENCH_UI_RUNS ?= 1
 bench-ui: build
 	cd ui && for i in $$(seq $(BENCH_UI_RUNS)); do CORRAL_BIN=$(CURDIR)/$(BIN) BENCH_OUT=$(CURDIR)/$(BIN)/bench-ui.jsonl node e2e/bench10k.mjs || exit 1; done
+
+# The same at 10,000 agents: two simulate processes of 5,000 (each holds two
+# files per agent; the limit here is 20,000), ports 12000-21999, below the
+# ephemeral range (32768-60999), then /federate of the whole fleet, the
+# collectors API p99, the WebSocket fan-out to 20 clients and the offline
+# time after corral's first window. ~25 minutes for both gzip settings.
+# INTERVAL_10K=15s for a machine whose other work leaves the 10,000
+# simulated agents too little CPU to answer 2,000 scrapes a second.
+INTERVAL_10K ?= 5s
+bench-10k: build
+	@[ $$(ulimit -n) -ge 12000 ] || { echo "bench-10k needs ulimit -n ≥ 12000 (have $$(ulimit -n))"; exit 1; }
+	$(BIN)/corral-fleetbench --bin $(BIN) -n 10000 --base-port 12000 --per-process 5000 --interval $(INTERVAL_10K) --warmup 30s --window 30s --rounds $(ROUNDS) --extras --no-gzip
+	$(BIN)/corral-fleetbench --bin $(BIN) -n 10000 --base-port 12000 --per-process 5000 --interval $(INTERVAL_10K) --warmup 30s --window 30s --rounds $(ROUNDS)
 
 # The fault suite at the sizes docs/reliability.md reports: the real binaries on
 # loopback, each fault's row printed in a table at the end (also written to

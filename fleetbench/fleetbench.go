@@ -41,6 +41,11 @@ type RunOptions struct {
 	PerProcess int           `default:"5000" help:"Agents per simulate process (each needs two open files per agent)."`
 	Gzip       bool          `default:"true" negatable:"" help:"Ask the agents for gzip (corral's enable_compression and the floor alike)."`
 	Logs       bool          `default:"true" negatable:"" help:"Let corral pull the agents' /logs as well (logs.pull), which the floor does not do."`
+	Rounds     int           `default:"2" help:"Rounds of corral, vmagent and the floor, interleaved (the order turns each round)."`
+	VMAgent    string        `name:"vmagent" help:"vmagent binary (default: built from tools/vmagent into ~/.cache/corral-test-bin)."`
+	NoVMAgent  bool          `name:"no-vmagent" help:"Skip vmagent."`
+	Extras     bool          `help:"After corral's first window: /federate of the whole fleet, GET /api/v1/collectors p99, the WebSocket fan-out to 20 clients."`
+	ProfileDir string        `help:"Write corral's heap and goroutine profiles (pprof) here after each corral window."`
 }
 
 // FloorOptions of the floor: GET-and-discard every target of the file_sd
@@ -61,7 +66,16 @@ func freePort() int {
 }
 
 func start(name string, args ...string) (*exec.Cmd, error) {
+	return startEnv(nil, name, args...)
+}
+
+// startEnv starts a program with env added to the environment, its
+// stderr in a temporary log file.
+func startEnv(env []string, name string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(name, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = io.Discard
 	logf, err := os.CreateTemp("", filepath.Base(name)+"-*.log")
 	if err == nil {
@@ -199,184 +213,6 @@ func quantile(q float64, before, after map[float64]float64) float64 {
 		prevLe, prevCount = le, c
 	}
 	return prevLe
-}
-
-// Run runs the benchmark and prints its figures on stdout.
-func Run(ctx context.Context, o RunOptions) error {
-	dir, err := os.MkdirTemp("", "corral-fleetbench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	sdDir := filepath.Join(dir, "sd")
-	os.MkdirAll(sdDir, 0o755)
-	fmt.Printf("corral-fleetbench: %d agents × %d series, interval %s, gzip %v, log pulls %v, warm-up %s, window %s, %d cores\n",
-		o.Agents, o.Series, o.Interval, o.Gzip, o.Logs, o.Warmup, o.Window, numCPU())
-
-	// One simulate process holds a listener and an accepted connection per agent:
-	// split the fleet so each stays well under the open-file limit.
-	per := min(o.Agents, o.PerProcess)
-	var sdFiles []string
-	// A simulate process that exits (a port in use, say) ends the run at once.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	for first := 0; first < o.Agents; first += per {
-		n := min(per, o.Agents-first)
-		sd := filepath.Join(sdDir, fmt.Sprintf("fleet-%d.yml", first))
-		sim, err := start(filepath.Join(o.Bin, "corral-agent"), "simulate", "-n", strconv.Itoa(n), "--base-port", strconv.Itoa(o.BasePort+first),
-			"--interval", o.Interval.String(), "--series", strconv.Itoa(o.Series), "--sd-file", sd, "--log.level", "error",
-			"--seed", strconv.Itoa(first+1), "--first-index", strconv.Itoa(first))
-		if err != nil {
-			return err
-		}
-		defer stopProc(sim)
-		go func() {
-			err := sim.Wait()
-			cancel(fmt.Errorf("simulate (agents %d…%d) exited: %v; see its log in %s", first, first+n-1, err, os.TempDir()))
-		}()
-		sdFiles = append(sdFiles, sd)
-	}
-	for _, sd := range sdFiles {
-		if err := waitFile(ctx, sd, 120*time.Second); err != nil {
-			if cause := context.Cause(ctx); cause != nil {
-				return cause
-			}
-			return fmt.Errorf("simulate did not write its file_sd file: %w", err)
-		}
-	}
-
-	// One real agent process to kill for the offline measurement.
-	single := freePort()
-	agentCfg := filepath.Join(dir, "single.yml")
-	os.WriteFile(agentCfg, []byte(fmt.Sprintf("collector: {name: bench-single, kind: synthetic, interval: %s}\nlisten: {address: '127.0.0.1:%d'}\n", o.Interval, single)), 0o644)
-	agent, err := start(filepath.Join(o.Bin, "corral-agent"), "run", "--config", agentCfg)
-	if err != nil {
-		return err
-	}
-	defer stopProc(agent)
-	os.WriteFile(filepath.Join(sdDir, "single.yml"), []byte(fmt.Sprintf("- targets: ['127.0.0.1:%d']\n  labels: {collector: bench-single}\n", single)), 0o644)
-
-	grace := 15 * time.Second
-	port := freePort()
-	storage := o.Storage
-	if storage == "" {
-		storage = "sqlite:" + filepath.Join(dir, "corral.db")
-	}
-	cfg := map[string]any{
-		"global": map[string]any{"scrape_interval": o.Interval.String(), "scrape_timeout": (o.Interval * 8 / 10).String(),
-			"thresholds": map[string]any{"offline_after": grace.String()}},
-		"scrape_configs": []any{map[string]any{"job_name": "fleet", "enable_compression": o.Gzip,
-			"file_sd_configs": []any{map[string]any{"files": []string{filepath.Join(sdDir, "*.yml")}}}}},
-		"storage": map[string]any{"url": storage},
-		"logs":    map[string]any{"pull": o.Logs},
-	}
-	cb, _ := yaml.Marshal(cfg)
-	cfgPath := filepath.Join(dir, "corral.yml")
-	os.WriteFile(cfgPath, cb, 0o644)
-	srv, err := start(filepath.Join(o.Bin, "corral"), "--config.file", cfgPath, "--web.listen-address", fmt.Sprintf("127.0.0.1:%d", port), "--log.level", "warn")
-	if err != nil {
-		return err
-	}
-	defer stopProc(srv)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	want := float64(o.Agents + 1)
-	deadline := time.Now().Add(2*time.Minute + time.Duration(o.Agents/1000)*10*time.Second)
-	for {
-		body, err := get(base + "/metrics")
-		if err == nil {
-			if v, _ := metricValue(body, `corral_collectors{status="online"}`); v >= want {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			v, _ := metricValue(body, `corral_collectors{status="online"}`)
-			return fmt.Errorf("corral saw %v of %v collectors online by the deadline", v, want)
-		}
-		if err := sleep(ctx, time.Second); err != nil {
-			return err
-		}
-	}
-	fmt.Printf("all %d collectors online; warming up %s\n", int(want), o.Warmup)
-	if err := sleep(ctx, o.Warmup); err != nil {
-		return err
-	}
-	before, _ := get(base + "/metrics")
-	m, err := watch(ctx, srv.Process.Pid, o.Window)
-	if err != nil {
-		return err
-	}
-	after, _ := get(base + "/metrics")
-	lagP99 := quantile(0.99, histogram(before, "corral_scrape_start_lag_seconds"), histogram(after, "corral_scrape_start_lag_seconds"))
-	s0, _ := metricValue(before, "corral_scrapes_total")
-	s1, _ := metricValue(after, "corral_scrapes_total")
-	f0, _ := metricValue(before, "corral_scrape_samples_total")
-	f1, _ := metricValue(after, "corral_scrape_samples_total")
-	scrapesPerSec := (s1 - s0) / o.Window.Seconds()
-
-	// Offline: kill the single agent, time until corral says offline.
-	killed := time.Now()
-	_ = agent.Process.Kill()
-	_, _ = agent.Process.Wait()
-	var offlineAfter time.Duration
-	for {
-		body, err := get(base + "/metrics")
-		if err == nil && strings.Contains(body, `corral_collector_status{collector="bench-single"`) {
-			if v, _ := metricValue(body, `corral_collector_status{collector="bench-single",instance="127.0.0.1:`+strconv.Itoa(single)+`",job="fleet",status="offline"}`); v == 1 {
-				offlineAfter = time.Since(killed)
-				break
-			}
-		}
-		if time.Since(killed) > grace+10*o.Interval {
-			offlineAfter = -1
-			break
-		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	stopProc(srv)
-
-	fmt.Println()
-	fmt.Println("| measure | corral | floor (GET and discard) |")
-	fmt.Println("|---|---|---|")
-	var fm measure
-	if !o.NoFloor {
-		self, _ := os.Executable()
-		args := []string{"floor", "--interval", o.Interval.String()}
-		for _, sd := range sdFiles {
-			args = append(args, "--sd-file", sd)
-		}
-		if o.Gzip {
-			args = append(args, "--gzip")
-		}
-		fl, err := start(self, args...)
-		if err != nil {
-			return err
-		}
-		if err := sleep(ctx, o.Warmup); err != nil {
-			stopProc(fl)
-			return err
-		}
-		fm, err = watch(ctx, fl.Process.Pid, o.Window)
-		stopProc(fl)
-		if err != nil {
-			return err
-		}
-	}
-	fmt.Printf("| CPU (cores) | %.3f | %.3f |\n", m.cores, fm.cores)
-	fmt.Printf("| peak RSS | %.1f MiB | %.1f MiB |\n", float64(m.rssMax)/(1<<20), float64(fm.rssMax)/(1<<20))
-	fmt.Printf("| scrapes/s | %.1f | |\n", scrapesPerSec)
-	fmt.Printf("| samples/s | %.0f | |\n", (f1-f0)/o.Window.Seconds())
-	fmt.Printf("| scrape start lag p99 | %.2f ms | |\n", lagP99*1000)
-	if fm.cores > 0 {
-		fmt.Printf("\ncorral CPU / floor CPU = %.2f (target ≤ 1.3); RSS target ≤ 150 MiB\n", m.cores/fm.cores)
-	}
-	if offlineAfter > 0 {
-		fmt.Printf("killed agent shown offline after %s (grace %s + interval %s = %s)\n", offlineAfter.Round(100*time.Millisecond), grace, o.Interval, grace+o.Interval)
-	} else {
-		fmt.Println("killed agent was not shown offline in time")
-	}
-	return nil
 }
 
 func numCPU() int {

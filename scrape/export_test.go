@@ -22,3 +22,7 @@ func LoopTarget(m *Manager, id string) *targets.Target {
 	}
 	return nil
 }
+
+// StoredLen is how many bytes a held snapshot keeps of its body, and
+// whether they are gzip-compressed.
+func StoredLen(h Held) (int, bool) { return h.stored.Len(), h.gzipped }

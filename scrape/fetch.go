@@ -74,11 +74,14 @@ type fetcher struct {
 	gzipReaders *sync.Pool
 }
 
-// fetch fills buf with the (decompressed) body and returns its content type.
-func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) {
+// fetch fills buf with the body as the target sent it and returns its
+// content type and whether it is gzip-compressed (see inflate). A
+// compressed body stays compressed: the latest scrape of every target is
+// kept, and kept so it is several times smaller.
+func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (ctype string, gzipped bool, err error) {
 	req, err := f.NewRequest(ctx, f.url)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	req.Header.Set("Accept", f.accept)
 	if !f.noGzip {
@@ -87,47 +90,70 @@ func (f *fetcher) fetch(ctx context.Context, buf *bytes.Buffer) (string, error) 
 	resp, err := f.client.Do(req)
 	if err != nil {
 		if isTooManyRedirects(err) {
-			return "", fmt.Errorf("%s redirects again and again: %w; fix the target's URL, or set follow_redirects: false to see its first answer", f.url, err)
+			return "", false, fmt.Errorf("%s redirects again and again: %w; fix the target's URL, or set follow_redirects: false to see its first answer", f.url, err)
 		}
-		return "", err
+		return "", false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.CopyN(io.Discard, resp.Body, 4096)
-		return "", &HTTPStatusError{Code: resp.StatusCode, Status: resp.Status}
+		return "", false, &HTTPStatusError{Code: resp.StatusCode, Status: resp.Status}
 	}
-	var body io.Reader = resp.Body
-	if resp.Header.Get("Content-Encoding") == "gzip" {
-		gz, _ := f.gzipReaders.Get().(*gzip.Reader)
-		if gz == nil {
-			gz, err = gzip.NewReader(resp.Body)
-		} else {
-			err = gz.Reset(resp.Body)
-		}
-		if err != nil {
-			return "", fmt.Errorf("gzip: %w", err)
-		}
-		defer f.gzipReaders.Put(gz)
-		body = gz
-	}
+	gzipped = resp.Header.Get("Content-Encoding") == "gzip"
 	buf.Reset()
 	limit := f.bodyLimit
 	if limit <= 0 {
 		limit = 1 << 62
 	}
-	if resp.ContentLength > limit && body == resp.Body {
+	if resp.ContentLength > limit && !gzipped {
 		// Announced too large: fail without reading (and buffering) the
 		// first limit bytes of it, as Prometheus would.
-		return "", fmt.Errorf("%w: the target announced a body of %d bytes, over %d; raise body_size_limit or reduce the exporter's output", errBodyLimit, resp.ContentLength, limit)
+		return "", false, fmt.Errorf("%w: the target announced a body of %d bytes, over %d; raise body_size_limit or reduce the exporter's output", errBodyLimit, resp.ContentLength, limit)
 	}
-	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	if resp.ContentLength > 0 && resp.ContentLength <= limit {
+		buf.Grow(int(resp.ContentLength) + 1)
+	}
+	// A compressed body is at most as large as the text it inflates to
+	// (gzip of the exposition format is several times smaller): the
+	// limit holds for it as well, and inflate checks the text.
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if n > limit {
-		return "", fmt.Errorf("%w: the body is over %d bytes; raise body_size_limit or reduce the exporter's output", errBodyLimit, limit)
+		return "", false, fmt.Errorf("%w: the body is over %d bytes; raise body_size_limit or reduce the exporter's output", errBodyLimit, limit)
 	}
-	return resp.Header.Get("Content-Type"), nil
+	return resp.Header.Get("Content-Type"), gzipped, nil
+}
+
+// inflate decompresses a gzip body into ps.text, at most limit bytes (0: no
+// limit), with a reader from the pool, and returns the text.
+func inflate(readers *sync.Pool, compressed []byte, ps *parsed, limit int64) ([]byte, error) {
+	ps.src.Reset(compressed)
+	gz, _ := readers.Get().(*gzip.Reader)
+	var err error
+	if gz == nil {
+		gz, err = gzip.NewReader(&ps.src)
+	} else {
+		err = gz.Reset(&ps.src)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	defer readers.Put(gz)
+	if limit <= 0 {
+		limit = 1 << 62
+	}
+	out := &ps.text
+	out.Reset()
+	n, err := out.ReadFrom(io.LimitReader(gz, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	if n > limit {
+		return nil, fmt.Errorf("%w: the body is over %d bytes; raise body_size_limit or reduce the exporter's output", errBodyLimit, limit)
+	}
+	return out.Bytes(), nil
 }
 
 // classify maps a scrape error to its reason.

@@ -1,7 +1,6 @@
 package scrape
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -12,41 +11,6 @@ import (
 	"github.com/corral-dev/corral/scrape/expo"
 	"github.com/corral-dev/corral/targets"
 )
-
-// Snapshot is the latest successful scrape of one target, kept for /federate and
-// the API. Its samples point into its body; the loop reuses the memory of a
-// snapshot nobody holds, so a scrape does not copy or allocate a new one.
-type Snapshot struct {
-	At      time.Time
-	Body    []byte
-	Parser  expo.Parser
-	buf     bytes.Buffer
-	agent   AgentSample
-	readers atomic.Int32
-
-	// final is set when metric_relabel_configs rewrote the samples: they are
-	// in relabeled, their names and labels in rbuf, each with all its labels.
-	final     bool
-	relabeled []expo.Sample
-	rbuf      []byte
-}
-
-// Samples of the snapshot: as scraped, or as metric_relabel_configs left
-// them (see Final).
-func (s *Snapshot) Samples() []expo.Sample {
-	if s.final {
-		return s.relabeled
-	}
-	return s.Parser.Samples()
-}
-
-// Final reports whether the samples carry all their labels, the target's
-// merged in (metric_relabel_configs rewrote them): a writer must not add
-// the target's labels again.
-func (s *Snapshot) Final() bool { return s.final }
-
-// Families of the snapshot.
-func (s *Snapshot) Families() []expo.Family { return s.Parser.Families() }
 
 // loop scrapes one target on its schedule.
 type loop struct {
@@ -59,6 +23,7 @@ type loop struct {
 	appender Appender // nil without remote_write
 	metrics  *Metrics
 	pool     *sync.Pool // of *Snapshot
+	parses   *sync.Pool // of *parsed, only the scrapes in flight need one
 	key      string     // what makes a loop the same across a Sync
 	// forced fails every scrape without fetching (target_limit exceeded).
 	forced   error
@@ -69,6 +34,16 @@ type loop struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// The schedule (see start): ctx ends the loop, scheduled is when the
+	// next scrape is due; tmu guards the timer and the two flags.
+	ctx       context.Context
+	onDone    func()
+	scheduled time.Time
+	tmu       sync.Mutex
+	timer     *time.Timer
+	stopped   bool // ctx ended
+	busy      bool // a scheduled scrape is running
 }
 
 // offset spreads loops over the interval by a stable hash of the target, as
@@ -82,33 +57,69 @@ func (l *loop) offset(now time.Time) time.Duration {
 	return time.Duration(next)
 }
 
-func (l *loop) run(ctx context.Context) {
-	defer close(l.done)
-	wait := l.offset(time.Now())
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	scheduled := time.Now().Add(wait)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
+// start schedules the loop's first scrape and returns at once. No
+// goroutine waits between scrapes: a timer starts one for each scrape, which
+// ends with it, so an idle target costs a timer and no goroutine stack (at
+// 10,000 targets, 10,000 goroutines fewer, each with a stack grown by the
+// parse). onDone runs once, after ctx ended and the scrape in flight, if any,
+// returned; done is closed then too.
+func (l *loop) start(ctx context.Context, onDone func()) {
+	l.ctx, l.onDone = ctx, onDone
+	now := time.Now()
+	wait := l.offset(now)
+	l.scheduled = now.Add(wait)
+	l.tmu.Lock()
+	l.timer = time.AfterFunc(wait, l.tick)
+	l.tmu.Unlock()
+	context.AfterFunc(ctx, func() {
+		l.tmu.Lock()
+		l.stopped = true
+		l.timer.Stop()
+		busy := l.busy
+		l.tmu.Unlock()
+		if !busy {
+			l.finish()
 		}
-		r := l.scrape(ctx, scheduled)
-		l.metrics.observe(r)
-		if ctx.Err() != nil {
-			return
-		}
-		l.sink.Observe(r)
-		scheduled = scheduled.Add(l.interval)
-		now := time.Now()
-		for !scheduled.After(now) {
-			// Overran a whole interval: skip the missed slots rather than burst.
-			scheduled = scheduled.Add(l.interval)
-			l.metrics.skipped.Inc()
-		}
-		timer.Reset(scheduled.Sub(now))
+	})
+}
+
+func (l *loop) finish() {
+	close(l.done)
+	if l.onDone != nil {
+		l.onDone()
 	}
+}
+
+// tick is one scheduled scrape, on the timer's goroutine.
+func (l *loop) tick() {
+	l.tmu.Lock()
+	if l.stopped {
+		l.tmu.Unlock()
+		return
+	}
+	l.busy = true
+	l.tmu.Unlock()
+	r := l.scrape(l.ctx, l.scheduled)
+	l.metrics.observe(r)
+	if l.ctx.Err() == nil {
+		l.sink.Observe(r)
+	}
+	l.scheduled = l.scheduled.Add(l.interval)
+	now := time.Now()
+	for !l.scheduled.After(now) {
+		// Overran a whole interval: skip the missed slots rather than burst.
+		l.scheduled = l.scheduled.Add(l.interval)
+		l.metrics.skipped.Inc()
+	}
+	l.tmu.Lock()
+	l.busy = false
+	if l.stopped {
+		l.tmu.Unlock()
+		l.finish()
+		return
+	}
+	l.timer.Reset(l.scheduled.Sub(now))
+	l.tmu.Unlock()
 }
 
 // scrape fetches, parses and extracts once. scheduled is when it should have started.
@@ -128,34 +139,48 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 		return r
 	}
 	snap := l.pool.Get().(*Snapshot)
-	snap.final = false
+	snap.final, snap.kept = false, nil
+	ps := l.parses.Get().(*parsed)
 	sctx, cancel := context.WithTimeout(ctx, l.timeout)
-	ctype, err := l.fetch.fetch(sctx, &snap.buf)
+	ctype, gz, err := l.fetch.fetch(sctx, &snap.stored)
 	cancel()
 	if err == nil {
-		snap.Body = snap.buf.Bytes()
-		om := strings.HasPrefix(ctype, "application/openmetrics-text")
-		limit := l.job.sampleLimit
-		if len(l.job.cfg.MetricRelabel) > 0 {
-			limit = 0 // counted after relabelling, as Prometheus does
+		snap.gzipped = gz
+		snap.om = strings.HasPrefix(ctype, "application/openmetrics-text")
+		body := snap.stored.Bytes()
+		if gz {
+			body, err = inflate(l.fetch.gzipReaders, body, ps, l.fetch.bodyLimit)
 		}
-		if perr := snap.Parser.Parse(snap.Body, om, limit); perr != nil {
-			if isSampleLimit(perr) {
-				err = &sampleLimitError{limit: l.job.sampleLimit}
-			} else {
-				err = &parseError{err: wrongFormat(ctype, snap.Body, perr)}
+		if err == nil {
+			limit := l.job.sampleLimit
+			if len(l.job.cfg.MetricRelabel) > 0 {
+				limit = 0 // counted after relabelling, as Prometheus does
 			}
+			if perr := ps.p.Parse(body, snap.om, limit); perr != nil {
+				if isSampleLimit(perr) {
+					err = &sampleLimitError{limit: l.job.sampleLimit}
+				} else {
+					err = &parseError{err: wrongFormat(ctype, body, perr)}
+				}
+			}
+		}
+		if err == nil {
+			r.Bytes = len(body)
 		}
 	}
 	if err == nil {
-		err = l.postProcess(snap)
+		err = l.postProcess(snap, ps)
 	}
 	r.Duration = time.Since(start)
 	if err != nil {
 		r.Err = err
 		r.Reason = classify(err)
-		snap.Body = nil
+		r.Bytes = 0
+		if snap.kept == ps {
+			snap.kept = nil
+		}
 		l.release(snap)
+		l.parses.Put(ps)
 		if l.appender != nil {
 			l.appender.Append(r, nil, false)
 		}
@@ -163,9 +188,12 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 	}
 	// Health reads the samples as the agent exposed them, whatever
 	// metric_relabel_configs keep for /federate.
-	samples := snap.Parser.Samples()
-	r.Samples = len(snap.Samples())
-	r.Bytes = len(snap.Body)
+	samples := ps.p.Samples()
+	final := samples
+	if snap.final {
+		final = snap.relabeled
+	}
+	r.Samples = len(final)
 	var prev *AgentSample
 	if old := l.latest.Load(); old != nil {
 		prev = &old.agent
@@ -174,7 +202,13 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 	snap.agent = r.Agent
 	snap.At = start
 	if l.appender != nil {
-		l.appender.Append(r, snap.Samples(), snap.final)
+		l.appender.Append(r, final, snap.final)
+	}
+	// The snapshot keeps the body alone (a reader parses it again, see
+	// Held); the parse goes back to the pool unless relabelled samples
+	// point into it.
+	if snap.kept != ps {
+		l.parses.Put(ps)
 	}
 	old := l.latest.Swap(snap)
 	if old != nil && old.readers.Load() == 0 {
@@ -185,20 +219,22 @@ func (l *loop) scrape(ctx context.Context, scheduled time.Time) *Result {
 
 // postProcess applies the job's metric_relabel_configs and label limits to a
 // parsed scrape. Without them it does nothing: the hot path stays as it was.
-func (l *loop) postProcess(snap *Snapshot) error {
+func (l *loop) postProcess(snap *Snapshot, ps *parsed) error {
 	cfg := &l.job.cfg
 	lim := labelLimits{count: cfg.LabelLimit, nameLen: cfg.LabelNameLengthLimit, valueLen: cfg.LabelValueLengthLimit}
 	if len(cfg.MetricRelabel) == 0 {
 		if lim.any() {
-			return lim.checkSamples(snap.Parser.Samples(), l.target)
+			return lim.checkSamples(ps.p.Samples(), l.target)
 		}
 		return nil
 	}
-	out, buf, err := l.rewriter.rewrite(snap.Parser.Samples(), l.target, cfg.MetricRelabel, lim, snap.relabeled, snap.rbuf)
+	out, buf, err := l.rewriter.rewrite(ps.p.Samples(), l.target, cfg.MetricRelabel, lim, snap.relabeled, snap.rbuf)
 	if err != nil {
 		return err
 	}
-	snap.relabeled, snap.rbuf, snap.final = out, buf, true
+	// The relabelled samples keep their family indexes into this parse:
+	// the snapshot keeps it.
+	snap.relabeled, snap.rbuf, snap.final, snap.kept = out, buf, true, ps
 	if l.job.sampleLimit > 0 && len(out) > l.job.sampleLimit {
 		return &sampleLimitError{limit: l.job.sampleLimit}
 	}
@@ -208,10 +244,13 @@ func (l *loop) postProcess(snap *Snapshot) error {
 // release returns a snapshot's memory to the pool unless it grew far beyond the
 // usual, so one huge scrape does not pin its buffer for good.
 func (l *loop) release(s *Snapshot) {
-	if s.buf.Cap() > 4<<20 {
+	if s.kept != nil {
+		l.parses.Put(s.kept)
+		s.kept = nil
+	}
+	if s.stored.Cap() > 4<<20 {
 		return
 	}
-	s.Body = nil
 	l.pool.Put(s)
 }
 
@@ -229,9 +268,5 @@ func (l *loop) acquire() *Snapshot {
 		s.readers.Add(-1)
 	}
 }
-
-// Release ends a hold from acquire. A snapshot replaced meanwhile is left to the
-// garbage collector.
-func (s *Snapshot) Release() { s.readers.Add(-1) }
 
 func isSampleLimit(err error) bool { return errors.Is(err, expo.ErrSampleLimit) }
