@@ -150,9 +150,9 @@ type Dispatcher struct {
 	// reconciling counts the reconciler's commands per collector still being
 	// submitted: until they are queued, hasOpenLocked cannot see them.
 	reconciling map[string]int
-	dirty      map[*entry]bool      // store writes to try again
-	rotating   bool                 // a key rotation check is running
-	closing    bool                 // Run is returning: no new background work
+	dirty       map[*entry]bool // store writes to try again
+	rotating    bool            // a key rotation check is running
+	closing     bool            // Run is returning: no new background work
 }
 
 // entry is one open command.
