@@ -2,9 +2,6 @@ package fleetbench
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,10 +11,11 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/corral-dev/corral/internal/toolbin"
 )
 
 // The vmagent the benchmark measures corral against: built from the Go module
@@ -28,44 +26,21 @@ const (
 	VMVersion = "v1.151.0"
 )
 
-// vmagentToolsDir finds tools/vmagent from the working directory upwards.
-func vmagentToolsDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "tools", "vmagent", "go.mod")); err == nil {
-			return filepath.Join(dir, "tools", "vmagent"), nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", errors.New("tools/vmagent/go.mod not found above the working directory; run from the corral checkout or pass --vmagent")
-		}
-		dir = up
-	}
-}
-
 // vmagentCacheKey names the cached binary: the version, a hash of the tools
 // module's go.mod and go.sum, and the Go toolchain that builds it.
 func vmagentCacheKey(tools string) (string, error) {
-	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(tools, f))
-		if err != nil {
-			return "", err
-		}
-		h.Write(b)
+	sum, err := toolbin.Hash(tools, runtime.Version()+runtime.GOOS+runtime.GOARCH)
+	if err != nil {
+		return "", err
 	}
-	h.Write([]byte(runtime.Version() + runtime.GOOS + runtime.GOARCH))
-	return fmt.Sprintf("vmagent-%s_%s", VMVersion, hex.EncodeToString(h.Sum(nil))[:12]), nil
+	return fmt.Sprintf("vmagent-%s_%s", VMVersion, sum), nil
 }
 
 // BuildVMAgent returns the path of vmagent, building it into
 // $XDG_CACHE_HOME/corral-test-bin/<key>/vmagent on first use (about a minute
 // here), and how long the build took (0 when cached).
 func BuildVMAgent() (string, time.Duration, error) {
-	tools, err := vmagentToolsDir()
+	tools, err := toolbin.ModuleDir("vmagent", "run from the corral checkout or pass --vmagent")
 	if err != nil {
 		return "", 0, err
 	}
@@ -73,11 +48,10 @@ func BuildVMAgent() (string, time.Duration, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	base, err := os.UserCacheDir()
+	dir, err := toolbin.CacheDir(key)
 	if err != nil {
-		return "", 0, fmt.Errorf("no cache folder (set XDG_CACHE_HOME or HOME): %w", err)
+		return "", 0, err
 	}
-	dir := filepath.Join(base, "corral-test-bin", key)
 	bin := filepath.Join(dir, "vmagent")
 	if _, err := os.Stat(bin); err == nil {
 		return bin, 0, nil
@@ -85,7 +59,7 @@ func BuildVMAgent() (string, time.Duration, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", 0, err
 	}
-	unlock, err := flock(filepath.Join(dir, ".lock"))
+	unlock, err := toolbin.Lock(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return "", 0, fmt.Errorf("lock %s: %w", dir, err)
 	}
@@ -109,18 +83,6 @@ func BuildVMAgent() (string, time.Duration, error) {
 		return "", 0, err
 	}
 	return bin, time.Since(start), nil
-}
-
-func flock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 // vmagentConfig is vmagent's -promscrape.config for the fleet: the same

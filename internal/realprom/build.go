@@ -10,10 +10,7 @@ package realprom
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -24,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/corral-dev/corral/internal/toolbin"
 )
 
 // The pinned versions. tools/promtools/go.mod holds Prometheus's (a test
@@ -102,23 +101,9 @@ func resolve() (Bins, error) {
 	return Bins{Prometheus: paths["prometheus"], Promtool: paths["promtool"], Alertmanager: paths["alertmanager"], Amtool: paths["amtool"], Built: built}, nil
 }
 
-// toolsDir finds tools/promtools from the working directory (a test runs in
-// its package's folder, somewhere under the module's root).
+// toolsDir finds tools/promtools from the working directory.
 func toolsDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "tools", "promtools", "go.mod")); err == nil {
-			return filepath.Join(dir, "tools", "promtools"), nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", errors.New("tools/promtools/go.mod not found above the working directory; run the tests from the corral checkout or set CORRAL_TEST_PROMETHEUS, CORRAL_TEST_PROMTOOL, CORRAL_TEST_ALERTMANAGER and CORRAL_TEST_AMTOOL")
-		}
-		dir = up
-	}
+	return toolbin.ModuleDir("promtools", "run the tests from the corral checkout or set CORRAL_TEST_PROMETHEUS, CORRAL_TEST_PROMTOOL, CORRAL_TEST_ALERTMANAGER and CORRAL_TEST_AMTOOL")
 }
 
 // CacheDir is where the binaries of this tools module and Go version go:
@@ -128,21 +113,11 @@ func CacheDir() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(tools, f))
-		if err != nil {
-			return "", err
-		}
-		h.Write(b)
-	}
-	h.Write([]byte(AlertmanagerVersion + runtime.Version() + runtime.GOOS + runtime.GOARCH + "remove_all_sd,enable_dns_sd"))
-	base, err := os.UserCacheDir()
+	sum, err := toolbin.Hash(tools, AlertmanagerVersion+runtime.Version()+runtime.GOOS+runtime.GOARCH+"remove_all_sd,enable_dns_sd")
 	if err != nil {
-		return "", fmt.Errorf("no cache folder (set XDG_CACHE_HOME or HOME): %w", err)
+		return "", err
 	}
-	key := fmt.Sprintf("prometheus-%s_alertmanager-%s_%s", PrometheusVersion, AlertmanagerVersion, hex.EncodeToString(h.Sum(nil))[:12])
-	return filepath.Join(base, "corral-test-bin", key), nil
+	return toolbin.CacheDir(fmt.Sprintf("prometheus-%s_alertmanager-%s_%s", PrometheusVersion, AlertmanagerVersion, sum))
 }
 
 // build makes the four binaries in the cache unless they are there, under
@@ -170,7 +145,7 @@ func build() (string, time.Duration, error) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return "", 0, err
 	}
-	unlock, err := lock(filepath.Join(cache, ".lock"))
+	unlock, err := toolbin.Lock(filepath.Join(cache, ".lock"))
 	if err != nil {
 		return "", 0, fmt.Errorf("lock %s: %w", cache, err)
 	}

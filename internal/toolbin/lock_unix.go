@@ -1,15 +1,15 @@
 //go:build unix
 
-package realprom
+package toolbin
 
 import (
 	"os"
 	"syscall"
 )
 
-// lock takes an exclusive lock on path, waiting for it: the test packages
+// Lock takes an exclusive lock on path, waiting for it: the test packages
 // go test runs in parallel build the binaries once between them.
-func lock(path string) (func(), error) {
+func Lock(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
