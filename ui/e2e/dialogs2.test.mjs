@@ -1,45 +1,20 @@
 // The lifecycle dialogs and the log viewer end to end: the real corral with the UI
 // embedded, real simulated agents, Debian's Chromium. Each dialog's effect is checked
 // through the API (what the agent's scrape shows), not only on screen.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Fleet, launchBrowser, newPage, uiLogin, axeSerious, cspViolations, shoot, waitFor, ADMIN_PASSWORD } from './harness.mjs';
+import { e2eSuite, newPage, uiLogin, noSeriousA11y, clean, shoot, waitFor, ADMIN_PASSWORD } from './harness.mjs';
 
-let fleet;
-let browser;
+const e2e = e2eSuite();
+const adminPage = (opts) => e2e.adminPage(opts);
 const HTML = '<img src=x onerror=alert(1)>';
 
-before(async () => {
-  fleet = await new Fleet().start();
-  browser = await launchBrowser();
-}, { timeout: 120_000 });
 
-after(async () => {
-  await browser?.close();
-  if (process.exitCode && fleet) console.error(fleet.logs());
-  await fleet?.stop();
-});
 
-async function adminPage(opts) {
-  const p = await newPage(browser, opts);
-  await uiLogin(p, fleet.base, 'admin', ADMIN_PASSWORD);
-  return p;
-}
-
-async function noSeriousA11y(p, screen) {
-  const v = await axeSerious(p);
-  assert.deepEqual(v, [], `${screen}: axe-core found serious violations: ${JSON.stringify(v, null, 1)}`);
-}
-
-async function clean(p) {
-  assert.deepEqual(await cspViolations(p), [], 'CSP violations');
-  assert.deepEqual(p.problems, [], 'page errors');
-  assert.deepEqual(p.dialogs, [], 'alert() ran');
-}
 
 async function openDetail(p, id) {
-  await p.goto(`${fleet.base}/collectors/${encodeURIComponent(id)}`);
+  await p.goto(`${e2e.fleet.base}/collectors/${encodeURIComponent(id)}`);
   await p.getByRole('heading', { name: `Collector: ${id}` }).waitFor();
 }
 
@@ -68,13 +43,13 @@ async function focusStaysIn(p, dlg) {
 test('edit configuration: keys, a preview of the change, update-config confirmed by the scrape; a refused value shown as text', async () => {
   const p = await adminPage();
   const id = 'sim-0003';
-  const before = (await fleet.api('GET', `/collectors/${id}`)).body;
+  const before = (await e2e.fleet.api('GET', `/collectors/${id}`)).body;
   await openDetail(p, id);
   await p.getByRole('button', { name: 'Edit Configuration…' }).click();
   let dlg = p.getByRole('dialog');
   await dlg.waitFor();
   // The keys as the agent reports them now (its /healthz through corral), then tags and group.
-  const health = (await fleet.api('GET', `/collectors/${id}/health`)).body;
+  const health = (await e2e.fleet.api('GET', `/collectors/${id}/health`)).body;
   const agentCfg = Object.fromEntries(health.body.config.map((k) => [k.key === 'interval' ? 'collection_interval' : k.key, String(k.value)]));
   for (const k of ['collection_interval', 'rate', 'missing_ratio', 'lag', 'series']) assert.ok(k in agentCfg, `${k} not in the agent's config: ${JSON.stringify(health.body.config)}`);
   await waitFor('the agent’s keys', async () => (await dlg.getByTestId('cfg-collection_interval').inputValue()) === agentCfg.collection_interval);
@@ -95,7 +70,7 @@ test('edit configuration: keys, a preview of the change, update-config confirmed
   await dlg.getByRole('button', { name: 'Apply 2 changes' }).click();
   assert.equal(await finalPhase(dlg, 'update-config'), 'confirmed', await dlg.textContent());
   await shoot(p, 'dialog-config-confirmed');
-  const after = (await fleet.api('GET', `/collectors/${id}`)).body;
+  const after = (await e2e.fleet.api('GET', `/collectors/${id}`)).body;
   assert.equal(after.desired.config.rate, 7, JSON.stringify(after.desired));
   assert.deepEqual(after.tags, ['e2e', 'edited']);
   assert.ok(after.collection.config_generation > (before.collection.config_generation ?? 0), `generation ${before.collection.config_generation} → ${after.collection.config_generation}`);
@@ -117,7 +92,7 @@ test('edit configuration: keys, a preview of the change, update-config confirmed
   assert.equal(await dlg.locator('img').count(), 0);
   await p.keyboard.press('Escape');
   await dlg.waitFor({ state: 'hidden' });
-  assert.equal((await fleet.api('GET', `/collectors/${id}`)).body.desired.config.lag, undefined);
+  assert.equal((await e2e.fleet.api('GET', `/collectors/${id}`)).body.desired.config.lag, undefined);
   await clean(p);
 });
 
@@ -135,7 +110,7 @@ test('rotate credentials: the agent answers, the command is confirmed', async ()
   assert.equal(await finalPhase(dlg, 'rotate'), 'confirmed', await dlg.textContent());
   await dlg.getByTestId('result').waitFor();
   await shoot(p, 'dialog-rotate-confirmed');
-  const cmds = (await fleet.api('GET', `/commands?collector=${id}&limit=5`)).body.data;
+  const cmds = (await e2e.fleet.api('GET', `/commands?collector=${id}&limit=5`)).body.data;
   const rot = cmds.find((c) => c.command === 'rotate_credentials');
   assert.equal(rot?.state, 'confirmed', JSON.stringify(cmds));
   assert.equal(rot.reason, 'quarterly rotation');
@@ -148,7 +123,7 @@ let firstToken;
 
 test('register new collector: a 409 for a taken name, then the token and agent config shown once', async () => {
   const p = await adminPage();
-  await p.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: fleet.base });
+  await p.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: e2e.fleet.base });
   await p.getByTestId('row-sim-0002').waitFor();
   await p.getByRole('button', { name: 'Register New Collector' }).click();
   let dlg = p.getByRole('dialog');
@@ -182,7 +157,7 @@ test('register new collector: a 409 for a taken name, then the token and agent c
   await dlg.waitFor({ state: 'hidden' });
   // Never again: not on the page, not in the API.
   assert.ok(!(await p.content()).includes(firstToken));
-  const d = await fleet.api('GET', '/collectors/e2e-reg-1');
+  const d = await e2e.fleet.api('GET', '/collectors/e2e-reg-1');
   assert.equal(d.status, 200);
   assert.ok(!JSON.stringify(d.body).includes(firstToken));
   assert.equal(d.body.provider, 'registry');
@@ -198,7 +173,7 @@ test('register new collector: a 409 for a taken name, then the token and agent c
 test('unregister: archive with a reason from the list, delete now with the name typed; re-register both at once, a new token shown once', async () => {
   const p = await adminPage();
   // Archive a discovered collector.
-  const histBefore = (await fleet.api('GET', '/collectors/sim-0004/history?limit=200')).body.data;
+  const histBefore = (await e2e.fleet.api('GET', '/collectors/sim-0004/history?limit=200')).body.data;
   assert.ok(histBefore.length >= 1, 'sim-0004 has a status history');
   await openDetail(p, 'sim-0004');
   await p.getByRole('button', { name: 'Unregister…' }).click();
@@ -214,9 +189,9 @@ test('unregister: archive with a reason from the list, delete now with the name 
   assert.equal(await finalPhase(dlg, 'unregister archive'), 'unregistered', await dlg.textContent());
   await dlg.getByTestId('confirmed').filter({ hasText: /Confirmed.*410/ }).waitFor();
   await shoot(p, 'dialog-unregister-done');
-  assert.equal((await fleet.api('GET', '/collectors/sim-0004')).status, 410);
+  assert.equal((await e2e.fleet.api('GET', '/collectors/sim-0004')).status, 410);
   await dlg.getByRole('button', { name: 'Close', exact: true }).last().click();
-  await p.waitForURL(`${fleet.base}/`);
+  await p.waitForURL(`${e2e.fleet.base}/`);
 
   // Delete the registered one now: the button waits for the name.
   await openDetail(p, 'e2e-reg-1');
@@ -235,11 +210,11 @@ test('unregister: archive with a reason from the list, delete now with the name 
   await shoot(p, 'dialog-unregister-delete');
   await del.click();
   assert.equal(await finalPhase(dlg, 'unregister delete'), 'unregistered', await dlg.textContent());
-  assert.equal((await fleet.api('GET', '/collectors/e2e-reg-1')).status, 410);
+  assert.equal((await e2e.fleet.api('GET', '/collectors/e2e-reg-1')).status, 410);
   await p.keyboard.press('Escape');
-  await p.waitForURL(`${fleet.base}/`);
+  await p.waitForURL(`${e2e.fleet.base}/`);
 
-  const arch = (await fleet.api('GET', '/collectors/archived')).body.data;
+  const arch = (await e2e.fleet.api('GET', '/collectors/archived')).body.data;
   const a4 = arch.find((a) => a.collector === 'sim-0004');
   const ar = arch.find((a) => a.collector === 'e2e-reg-1');
   assert.equal(a4.reason, 'Migrated to new server: moving to the new rack');
@@ -275,13 +250,13 @@ test('unregister: archive with a reason from the list, delete now with the name 
   // Confirmed by the scrape: sim-0004 is scraped again with its history restored.
   const t0 = Date.now();
   await waitFor('sim-0004 scraped again', async () => {
-    const d = await fleet.api('GET', '/collectors/sim-0004');
+    const d = await e2e.fleet.api('GET', '/collectors/sim-0004');
     return d.status === 200 && d.body.last_seen && Date.parse(d.body.last_seen) > t0;
   }, 30_000);
-  const hist = (await fleet.api('GET', '/collectors/sim-0004/history?limit=200')).body.data;
+  const hist = (await e2e.fleet.api('GET', '/collectors/sim-0004/history?limit=200')).body.data;
   const at = new Set(hist.map((h) => `${h.at} ${h.to}`));
   assert.ok(histBefore.every((h) => at.has(`${h.at} ${h.to}`)), `history restored: ${JSON.stringify(histBefore)} in ${JSON.stringify(hist)}`);
-  assert.equal((await fleet.api('GET', '/collectors/e2e-reg-1')).status, 200);
+  assert.equal((await e2e.fleet.api('GET', '/collectors/e2e-reg-1')).status, 200);
   // The dialog no longer lists them.
   await p.getByRole('button', { name: 'Re-register…' }).click();
   dlg = p.getByRole('dialog');
@@ -292,7 +267,7 @@ test('unregister: archive with a reason from the list, delete now with the name 
 
 test('log viewer: follows live, filters, loads more, exports; a line with HTML renders as text', async () => {
   const p = await adminPage();
-  const errored = (await fleet.api('GET', '/collectors?status=error&job=simulate')).body.data.map((c) => c.id);
+  const errored = (await e2e.fleet.api('GET', '/collectors?status=error&job=simulate')).body.data.map((c) => c.id);
   const id = 'sim-0003'; // edited above: its refused config is a record whose attribute is HTML
   await openDetail(p, id);
   await p.getByRole('link', { name: 'View Logs' }).click();
@@ -308,7 +283,7 @@ test('log viewer: follows live, filters, loads more, exports; a line with HTML r
   // Follow live: a command the agent logs shows up without a reload, at the bottom, in view.
   const n0 = await p.getByTestId('log-row').count();
   const nav = await p.evaluate(() => performance.getEntriesByType('navigation').length);
-  const r = await fleet.api('POST', `/collectors/${id}/collect?wait=ack`, { reason: 'live log check' });
+  const r = await e2e.fleet.api('POST', `/collectors/${id}/collect?wait=ack`, { reason: 'live log check' });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   await waitFor('the live record', async () => (await p.getByTestId('log-row').count()) > n0, 20_000);
   const last = p.getByTestId('log-row').last();
@@ -347,14 +322,14 @@ test('log viewer: follows live, filters, loads more, exports; a line with HTML r
 
   // Level: warnings and above only, on an agent that fails its collections.
   assert.ok(errored.length >= 1, 'an erroring agent in the mix');
-  await p.goto(`${fleet.base}/collectors/${errored[0]}/logs?level=warn`);
+  await p.goto(`${e2e.fleet.base}/collectors/${errored[0]}/logs?level=warn`);
   await p.getByTestId('log-row').first().waitFor();
   const levels = await p.getByTestId('log-row').evaluateAll((rs) => rs.map((x) => x.getAttribute('data-level')));
   assert.ok(levels.every((l) => l === 'WARN' || l === 'ERROR'), JSON.stringify(levels));
 
   // Load more: 100 a page, "showing 1–100 of N"; the erroring agent logs a failure a second.
-  await p.goto(`${fleet.base}/collectors/${errored[0]}/logs?follow=0`);
-  await waitFor('over 100 records', async () => (await fleet.api('GET', `/collectors/${errored[0]}/logs?limit=1`)).body.total > 110, 150_000, 2000);
+  await p.goto(`${e2e.fleet.base}/collectors/${errored[0]}/logs?follow=0`);
+  await waitFor('over 100 records', async () => (await e2e.fleet.api('GET', `/collectors/${errored[0]}/logs?limit=1`)).body.total > 110, 150_000, 2000);
   await p.reload();
   await p.getByTestId('log-showing').filter({ hasText: /^Showing 1–100 of / }).waitFor();
   assert.equal(await p.getByTestId('log-row').count(), 100);
@@ -365,9 +340,9 @@ test('log viewer: follows live, filters, loads more, exports; a line with HTML r
 });
 
 test('a viewer sees the logs but no lifecycle action, and its writes get 403', async () => {
-  const v = await fleet.addViewer('viewer2');
-  const p = await newPage(browser);
-  await uiLogin(p, fleet.base, v.username, v.password);
+  const v = await e2e.fleet.addViewer('viewer2');
+  const p = await newPage(e2e.browser);
+  await uiLogin(p, e2e.fleet.base, v.username, v.password);
   await p.getByTestId('row-sim-0002').waitFor();
   assert.equal(await p.getByRole('button', { name: /Register New Collector|Re-register/ }).count(), 0);
   await openDetail(p, 'sim-0002');
@@ -400,7 +375,7 @@ test('dark theme: the new dialogs and the log viewer', async () => {
     await p.keyboard.press('Escape');
     await dlg.waitFor({ state: 'hidden' });
   }
-  await p.goto(`${fleet.base}/`);
+  await p.goto(`${e2e.fleet.base}/`);
   await p.getByTestId('row-sim-0002').waitFor();
   for (const [button, name] of [['Register New Collector', 'dialog-register'], ['Re-register…', 'dialog-reregister']]) {
     await p.getByRole('button', { name: button }).click();
@@ -412,7 +387,7 @@ test('dark theme: the new dialogs and the log viewer', async () => {
     await p.keyboard.press('Escape');
     await dlg.waitFor({ state: 'hidden' });
   }
-  await p.goto(`${fleet.base}/collectors/sim-0003/logs`);
+  await p.goto(`${e2e.fleet.base}/collectors/sim-0003/logs`);
   await p.getByTestId('log-row').first().waitFor();
   await p.waitForTimeout(500);
   await noSeriousA11y(p, 'log viewer (dark)');

@@ -8,6 +8,8 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repo = resolve(here, '../..');
@@ -232,4 +234,47 @@ export async function uiLogin(page, base, username, password) {
   await page.locator('input[name=password]').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByTestId('whoami').waitFor();
+}
+
+/**
+ * The hooks of an e2e test file: the real corral and its simulated fleet started before
+ * the tests (beforeStart writes files into its folder first), a browser, both stopped
+ * after, with the server's log printed when a test failed. Returns their holder: fleet
+ * and browser are set once the tests run.
+ */
+export function e2eSuite({ beforeStart } = {}) {
+  const s = {
+    fleet: null,
+    browser: null,
+    async adminPage(opts) {
+      const p = await newPage(s.browser, opts);
+      await uiLogin(p, s.fleet.base, 'admin', ADMIN_PASSWORD);
+      return p;
+    },
+  };
+  before(async () => {
+    s.fleet = new Fleet();
+    if (beforeStart) s.fleet.beforeStart = beforeStart;
+    await s.fleet.start();
+    s.browser = await launchBrowser();
+  }, { timeout: 120_000 });
+  after(async () => {
+    await s.browser?.close();
+    if (process.exitCode && s.fleet) console.error(s.fleet.logs());
+    await s.fleet?.stop();
+  });
+  return s;
+}
+
+/** Fails when axe-core finds a serious or critical violation on the page. */
+export async function noSeriousA11y(p, screen) {
+  const v = await axeSerious(p);
+  assert.deepEqual(v, [], `${screen}: axe-core found serious violations: ${JSON.stringify(v, null, 1)}`);
+}
+
+/** Fails on a CSP violation, a page error or an alert() the page met. */
+export async function clean(p) {
+  assert.deepEqual(await cspViolations(p), [], 'CSP violations');
+  assert.deepEqual(p.problems, [], 'page errors');
+  assert.deepEqual(p.dialogs, [], 'alert() ran');
 }

@@ -1,52 +1,31 @@
 // The UI end to end: the real corral with the UI embedded, real simulated agents,
 // Debian's Chromium. Run by make test-ui (npm run e2e); UPDATE_SCREENSHOTS=1 also
 // writes ui/screenshots/.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Fleet, launchBrowser, newPage, uiLogin, axeSerious, cspViolations, shoot, waitFor, ADMIN_PASSWORD, XSS_NAME } from './harness.mjs';
+import { e2eSuite, newPage, uiLogin, noSeriousA11y, clean, shoot, waitFor, ADMIN_PASSWORD, XSS_NAME } from './harness.mjs';
 
-let fleet;
-let browser;
+const e2e = e2eSuite();
 const pages = [];
 
-before(async () => {
-  fleet = await new Fleet().start();
-  browser = await launchBrowser();
-}, { timeout: 120_000 });
-
-after(async () => {
-  await browser?.close();
-  if (process.exitCode && fleet) console.error(fleet.logs());
-  await fleet?.stop();
-});
 
 async function page(opts) {
-  const p = await newPage(browser, opts);
+  const p = await newPage(e2e.browser, opts);
   pages.push(p);
   return p;
 }
 
 async function adminPage(opts) {
   const p = await page(opts);
-  await uiLogin(p, fleet.base, 'admin', ADMIN_PASSWORD);
+  await uiLogin(p, e2e.fleet.base, 'admin', ADMIN_PASSWORD);
   return p;
 }
 
-async function noSeriousA11y(p, screen) {
-  const v = await axeSerious(p);
-  assert.deepEqual(v, [], `${screen}: axe-core found serious violations: ${JSON.stringify(v, null, 1)}`);
-}
-
-async function clean(p) {
-  assert.deepEqual(await cspViolations(p), [], 'CSP violations');
-  assert.deepEqual(p.problems, [], 'page errors');
-  assert.deepEqual(p.dialogs, [], 'alert() ran');
-}
 
 const rowStatus = (p, id) => p.getByTestId(`row-${id}`).getAttribute('data-status');
 
 test('the page and its assets carry the security and cache headers', async () => {
-  const r = await fetch(`${fleet.base}/collectors/sim-0001`, { headers: { 'Accept-Encoding': 'gzip' } });
+  const r = await fetch(`${e2e.fleet.base}/collectors/sim-0001`, { headers: { 'Accept-Encoding': 'gzip' } });
   assert.equal(r.status, 200);
   const csp = r.headers.get('content-security-policy');
   assert.match(csp, /script-src 'self'/);
@@ -58,16 +37,16 @@ test('the page and its assets carry the security and cache headers', async () =>
   const nonce = csp.match(/'nonce-([^']+)'/)[1];
   assert.ok(html.includes(`content="${nonce}"`), 'the page carries the policy nonce');
   const asset = html.match(/src="(\/assets\/[^"]+\.js)"/)[1];
-  const a = await fetch(fleet.base + asset, { headers: { 'Accept-Encoding': 'gzip' } });
+  const a = await fetch(e2e.fleet.base + asset, { headers: { 'Accept-Encoding': 'gzip' } });
   assert.equal(a.status, 200);
   assert.match(a.headers.get('cache-control'), /immutable/);
   assert.equal(a.headers.get('content-encoding'), 'gzip');
-  assert.equal((await fetch(`${fleet.base}/assets/missing-123.js`)).status, 404);
+  assert.equal((await fetch(`${e2e.fleet.base}/assets/missing-123.js`)).status, 404);
 });
 
 test('login: the server’s message for a wrong password, then back to where the user was going', async () => {
   const p = await page();
-  await p.goto(`${fleet.base}/collectors/sim-0001`);
+  await p.goto(`${e2e.fleet.base}/collectors/sim-0001`);
   await p.waitForURL(/\/login\?next=/);
   await noSeriousA11y(p, 'login');
   await shoot(p, 'login');
@@ -101,13 +80,13 @@ test('fleet: list, search, filter, sort and group, all in the URL', async () => 
   await p.waitForURL(/q=sim-0002/);
   await waitFor('one row', async () => (await p.locator('tbody tr[data-testid^=row-]').count()) === 1);
 
-  await p.goto(`${fleet.base}/?status=error`);
+  await p.goto(`${e2e.fleet.base}/?status=error`);
   await p.locator('tbody tr[data-status=error]').first().waitFor();
   await p.waitForTimeout(500);
   const statuses = await p.locator('tbody tr[data-testid^=row-]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-status')));
   assert.ok(statuses.length >= 1 && statuses.every((s) => s === 'error'), JSON.stringify(statuses));
 
-  await p.goto(`${fleet.base}/`);
+  await p.goto(`${e2e.fleet.base}/`);
   await p.getByTestId('sort-id').click();
   await p.waitForURL(/sort=id/);
   await p.locator('th[aria-sort=ascending]').waitFor();
@@ -126,12 +105,12 @@ test('fleet: list, search, filter, sort and group, all in the URL', async () => 
   await waitFor('rows sorted by id, ascending', async () => JSON.stringify(asc = await ids()) === JSON.stringify([...desc].reverse()), 10_000, 100)
     .catch(() => assert.fail(`rows not sorted back ascending: ${JSON.stringify(asc)} vs ${JSON.stringify(desc)}`));
 
-  await p.goto(`${fleet.base}/?group_by=status`);
+  await p.goto(`${e2e.fleet.base}/?group_by=status`);
   await p.locator('tr.group-row', { hasText: 'online' }).waitFor();
   await shoot(p, 'fleet-grouped');
 
   // A row expands to its host, uptime, heartbeat, error and collection time.
-  await p.goto(`${fleet.base}/`);
+  await p.goto(`${e2e.fleet.base}/`);
   await p.getByRole('button', { name: 'Expand sim-0001' }).click();
   const exp = await p.getByTestId('expanded-sim-0001').textContent();
   assert.match(exp, /Host:.*127\.0\.0\.1/);
@@ -180,7 +159,7 @@ async function runDialog(p, button, fill, submit) {
 test('dialogs: stop, a refused collect, resume, restart, collect, test connection, backfill — each confirmed by a scrape', async () => {
   const p = await adminPage();
   const id = 'sim-0001';
-  await p.goto(`${fleet.base}/collectors/${id}`);
+  await p.goto(`${e2e.fleet.base}/collectors/${id}`);
   await p.getByRole('heading', { name: `Collector: ${id}` }).waitFor();
 
   let dlg = await runDialog(p, 'Stop Collector', async (d) => {
@@ -191,7 +170,7 @@ test('dialogs: stop, a refused collect, resume, restart, collect, test connectio
   }, 'Stop Collector (Send Signal)');
   assert.equal(await dlg.getByTestId('outcome').getAttribute('data-phase'), 'confirmed', await dlg.textContent());
   await shoot(p, 'dialog-stop-confirmed');
-  let d = (await fleet.api('GET', `/collectors/${id}`)).body;
+  let d = (await e2e.fleet.api('GET', `/collectors/${id}`)).body;
   assert.equal(d.agent_state, 'paused');
   assert.equal(d.desired.run_state, 'paused');
   assert.equal(d.desired.reason, 'maintenance window');
@@ -209,14 +188,14 @@ test('dialogs: stop, a refused collect, resume, restart, collect, test connectio
 
   dlg = await runDialog(p, 'Resume Collector', null, 'Resume Collector');
   assert.equal(await dlg.getByTestId('outcome').getAttribute('data-phase'), 'confirmed', await dlg.textContent());
-  d = (await fleet.api('GET', `/collectors/${id}`)).body;
+  d = (await e2e.fleet.api('GET', `/collectors/${id}`)).body;
   assert.notEqual(d.agent_state, 'paused');
   await p.keyboard.press('Escape');
 
-  const startBefore = (await fleet.api('GET', `/collectors/${id}`)).body.uptime_seconds;
+  const startBefore = (await e2e.fleet.api('GET', `/collectors/${id}`)).body.uptime_seconds;
   dlg = await runDialog(p, 'Restart Collector', null, 'Restart Collector');
   assert.equal(await dlg.getByTestId('outcome').getAttribute('data-phase'), 'confirmed', await dlg.textContent());
-  const up = (await fleet.api('GET', `/collectors/${id}`)).body.uptime_seconds;
+  const up = (await e2e.fleet.api('GET', `/collectors/${id}`)).body.uptime_seconds;
   assert.ok(up < startBefore || up < 10, `uptime after restart ${up}, before ${startBefore}`);
   await p.keyboard.press('Escape');
 
@@ -236,15 +215,15 @@ test('dialogs: stop, a refused collect, resume, restart, collect, test connectio
   // The commands are listed on the page with their state, live.
   const cmds = await p.getByTestId('commands').textContent();
   for (const c of ['pause', 'resume', 'restart', 'collect', 'test_connection', 'backfill']) assert.ok(cmds.includes(c), `${c} in ${cmds}`);
-  const audit = (await fleet.api('GET', `/audit?collector=${id}`)).body.data.map((a) => a.action);
+  const audit = (await e2e.fleet.api('GET', `/audit?collector=${id}`)).body.data.map((a) => a.action);
   assert.ok(audit.length >= 6, JSON.stringify(audit));
   await clean(p);
 });
 
 test('a viewer sees no action, and a direct API write gets 403', async () => {
-  const v = await fleet.addViewer('viewer');
+  const v = await e2e.fleet.addViewer('viewer');
   const p = await page();
-  await uiLogin(p, fleet.base, v.username, v.password);
+  await uiLogin(p, e2e.fleet.base, v.username, v.password);
   await p.getByTestId('row-sim-0002').waitFor();
   await p.getByRole('button', { name: 'Menu for sim-0002' }).click();
   await p.getByRole('menuitem', { name: 'View details' }).waitFor();
@@ -252,7 +231,7 @@ test('a viewer sees no action, and a direct API write gets 403', async () => {
     assert.equal(await p.getByRole('menuitem', { name: a, exact: true }).count(), 0, `viewer sees ${a}`);
   }
   await p.keyboard.press('Escape');
-  await p.goto(`${fleet.base}/collectors/sim-0002`);
+  await p.goto(`${e2e.fleet.base}/collectors/sim-0002`);
   await p.getByRole('heading', { name: 'Connection information' }).waitFor();
   assert.equal(await p.getByRole('button', { name: /Stop|Restart|Collect|Resume|Backfill|Test Connection/ }).count(), 0);
   await shoot(p, 'detail-viewer');
@@ -281,11 +260,11 @@ test('a collector named with HTML renders as text', async () => {
 
 test('an agent that dies turns offline in the list without a reload', async () => {
   const p = await adminPage();
-  const id = fleet.loneId;
+  const id = e2e.fleet.loneId;
   await p.getByTestId(`row-${id}`).waitFor();
   assert.notEqual(await rowStatus(p, id), 'offline');
   const nav = await p.evaluate(() => performance.getEntriesByType('navigation').length);
-  fleet.lone.kill('SIGKILL');
+  e2e.fleet.lone.kill('SIGKILL');
   const t0 = Date.now();
   await waitFor(`${id} offline`, async () => (await rowStatus(p, id)) === 'offline', 30_000);
   console.log(`# ${id}: offline in the list ${((Date.now() - t0) / 1000).toFixed(1)} s after the kill (offline_after 6 s)`);
@@ -296,15 +275,15 @@ test('an agent that dies turns offline in the list without a reload', async () =
 
 test('dark theme: the screens follow the system', async () => {
   const p = await page({ colorScheme: 'dark' });
-  await p.goto(`${fleet.base}/login`);
+  await p.goto(`${e2e.fleet.base}/login`);
   assert.equal(await p.evaluate(() => document.documentElement.getAttribute('data-mantine-color-scheme')), 'dark');
   await shoot(p, 'login');
-  await uiLogin(p, fleet.base, 'admin', ADMIN_PASSWORD);
+  await uiLogin(p, e2e.fleet.base, 'admin', ADMIN_PASSWORD);
   await p.getByTestId('row-sim-0002').waitFor();
   await p.waitForTimeout(1500);
   await noSeriousA11y(p, 'fleet (dark)');
   await shoot(p, 'fleet');
-  await p.goto(`${fleet.base}/collectors/sim-0002`);
+  await p.goto(`${e2e.fleet.base}/collectors/sim-0002`);
   await p.getByRole('heading', { name: 'Latest scraped metrics' }).waitFor();
   await p.waitForTimeout(1000);
   await noSeriousA11y(p, 'detail (dark)');
