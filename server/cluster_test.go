@@ -318,8 +318,10 @@ cluster:
 	t.Logf("steady state: %d targets × %d scrapes in %v, each once per interval", n, want, to.Sub(from).Round(time.Millisecond))
 
 	// Before it, r-b and r-c joined while r-a scraped everything: the moved
-	// collectors were handed over without a gap, with at most one
-	// overlapping scrape at each of the two joins.
+	// collectors were handed over without a gap, with one overlapping scrape
+	// at each of the two joins a collector moved in, two when the sync that
+	// ends the handover runs after the next shared scrape time (a loaded
+	// machine; docs/configuration.md says "rarely two").
 	for _, c := range names {
 		ts := agents[c].scrapes(time.Time{}, from)
 		_, most := gaps(ts)
@@ -329,8 +331,8 @@ cluster:
 				doubles++
 			}
 		}
-		if most > interval+interval/2 || doubles > 2 {
-			t.Errorf("%s during the joins: longest gap %v, %d overlapping scrapes (want no gap, at most 2)", c, most, doubles)
+		if most > interval+interval/2 || doubles > 4 {
+			t.Errorf("%s during the joins: longest gap %v, %d overlapping scrapes (want no gap, at most 2 per join)", c, most, doubles)
 		}
 	}
 
