@@ -213,6 +213,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	var (
 		flush   <-chan time.Time // armed by the first change of a burst
 		recheck <-chan time.Time // armed while a changed job waits for its providers
+		first   = true           // nothing published yet
 	)
 	for {
 		select {
@@ -229,6 +230,18 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 		case <-flush:
 			flush = nil
+			if first {
+				// The first set is the whole fleet: it waits for every
+				// provider's first set (or readyWait), so that what starts on
+				// it — the scrape loops, the commands and bulk operations a
+				// stopped server left open — does not find collectors missing
+				// only because their file was read a moment later.
+				if w := m.startWait(); w > 0 {
+					recheck = time.After(w)
+					continue
+				}
+				first = false
+			}
 			set, wait := m.merge()
 			m.publish(set)
 			if wait > 0 {
@@ -347,6 +360,23 @@ func (jr *jobRun) visible() []kindGroup {
 		out = []kindGroup{}
 	}
 	return out
+}
+
+// startWait is how long the first publish should still wait for a provider's
+// first set: 0 when every started provider has sent one, or readyWait passed.
+func (m *Manager) startWait() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var wait time.Duration
+	for _, jr := range m.jobs {
+		if jr.cancel == nil || jr.ready() {
+			continue
+		}
+		if w := readyWait - time.Since(jr.startedAt); w > 0 && (wait == 0 || w < wait) {
+			wait = w
+		}
+	}
+	return wait
 }
 
 func (jr *jobRun) ready() bool {
