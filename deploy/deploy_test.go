@@ -3,6 +3,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,12 +89,33 @@ func TestCompose(t *testing.T) {
 			}
 		}
 	}
+	// Prometheus and Alertmanager run the releases the interop tests ran.
+	for svc, want := range map[string]string{
+		"prometheus":   "prom/prometheus:" + prometheusRelease(t, realprom.PrometheusVersion),
+		"alertmanager": "prom/alertmanager:" + realprom.AlertmanagerVersion,
+	} {
+		if got := c.Services[svc].Image; got != want {
+			t.Errorf("compose %s image %s, want %s (the version internal/realprom tests)", svc, got, want)
+		}
+	}
 	if mounts < 6 {
 		t.Errorf("only %d files mounted from the repository", mounts)
 	}
 	if _, err := configs.Load("compose/corral.yml"); err != nil {
 		t.Errorf("compose/corral.yml: %v", err)
 	}
+}
+
+// prometheusRelease is the release tag of a Prometheus 3 Go module version:
+// Prometheus publishes v3.M.P as module v0.3MM.P (v0.316.0 is v3.16.0, as the
+// VERSION file of that module says).
+func prometheusRelease(t *testing.T, module string) string {
+	t.Helper()
+	var minor, patch int
+	if _, err := fmt.Sscanf(module, "v0.%d.%d", &minor, &patch); err != nil || minor < 300 || minor >= 400 {
+		t.Fatalf("%s is not a Prometheus 3 module version (v0.3MM.P): %v", module, err)
+	}
+	return fmt.Sprintf("v3.%d.%d", minor-300, patch)
 }
 
 // TestDockerfile: two stages, static binaries, a non-root user and a health check.
