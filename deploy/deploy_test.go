@@ -118,14 +118,15 @@ func prometheusRelease(t *testing.T, module string) string {
 	return fmt.Sprintf("v3.%d.%d", minor-300, patch)
 }
 
-// TestDockerfile: two stages, static binaries, a non-root user and a health check.
+// TestDockerfile: the UI's stage, static binaries with the UI embedded, a
+// non-root user and a health check.
 func TestDockerfile(t *testing.T) {
 	b, err := os.ReadFile("../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(b)
-	for _, want := range []string{"AS build", "CGO_ENABLED=0", "USER 10001", "HEALTHCHECK", "/-/healthy", "COPY --from=build"} {
+	for _, want := range []string{"AS ui", "npm ci", "npm run build", "COPY --from=ui /src/ui/dist ./ui/dist", "AS build", "CGO_ENABLED=0", "-tags embedui", "USER 10001", "HEALTHCHECK", "/-/healthy", "COPY --from=build"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
