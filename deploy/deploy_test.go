@@ -152,4 +152,45 @@ func TestComposePrometheusConfig(t *testing.T) {
 	if err != nil {
 		t.Errorf("promtool check config compose/prometheus.yml: %v\n%s", err, out)
 	}
+	// The documented jobs: both keep the collector's labels, the /federate
+	// one tracks the staleness of its timestamped samples, and the /metrics
+	// one sets corral_url for the rules' links.
+	b, err := os.ReadFile("compose/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			HonorLabels   bool   `yaml:"honor_labels"`
+			TrackStale    bool   `yaml:"track_timestamps_staleness"`
+			MetricsPath   string `yaml:"metrics_path"`
+			StaticConfigs []struct {
+				Labels map[string]string `yaml:"labels"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	jobs := map[string]bool{}
+	for _, j := range cfg.ScrapeConfigs {
+		jobs[j.JobName] = true
+		if !j.HonorLabels {
+			t.Errorf("job %s lacks honor_labels: true", j.JobName)
+		}
+		switch j.JobName {
+		case "corral-fleet":
+			if j.MetricsPath != "/federate" || !j.TrackStale {
+				t.Errorf("job corral-fleet: metrics_path %q, track_timestamps_staleness %v", j.MetricsPath, j.TrackStale)
+			}
+		case "corral":
+			if len(j.StaticConfigs) != 1 || j.StaticConfigs[0].Labels["corral_url"] == "" {
+				t.Errorf("job corral sets no corral_url label")
+			}
+		}
+	}
+	if !jobs["corral"] || !jobs["corral-fleet"] {
+		t.Errorf("jobs %v, want corral and corral-fleet", jobs)
+	}
 }
