@@ -1,7 +1,16 @@
 # corral and corral-agent in one small image. Build:  docker build -t corral .
 # Run the server:  docker run -p 9480:9480 -v corral-data:/var/lib/corral corral
 # Run an agent:    docker run --entrypoint corral-agent corral run --config=/etc/corral/agent.yml
-# The UI is embedded when the ui/ sources are present (make build does the same).
+# The web UI is built in its own stage (npm ci + vite build, as make build does)
+# and embedded in corral with -tags embedui.
+
+FROM node:20-bookworm AS ui
+WORKDIR /src/ui
+# The lock file first, so a source change does not download the packages again.
+COPY ui/package.json ui/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY ui/ ./
+RUN npm run build
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
@@ -9,9 +18,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+COPY --from=ui /src/ui/dist ./ui/dist
 ARG VERSION=docker
 # Static binaries: no cgo (modernc SQLite is pure Go), so they run on any base.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./cmd/corral ./cmd/corral-agent ./cmd/corralctl
+RUN CGO_ENABLED=0 go build -tags embedui -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./cmd/corral ./cmd/corral-agent ./cmd/corralctl
 
 FROM alpine:3.22
 # wget (busybox) for HEALTHCHECK, ca-certificates for agents and stores behind TLS.

@@ -145,6 +145,25 @@ func TestRBACMatrix(t *testing.T) {
 				}
 				leak(path, body)
 			}
+			// GET /sd (Prometheus's http_sd) with the caller's bearer token:
+			// one group for each collector in scope, and only those.
+			code, body, _ = do(t, h, tok, "/api/v1/sd")
+			if code != http.StatusOK {
+				t.Errorf("sd: %d %s", code, body)
+			}
+			leak("/api/v1/sd", body)
+			var groups []wire.SDGroup
+			if err := json.Unmarshal([]byte(body), &groups); err != nil {
+				t.Fatalf("sd: %v: %s", err, body)
+			}
+			got = got[:0]
+			for _, g := range groups {
+				got = append(got, g.Labels["__meta_corral_collector"])
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("sd: collectors %v, want %v", got, want)
+			}
 			code, body, _ = do(t, h, tok, "/api/v1/sd-files")
 			if want := map[bool]int{true: 200, false: 403}[user == uSuper]; code != want {
 				t.Errorf("sd-files: %d, want %d: %s", code, want, body)
@@ -168,7 +187,7 @@ func noLeak(t *testing.T, user, what, body string) {
 // credentials or with a bad token.
 func TestUnauthenticated(t *testing.T) {
 	h, _ := liveFixture(t)
-	paths := []string{"/api/v1/collectors", "/api/v1/targets", "/api/v1/sd-files", "/api/v1/alerts", "/api/v1/openapi.json", "/api/v1/nothing"}
+	paths := []string{"/api/v1/collectors", "/api/v1/targets", "/api/v1/sd", "/api/v1/sd-files", "/api/v1/alerts", "/api/v1/openapi.json", "/api/v1/nothing"}
 	for _, sub := range collectorRoutes {
 		paths = append(paths, "/api/v1/collectors/acme-red-1"+sub)
 	}

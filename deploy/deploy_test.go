@@ -3,6 +3,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,10 +18,13 @@ import (
 
 // TestSystemdUnits: both units pass systemd-analyze verify (with ExecStart
 // pointed at an executable that exists here) and keep their hardening.
+// verify reads the unit files offline and needs no running systemd, so it
+// works in a container; without the program the test fails, as the
+// database tests do without their servers: .ci/install-deps installs it.
 func TestSystemdUnits(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Skip("systemd-analyze is not installed; the units are checked where it is (CI has it)")
+		t.Fatalf("systemd-analyze not found (%v): install the Debian package systemd (.ci/install-deps does it)", err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -85,6 +89,15 @@ func TestCompose(t *testing.T) {
 			}
 		}
 	}
+	// Prometheus and Alertmanager run the releases the interop tests ran.
+	for svc, want := range map[string]string{
+		"prometheus":   "prom/prometheus:" + prometheusRelease(t, realprom.PrometheusVersion),
+		"alertmanager": "prom/alertmanager:" + realprom.AlertmanagerVersion,
+	} {
+		if got := c.Services[svc].Image; got != want {
+			t.Errorf("compose %s image %s, want %s (the version internal/realprom tests)", svc, got, want)
+		}
+	}
 	if mounts < 6 {
 		t.Errorf("only %d files mounted from the repository", mounts)
 	}
@@ -93,14 +106,27 @@ func TestCompose(t *testing.T) {
 	}
 }
 
-// TestDockerfile: two stages, static binaries, a non-root user and a health check.
+// prometheusRelease is the release tag of a Prometheus 3 Go module version:
+// Prometheus publishes v3.M.P as module v0.3MM.P (v0.316.0 is v3.16.0, as the
+// VERSION file of that module says).
+func prometheusRelease(t *testing.T, module string) string {
+	t.Helper()
+	var minor, patch int
+	if _, err := fmt.Sscanf(module, "v0.%d.%d", &minor, &patch); err != nil || minor < 300 || minor >= 400 {
+		t.Fatalf("%s is not a Prometheus 3 module version (v0.3MM.P): %v", module, err)
+	}
+	return fmt.Sprintf("v3.%d.%d", minor-300, patch)
+}
+
+// TestDockerfile: the UI's stage, static binaries with the UI embedded, a
+// non-root user and a health check.
 func TestDockerfile(t *testing.T) {
 	b, err := os.ReadFile("../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(b)
-	for _, want := range []string{"AS build", "CGO_ENABLED=0", "USER 10001", "HEALTHCHECK", "/-/healthy", "COPY --from=build"} {
+	for _, want := range []string{"AS ui", "npm ci", "npm run build", "COPY --from=ui /src/ui/dist ./ui/dist", "AS build", "CGO_ENABLED=0", "-tags embedui", "USER 10001", "HEALTHCHECK", "/-/healthy", "COPY --from=build"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
@@ -125,5 +151,46 @@ func TestComposePrometheusConfig(t *testing.T) {
 	out, err := exec.Command(realprom.Binaries(t).Promtool, "check", "config", "--syntax-only", "compose/prometheus.yml").CombinedOutput()
 	if err != nil {
 		t.Errorf("promtool check config compose/prometheus.yml: %v\n%s", err, out)
+	}
+	// The documented jobs: both keep the collector's labels, the /federate
+	// one tracks the staleness of its timestamped samples, and the /metrics
+	// one sets corral_url for the rules' links.
+	b, err := os.ReadFile("compose/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			HonorLabels   bool   `yaml:"honor_labels"`
+			TrackStale    bool   `yaml:"track_timestamps_staleness"`
+			MetricsPath   string `yaml:"metrics_path"`
+			StaticConfigs []struct {
+				Labels map[string]string `yaml:"labels"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	jobs := map[string]bool{}
+	for _, j := range cfg.ScrapeConfigs {
+		jobs[j.JobName] = true
+		if !j.HonorLabels {
+			t.Errorf("job %s lacks honor_labels: true", j.JobName)
+		}
+		switch j.JobName {
+		case "corral-fleet":
+			if j.MetricsPath != "/federate" || !j.TrackStale {
+				t.Errorf("job corral-fleet: metrics_path %q, track_timestamps_staleness %v", j.MetricsPath, j.TrackStale)
+			}
+		case "corral":
+			if len(j.StaticConfigs) != 1 || j.StaticConfigs[0].Labels["corral_url"] == "" {
+				t.Errorf("job corral sets no corral_url label")
+			}
+		}
+	}
+	if !jobs["corral"] || !jobs["corral-fleet"] {
+		t.Errorf("jobs %v, want corral and corral-fleet", jobs)
 	}
 }

@@ -166,6 +166,16 @@ type stack struct {
 	password         string
 }
 
+// The jobs of the Prometheus config that check corral as an HTTP SD
+// provider: one with a valid API token, one with a wrong one. Both drop
+// every target they discover (scraping the agents directly would duplicate
+// the federated series), so Prometheus lists them as dropped.
+const (
+	sdJob       = "corral-sd"
+	sdBadToken  = "corral-sd-bad-token"
+	badSDSecret = "not-a-corral-token"
+)
+
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	bins := realprom.Binaries(t)
@@ -235,6 +245,9 @@ remote_write:
 		return resp.StatusCode == 200, resp.Status
 	})
 
+	// An API token of the first admin, for Prometheus's http_sd_configs.
+	sdToken := apiToken(t, s, "prometheus-http-sd")
+
 	am := realprom.StartAlertmanager(t, "")
 	s.am = am.URL()
 
@@ -256,15 +269,29 @@ alerting:
 scrape_configs:
   - job_name: corral
     honor_labels: true
-    static_configs: [{targets: ['127.0.0.1:%s']}]
+    static_configs: [{targets: ['127.0.0.1:%s'], labels: {corral_url: '%s'}}]
   - job_name: corral-fleet
     honor_labels: true
+    track_timestamps_staleness: true
     metrics_path: /federate
     params: {'match[]': ['{job=~".+"}']}
     static_configs: [{targets: ['127.0.0.1:%s']}]
   - job_name: prometheus
     static_configs: [{targets: ['127.0.0.1:PROMPORT']}]
-`, strings.TrimPrefix(s.am, "http://"), corralPort, corralPort)
+  - job_name: %s
+    http_sd_configs:
+      - url: %s/api/v1/sd
+        refresh_interval: 1s
+        authorization: {credentials: '%s'}
+    relabel_configs: [{action: drop, source_labels: [__address__], regex: '.+'}]
+  - job_name: %s
+    http_sd_configs:
+      - url: %s/api/v1/sd
+        refresh_interval: 1s
+        authorization: {credentials: '%s'}
+    relabel_configs: [{action: drop, source_labels: [__address__], regex: '.+'}]
+`, strings.TrimPrefix(s.am, "http://"), corralPort, s.corral, corralPort,
+		sdJob, s.corral, sdToken, sdBadToken, s.corral, badSDSecret)
 	promCfg = strings.ReplaceAll(promCfg, "PROMPORT", strconv.Itoa(p.Port))
 	for name, content := range map[string][]byte{"prometheus.yml": []byte(promCfg), "corral.rules.yml": rules} {
 		if err := os.WriteFile(filepath.Join(p.Dir, name), content, 0o644); err != nil {
@@ -338,10 +365,44 @@ func TestPrometheusStack(t *testing.T) {
 	collectNow(t, s)
 
 	t.Run("an agent killed pages through the shipped rules and resolves", func(t *testing.T) {
-		s.agents["a-dead"].kill()
-		waitFor(t, 60*time.Second, "CollectorDown for a-dead in Alertmanager", func() (bool, string) {
-			return hasAlert(t, s.am, "CollectorDown", "a-dead")
+		// The agent's own series, federated from corral, are in Prometheus
+		// while it runs ...
+		own := `{collector="a-dead",job="synthetic",via="",__name__=~"corral_collector_items_total|synthetic_value"}`
+		waitFor(t, 30*time.Second, "a-dead's own series in Prometheus", func() (bool, string) {
+			res, err := query(t, s.prom, own)
+			return err == nil && len(res) >= 2, fmt.Sprint(len(res), err)
 		})
+		s.agents["a-dead"].kill()
+		// ... and gone from an instant query once corral's scrape of it
+		// failed: corral's /federate then serves only its up 0, so
+		// Prometheus marks the rest stale at once (without the marker they
+		// would answer for the 5m lookback).
+		killed := time.Now()
+		waitFor(t, 20*time.Second, "a-dead's federated series stale in Prometheus", func() (bool, string) {
+			res, err := query(t, s.prom, own)
+			if err != nil {
+				return false, err.Error()
+			}
+			up, err := query(t, s.prom, `up{collector="a-dead",job="synthetic",via=""} == 0`)
+			return err == nil && len(res) == 0 && len(up) == 1, fmt.Sprintf("%d own series, %d up == 0 (%v)", len(res), len(up), err)
+		})
+		t.Logf("a-dead's federated series stale in Prometheus %s after the kill", time.Since(killed).Round(100*time.Millisecond))
+		var alert amAlert
+		waitFor(t, 60*time.Second, "CollectorDown for a-dead in Alertmanager", func() (bool, string) {
+			var ok bool
+			var detail string
+			alert, ok, detail = findAlert(t, s.am, "CollectorDown", "a-dead")
+			return ok, detail
+		})
+		// The rules' alert is routable as the built-in one: the collector's
+		// own job and instance, and the link to its page in corral's UI from
+		// the corral_url label of the corral job.
+		if alert.Labels["job"] != "synthetic" || alert.Labels["instance"] != s.addrs["a-dead"] {
+			t.Errorf("CollectorDown labels %v: want job synthetic, instance %s", alert.Labels, s.addrs["a-dead"])
+		}
+		if want := s.corral + "/collectors/a-dead"; alert.Annotations["collector_url"] != want {
+			t.Errorf("CollectorDown collector_url %q, want %q", alert.Annotations["collector_url"], want)
+		}
 		waitFor(t, 30*time.Second, "a-dead offline in PromQL", func() (bool, string) {
 			res, err := query(t, s.prom, `corral_collector_status{collector="a-dead",status="offline",via=""} == 1`)
 			return err == nil && len(res) == 1, fmt.Sprint(err)
@@ -479,6 +540,28 @@ func TestPrometheusStack(t *testing.T) {
 		}
 	})
 
+	t.Run("Prometheus discovers the collectors through corral's /api/v1/sd", func(t *testing.T) {
+		want := s.addrs // collector → address
+		waitFor(t, 30*time.Second, "every collector discovered by "+sdJob, func() (bool, string) {
+			got := droppedTargets(t, s.prom, sdJob)
+			for name, addr := range want {
+				ls, ok := got[name]
+				if !ok || ls["__address__"] != addr || ls["job"] != "synthetic" || ls["instance"] != addr || ls["team"] != "team-a" {
+					return false, fmt.Sprintf("%s: %v (all: %v)", name, ls, got)
+				}
+			}
+			return len(got) == len(want), fmt.Sprintf("%d targets", len(got))
+		})
+		// The job with a wrong token discovers nothing: corral answered 401.
+		if got := droppedTargets(t, s.prom, sdBadToken); len(got) != 0 {
+			t.Errorf("%s discovered %v", sdBadToken, got)
+		}
+		waitFor(t, 10*time.Second, "a failed http_sd refresh", func() (bool, string) {
+			res, err := query(t, s.prom, `prometheus_sd_http_failures_total > 0`)
+			return err == nil && len(res) > 0, fmt.Sprint(err)
+		})
+	})
+
 	t.Run("promtool check metrics is clean", func(t *testing.T) {
 		promtool := realprom.Binaries(t).Promtool
 		for what, u := range map[string]string{"server": s.corral + "/metrics", "agent": "http://" + s.addrs["a-ok"] + "/metrics"} {
@@ -517,67 +600,129 @@ func scrapeFamilies(t *testing.T, u string) map[string]*dto.MetricFamily {
 	return fams
 }
 
+// amAlert is an alert as Alertmanager's API v2 lists it.
+type amAlert struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	EndsAt      time.Time         `json:"endsAt"`
+}
+
 // hasAlert is whether Alertmanager holds an unresolved alert of that name for
 // the collector.
 func hasAlert(t *testing.T, am, name, collector string) (bool, string) {
+	_, ok, detail := findAlert(t, am, name, collector)
+	return ok, detail
+}
+
+// findAlert is the unresolved alert of that name for the collector that
+// Alertmanager holds, if any: the one from the scraped series, not its twin
+// from corral's remote_write copies in the same Prometheus (label via).
+func findAlert(t *testing.T, am, name, collector string) (amAlert, bool, string) {
 	resp, err := http.Get(am + "/api/v2/alerts")
 	if err != nil {
-		return false, err.Error()
+		return amAlert{}, false, err.Error()
 	}
 	defer resp.Body.Close()
-	var alerts []struct {
-		Labels map[string]string `json:"labels"`
-		EndsAt time.Time         `json:"endsAt"`
-	}
+	var alerts []amAlert
 	if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
-		return false, err.Error()
+		return amAlert{}, false, err.Error()
 	}
 	var seen []string
 	for _, a := range alerts {
 		seen = append(seen, a.Labels["alertname"]+"/"+a.Labels["collector"])
-		if a.Labels["alertname"] == name && a.Labels["collector"] == collector && a.EndsAt.After(time.Now()) {
-			return true, ""
+		if a.Labels["alertname"] == name && a.Labels["collector"] == collector && a.Labels["via"] == "" && a.EndsAt.After(time.Now()) {
+			return a, true, ""
 		}
 	}
 	slices.Sort(seen)
-	return false, fmt.Sprintf("alerts: %v", seen)
+	return amAlert{}, false, fmt.Sprintf("alerts: %v", seen)
 }
 
-// collectNow logs in as the first admin and asks a-ok to collect now, waiting
-// for the scrape that confirms it: the command series then have data.
-func collectNow(t *testing.T, s *stack) {
+// droppedTargets is the targets Prometheus discovered for a scrape pool and
+// dropped, by their __meta_corral_collector, with their discovered labels.
+func droppedTargets(t *testing.T, prom, pool string) map[string]map[string]string {
+	t.Helper()
+	var out struct {
+		Data struct {
+			Dropped []struct {
+				Labels map[string]string `json:"discoveredLabels"`
+				Pool   string            `json:"scrapePool"`
+			} `json:"droppedTargets"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(get(t, prom+"/api/v1/targets?state=dropped&scrapePool="+url.QueryEscape(pool)), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]string{}
+	for _, d := range out.Data.Dropped {
+		if d.Pool == pool {
+			got[d.Labels["__meta_corral_collector"]] = d.Labels
+		}
+	}
+	return got
+}
+
+// login logs in as the first admin: the session cookies and CSRF token.
+func login(t *testing.T, s *stack) ([]*http.Cookie, string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"username": "admin", "password": s.password})
 	resp, err := http.Post(s.corral+"/api/v1/login", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var login struct {
+	var out struct {
 		CSRF string `json:"csrf_token"`
 	}
-	err = json.NewDecoder(resp.Body).Decode(&login)
+	err = json.NewDecoder(resp.Body).Decode(&out)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("login: %s %v", resp.Status, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return resp.Cookies(), out.CSRF
+}
+
+// post sends a JSON POST as the logged-in admin; the status and body.
+func post(t *testing.T, s *stack, path, body string, timeout time.Duration) (int, []byte) {
+	t.Helper()
+	cookies, csrf := login(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", s.corral+"/api/v1/collectors/a-ok/collect?wait=confirmed", strings.NewReader(`{}`))
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.corral+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-CSRF-Token", login.CSRF)
+	req.Header.Set("X-CSRF-Token", csrf)
 	req.Header.Set("Origin", s.corral)
-	for _, c := range resp.Cookies() {
+	for _, c := range cookies {
 		req.AddCookie(c)
 	}
-	r2, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(r2.Body)
-	r2.Body.Close()
-	if r2.StatusCode != 200 {
-		t.Fatalf("collect a-ok: %s: %s", r2.Status, b)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, b
+}
+
+// collectNow asks a-ok to collect now as the first admin, waiting for the
+// scrape that confirms it: the command series then have data.
+func collectNow(t *testing.T, s *stack) {
+	t.Helper()
+	if code, b := post(t, s, "/api/v1/collectors/a-ok/collect?wait=confirmed", `{}`, 60*time.Second); code != 200 {
+		t.Fatalf("collect a-ok: %d: %s", code, b)
 	}
+}
+
+// apiToken creates an API token of the first admin and returns its secret.
+func apiToken(t *testing.T, s *stack, name string) string {
+	t.Helper()
+	code, b := post(t, s, "/api/v1/tokens", fmt.Sprintf(`{"name": %q}`, name), 10*time.Second)
+	var out struct {
+		Secret string `json:"secret"`
+	}
+	if code != http.StatusCreated || json.Unmarshal(b, &out) != nil || out.Secret == "" {
+		t.Fatalf("POST /api/v1/tokens: %d %s", code, b)
+	}
+	return out.Secret
 }
 
 // federated is the sorted label sets (name included, values left out) that

@@ -54,6 +54,10 @@ type Options struct {
 	// checked again; default 30s. Logout and token revocation close its sockets
 	// at once regardless.
 	WSRecheckInterval time.Duration
+	// DNSResolver answers the lookups of dns_sd_configs; nil is the system's
+	// (/etc/resolv.conf), as in Prometheus. The tests point it at a DNS
+	// server of their own on loopback.
+	DNSResolver *net.Resolver
 }
 
 // ConfigError is an invalid config file; cmd/corral exits 2 on it.

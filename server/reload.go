@@ -49,7 +49,7 @@ func (s *server) apply(cfg *configs.Config) error {
 			j.Providers = append(j.Providers, d)
 		}
 		for _, dc := range sc.DNSSDConfigs {
-			j.Providers = append(j.Providers, dnssd.New(sc.JobName, dc, nil, s.log, s.dnsSDMetrics))
+			j.Providers = append(j.Providers, dnssd.New(sc.JobName, dc, s.opts.DNSResolver, s.log, s.dnsSDMetrics))
 		}
 		if sc.Registry {
 			j.Providers = append(j.Providers, targets.NewRegistryProvider(sc.JobName, s.registeredGroups, time.Minute, s.registryPoke))
