@@ -230,11 +230,13 @@ export function sameKeys<K>(a: Map<K, unknown>, b: Map<K, unknown>): boolean {
 
 /**
  * The fleet list's rows and the live events that arrive while a load from the
- * REST API is under way. Those are kept and replayed, in order, on the load's
- * result: a load is a snapshot from a moment while it ran, and the events after
- * it would be lost otherwise; replaying the earlier ones too ends at the same
- * state, since each event sets what it carries. So a storm of events (or the
- * resync it causes) neither restarts a load again and again nor loses updates.
+ * REST API is under way. Events apply at once, and those that arrive during a
+ * load are also kept and replayed, in order, on its result: a load is a
+ * snapshot from a moment while it ran, and the events after it would be lost
+ * otherwise; replaying the earlier ones too ends at the same state, since each
+ * event sets what it carries. So a storm of events (or the resync it causes)
+ * neither restarts a load again and again nor loses updates, and the rows stay
+ * live while a slow load runs.
  */
 export class FleetRows {
   rows = new Map<string, Collector>();
@@ -243,7 +245,7 @@ export class FleetRows {
   private overflow = false;
   constructor(private readonly maxBuffered = 200_000) {}
 
-  /** A load starts: events from now on wait for its result. */
+  /** A load starts: events from now on are kept for its result too. */
   begin() {
     this.loading = true;
     this.buffered = [];
@@ -260,12 +262,16 @@ export class FleetRows {
     return this.buffered.length;
   }
 
-  /** Applies events to the rows, or keeps them while a load is under way. */
+  /**
+   * Applies events to the rows; while a load is under way also keeps them, and
+   * a collector the rows lack is left to the load's result (no reload asked).
+   */
   apply(events: LiveEvent[]): { changed: boolean; reload: boolean; removed: boolean } {
-    if (!this.loading) return applyEvents(this.rows, events);
+    const r = applyEvents(this.rows, events);
+    if (!this.loading) return r;
     if (this.buffered.length + events.length > this.maxBuffered) this.overflow = true;
     else this.buffered.push(...events);
-    return { changed: false, reload: false, removed: false };
+    return { ...r, reload: false };
   }
 
   /**
