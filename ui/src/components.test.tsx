@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, render, screen } from '@testing-library/react';
 import { MantineProvider } from '@mantine/core';
-import type { ReactNode } from 'react';
+import { useRef, type ReactNode } from 'react';
+import { fireEvent } from '@testing-library/react';
+import { RowStatus, RowLastSeen, TableTip } from './components/rowCells';
 import { LastSeenBadge, StatusBadge, FreshnessBadge } from './components/badges';
 import { canActWith } from './auth';
 import { safeNext } from './pages/Login';
@@ -37,6 +39,38 @@ describe('badges', () => {
     const { container } = wrap(<StatusBadge status="online" reason={name} />);
     expect(container.querySelector('img')).toBeNull();
     expect(container.textContent).toContain(name);
+  });
+});
+
+describe('fleet table cells', () => {
+  function Table({ reason }: { reason: string }) {
+    const ref = useRef<HTMLDivElement>(null);
+    return <div ref={ref}><RowStatus status="error" reason={reason} /><TableTip container={ref} /></div>;
+  }
+  it('status: colour, icon, text; the reason as text and in the one tooltip on focus, gone on Escape', () => {
+    const reason = 'scrape failed: <b>connection refused</b>';
+    const { container } = wrap(<Table reason={reason} />);
+    const b = container.querySelector('[data-status]') as HTMLElement;
+    expect(b.className).toContain('rb-red');
+    expect(b.textContent).toContain('!');
+    expect(b.textContent).toContain(reason);
+    expect(container.querySelector('b')).toBeNull();
+    expect(b.tabIndex).toBe(0);
+    expect(screen.queryByTestId('table-tip')).toBeNull();
+    fireEvent.focusIn(b);
+    expect(screen.getByTestId('table-tip').textContent).toBe(reason);
+    fireEvent.keyDown(document, { key: 'Escape' });
+    expect(screen.queryByTestId('table-tip')).toBeNull();
+    fireEvent.pointerOver(b);
+    expect(screen.getByTestId('table-tip').textContent).toBe(reason);
+    fireEvent.pointerOut(b);
+    expect(screen.queryByTestId('table-tip')).toBeNull();
+  });
+  it('last seen ages on the shared clock', () => {
+    const { container } = wrap(<RowLastSeen lastSeen={new Date(Date.now() - 45_000).toISOString()} offlineAfter={30} />);
+    const b = container.querySelector('[data-level]') as HTMLElement;
+    expect(b.getAttribute('data-level')).toBe('bad');
+    expect(b.textContent).toMatch(/4[5-6] s ago/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvents, buildList, parseQuery, serializeQuery, serverParams, sortRows, summarize, withOriginal } from './fleetState';
+import { applyEvents, buildList, FleetRows, sameKeys, parseQuery, serializeQuery, serverParams, sortRows, summarize, withOriginal } from './fleetState';
 import type { Collector } from './types';
 
 function c(id: string, over: Partial<Collector> = {}): Collector {
@@ -87,5 +87,67 @@ describe('table rows holding an older collector', () => {
     expect(r.getId()).toBe('a');
     row.selected = true;
     expect(r.getIsSelected()).toBe(true);
+  });
+});
+
+describe('FleetRows: events during a load', () => {
+  const hb = (id: string, time: string, status?: string) => ({ type: 'collector:heartbeat', collector: id, time, data: status ? { status } : {} }) as never;
+  const changed = (id: string, time: string, to: string) => ({ type: 'collector:status-changed', collector: id, time, data: { old: 'online', new: to } }) as never;
+
+  it('applies events at once when no load runs', () => {
+    const r = new FleetRows();
+    r.begin();
+    r.finish([c('a')]);
+    expect(r.apply([changed('a', '2026-01-01T00:00:05Z', 'offline')])).toEqual({ changed: true, reload: false, removed: false });
+    expect(r.rows.get('a')!.status).toBe('offline');
+  });
+
+  it('applies events during a load at once, and replays them in order on its result', () => {
+    const r = new FleetRows();
+    r.begin();
+    r.finish([c('a')]);
+    r.begin();
+    // Applied now; a collector not there yet asks for no reload while loading.
+    expect(r.apply([changed('a', '2026-01-01T00:00:05Z', 'offline'), hb('b', '2026-01-01T00:00:06Z')])).toEqual({ changed: true, reload: false, removed: false });
+    expect(r.rows.get('a')!.status).toBe('offline');
+    expect(r.apply([changed('a', '2026-01-01T00:00:07Z', 'online')]).changed).toBe(true);
+    expect(r.pending).toBe(3);
+    // The load's snapshot predates the events: they are replayed on it.
+    const res = r.finish([c('a', { status: 'paused' }), c('b', { last_seen: '2026-01-01T00:00:00Z' })]);
+    expect(res).toEqual({ membersChanged: true, reload: false });
+    expect(r.rows.get('a')!.status).toBe('online'); // the last event wins
+    expect(r.rows.get('b')!.last_seen).toBe('2026-01-01T00:00:06Z');
+    expect(r.pending).toBe(0);
+    // The same collectors again: not a change of members.
+    r.begin();
+    expect(r.finish([c('b'), c('a')])).toEqual({ membersChanged: false, reload: false });
+  });
+
+  it('asks for another load when an event names a collector the result lacks, or too many came', () => {
+    const r = new FleetRows(2);
+    r.begin();
+    r.apply([hb('new-one', '2026-01-01T00:00:05Z')]);
+    expect(r.finish([c('a')]).reload).toBe(true);
+    r.begin();
+    r.apply([hb('a', '2026-01-01T00:00:05Z'), hb('a', '2026-01-01T00:00:06Z'), hb('a', '2026-01-01T00:00:07Z')]);
+    expect(r.finish([c('a')]).reload).toBe(true);
+  });
+
+  it('drops what it kept when the load is cancelled', () => {
+    const r = new FleetRows();
+    r.begin();
+    r.finish([c('a')]);
+    r.begin();
+    r.apply([changed('a', '2026-01-01T00:00:05Z', 'offline')]);
+    r.cancel();
+    expect(r.pending).toBe(0);
+    expect(r.rows.get('a')!.status).toBe('offline');
+    expect(r.apply([hb('nobody', '2026-01-01T00:00:06Z')]).reload).toBe(true);
+  });
+
+  it('compares key sets', () => {
+    expect(sameKeys(new Map([['a', 1], ['b', 2]]), new Map([['b', 0], ['a', 0]]))).toBe(true);
+    expect(sameKeys(new Map([['a', 1]]), new Map([['b', 1]]))).toBe(false);
+    expect(sameKeys(new Map([['a', 1]]), new Map([['a', 1], ['b', 1]]))).toBe(false);
   });
 });

@@ -220,3 +220,73 @@ export function withOriginal<T extends { original: Collector }>(row: T, c: Colle
   if (row.original === c) return row;
   return Object.assign(Object.create(row) as T, { original: c });
 }
+
+/** Whether two maps hold the same keys (in any order). */
+export function sameKeys<K>(a: Map<K, unknown>, b: Map<K, unknown>): boolean {
+  if (a.size !== b.size) return false;
+  for (const k of b.keys()) if (!a.has(k)) return false;
+  return true;
+}
+
+/**
+ * The fleet list's rows and the live events that arrive while a load from the
+ * REST API is under way. Events apply at once, and those that arrive during a
+ * load are also kept and replayed, in order, on its result: a load is a
+ * snapshot from a moment while it ran, and the events after it would be lost
+ * otherwise; replaying the earlier ones too ends at the same state, since each
+ * event sets what it carries. So a storm of events (or the resync it causes)
+ * neither restarts a load again and again nor loses updates, and the rows stay
+ * live while a slow load runs.
+ */
+export class FleetRows {
+  rows = new Map<string, Collector>();
+  private loading = false;
+  private buffered: LiveEvent[] = [];
+  private overflow = false;
+  constructor(private readonly maxBuffered = 200_000) {}
+
+  /** A load starts: events from now on are kept for its result too. */
+  begin() {
+    this.loading = true;
+    this.buffered = [];
+    this.overflow = false;
+  }
+
+  /** The load failed or was abandoned: the events kept are dropped (a next load will have them). */
+  cancel() {
+    this.loading = false;
+    this.buffered = [];
+  }
+
+  get pending(): number {
+    return this.buffered.length;
+  }
+
+  /**
+   * Applies events to the rows; while a load is under way also keeps them, and
+   * a collector the rows lack is left to the load's result (no reload asked).
+   */
+  apply(events: LiveEvent[]): { changed: boolean; reload: boolean; removed: boolean } {
+    const r = applyEvents(this.rows, events);
+    if (!this.loading) return r;
+    if (this.buffered.length + events.length > this.maxBuffered) this.overflow = true;
+    else this.buffered.push(...events);
+    return { ...r, reload: false };
+  }
+
+  /**
+   * The load's result replaces the rows, then the events kept meanwhile are
+   * replayed. Reports whether the set of collectors changed (not only their
+   * fields) and whether another load is needed (an event named a collector the
+   * result lacks, or more events came than could be kept).
+   */
+  finish(list: Collector[]): { membersChanged: boolean; reload: boolean } {
+    const next = new Map(list.map((r) => [r.id, r]));
+    const r = applyEvents(next, this.buffered);
+    const membersChanged = r.removed || !sameKeys(this.rows, next);
+    const reload = r.reload || this.overflow;
+    this.rows = next;
+    this.cancel();
+    return { membersChanged, reload };
+  }
+}

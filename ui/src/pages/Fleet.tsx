@@ -1,15 +1,16 @@
-import { ActionIcon, Alert, Badge, Button, Checkbox, Group, Menu, MultiSelect, Paper, Select, SimpleGrid, Stack, TagsInput, Text, TextInput, Title, VisuallyHidden } from '@mantine/core';
-import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type Row, type RowSelectionState } from '@tanstack/react-table';
+import { Alert, Badge, Button, Checkbox, Group, Menu, MultiSelect, Paper, Select, SimpleGrid, Stack, TagsInput, Text, TextInput, Title, VisuallyHidden } from '@mantine/core';
+import { flexRender, getCoreRowModel, useReactTable, type ColumnDef, type Row, type RowSelectionState, type Table } from '@tanstack/react-table';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { ApiError, get, qs } from '../api';
 import { useAuth, useNow } from '../auth';
-import { CompletenessText, FreshnessBadge, LastSeenBadge, StatusBadge, statusLook } from '../components/badges';
+import { statusLook } from '../components/badges';
+import { RowCompleteness, RowFreshness, RowLastSeen, RowStatus, TableTip } from '../components/rowCells';
 import { CommandDialog, type Action } from '../dialogs/CommandDialog';
 import { FleetLifecycle } from '../dialogs/FleetLifecycle';
 import { BulkLinks } from './Bulk';
-import { applyEvents, buildList, parseQuery, serializeQuery, serverParams, summarize, withOriginal, type FleetQuery, type ListItem } from '../fleetState';
+import { buildList, FleetRows, parseQuery, serializeQuery, serverParams, summarize, withOriginal, type FleetQuery, type ListItem } from '../fleetState';
 import { ageSeconds, formatAge, formatBytes, formatDuration, formatNumber, formatPercent } from '../format';
 import type { Collector, CollectorDetail, CollectorList } from '../types';
 import { STATUSES } from '../types';
@@ -27,7 +28,8 @@ async function fetchAll(q: FleetQuery, signal: AbortSignal): Promise<Collector[]
 
 function useFleetRows(q: FleetQuery) {
   const { live } = useAuth();
-  const rowsRef = useRef(new Map<string, Collector>());
+  const store = useRef<FleetRows | null>(null);
+  if (!store.current) store.current = new FleetRows();
   const [version, setVersion] = useState(0);
   // Bumped when the set of collectors changed (a load, one unregistered), not their fields.
   const members = useRef(0);
@@ -38,23 +40,37 @@ function useFleetRows(q: FleetQuery) {
   const reloadRef = useRef<() => void>(() => {});
 
   useEffect(() => {
-    let ctl = new AbortController();
+    const rows = store.current!;
+    const ctl = new AbortController();
     let timer: ReturnType<typeof setTimeout> | null = null;
+    // One load at a time: asking for one while it runs (a resync, an unknown
+    // collector in an event, the periodic refresh) loads once more after it.
+    let inFlight = false;
+    let again = false;
     const load = () => {
-      ctl.abort();
-      ctl = new AbortController();
+      if (inFlight) { again = true; return; }
+      inFlight = true;
+      rows.begin();
       fetchAll(q, ctl.signal)
-        .then((rows) => {
-          rowsRef.current = new Map(rows.map((r) => [r.id, r]));
-          members.current++;
+        .then((list) => {
+          const { membersChanged, reload } = rows.finish(list);
+          // The periodic refresh usually brings the same collectors with new
+          // figures: only a changed set rebuilds the table's rows (10,000 objects).
+          if (membersChanged) members.current++;
+          if (reload) again = true;
           setError('');
           setLoaded(true);
           setUpdatedAt(Date.now());
           setVersion((v) => v + 1);
         })
         .catch((e: unknown) => {
+          rows.cancel();
           if (e instanceof DOMException && e.name === 'AbortError') return;
           setError(e instanceof ApiError ? e.full : String(e));
+        })
+        .finally(() => {
+          inFlight = false;
+          if (again && !ctl.signal.aborted) { again = false; reloadRef.current(); }
         });
     };
     reloadRef.current = () => {
@@ -63,7 +79,7 @@ function useFleetRows(q: FleetQuery) {
     };
     load();
     const periodic = setInterval(load, 30_000); // CPU, memory, items, completeness are not in the events
-    return () => { ctl.abort(); clearInterval(periodic); if (timer) clearTimeout(timer); };
+    return () => { ctl.abort(); rows.cancel(); clearInterval(periodic); if (timer) clearTimeout(timer); };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key]);
 
@@ -81,7 +97,7 @@ function useFleetRows(q: FleetQuery) {
       setUpdatedAt(last);
     };
     const offBatch = live.onBatch((events) => {
-      const { changed, reload, removed } = applyEvents(rowsRef.current, events);
+      const { changed, reload, removed } = store.current!.apply(events);
       if (removed) members.current++;
       if (changed && !pending) pending = setTimeout(bump, Math.max(0, 250 - (Date.now() - last)));
       if (reload) reloadRef.current();
@@ -90,7 +106,7 @@ function useFleetRows(q: FleetQuery) {
     return () => { offBatch(); offResync(); if (pending) clearTimeout(pending); };
   }, [live]);
 
-  return { rows: rowsRef.current, version, members: members.current, error, loaded, updatedAt };
+  return { rows: store.current.rows, version, members: members.current, error, loaded, updatedAt };
 }
 
 const SummaryStats = memo(function SummaryStats({ rows, version, updatedAt }: { rows: Map<string, Collector>; version: number; updatedAt: number }) {
@@ -168,13 +184,22 @@ const SORTABLE: Record<string, string> = {
 };
 
 interface RowCtx {
-  now: { current: number };
   canAct: (c: Collector) => boolean;
   openDialog: (a: Action, id: string) => void;
   expanded: Set<string>;
   toggleExpand: (id: string) => void;
 }
 
+const numeric = new Set(['items']);
+
+// Fixed column widths (the name takes the rest): with table-layout: fixed the
+// browser lays out the rows in view alone, not every column again for each row
+// that scrolls in, and columns do not change width as rows come and go.
+const COL_WIDTH: Record<string, number | undefined> = {
+  select: 40, status: 130, last_seen: 112, freshness: 172, completeness: 168, group: 150, items: 84, cpu: 72, memory: 96, actions: 92,
+};
+
+// The row cells are plain elements (components/rowCells.tsx): see there why.
 function columns(): ColumnDef<Collector>[] {
   return [
     {
@@ -183,7 +208,7 @@ function columns(): ColumnDef<Collector>[] {
         <Checkbox aria-label="Select all shown" checked={table.getIsAllRowsSelected()} indeterminate={table.getIsSomeRowsSelected()}
           onChange={table.getToggleAllRowsSelectedHandler()} />
       ),
-      cell: ({ row }) => <Checkbox aria-label={`Select ${row.original.id}`} checked={row.getIsSelected()} onChange={row.getToggleSelectedHandler()} />,
+      cell: ({ row }) => <input type="checkbox" className="row-check" aria-label={`Select ${row.original.id}`} checked={row.getIsSelected()} onChange={row.getToggleSelectedHandler()} />,
     },
     {
       id: 'id', header: 'Name',
@@ -191,26 +216,26 @@ function columns(): ColumnDef<Collector>[] {
         const ctx = table.options.meta as RowCtx;
         const open = ctx.expanded.has(row.original.id);
         return (
-          <Group gap={4} wrap="nowrap">
-            <ActionIcon variant="subtle" size="sm" aria-expanded={open} aria-label={`${open ? 'Collapse' : 'Expand'} ${row.original.id}`} onClick={() => ctx.toggleExpand(row.original.id)}>
+          <span className="row-name">
+            <button type="button" className="row-icon" aria-expanded={open} aria-label={`${open ? 'Collapse' : 'Expand'} ${row.original.id}`} onClick={() => ctx.toggleExpand(row.original.id)}>
               <span aria-hidden="true">{open ? '▾' : '▸'}</span>
-            </ActionIcon>
+            </button>
             <Link className="name-link" to={`/collectors/${encodeURIComponent(row.original.id)}`}>{row.original.id}</Link>
-          </Group>
+          </span>
         );
       },
     },
-    { id: 'status', header: 'Status', cell: ({ row }) => <StatusBadge status={row.original.status} reason={row.original.reason} /> },
-    { id: 'last_seen', header: 'Last seen', cell: ({ row, table }) => <LastSeenBadge lastSeen={row.original.last_seen} now={(table.options.meta as RowCtx).now.current} /> },
-    { id: 'freshness', header: 'Freshness', cell: ({ row }) => <FreshnessBadge freshness={row.original.freshness_seconds} status={row.original.status} /> },
+    { id: 'status', header: 'Status', cell: ({ row }) => <RowStatus status={row.original.status} reason={row.original.reason} /> },
+    { id: 'last_seen', header: 'Last seen', cell: ({ row }) => <RowLastSeen lastSeen={row.original.last_seen} /> },
+    { id: 'freshness', header: 'Freshness', cell: ({ row }) => <RowFreshness freshness={row.original.freshness_seconds} status={row.original.status} /> },
     {
       id: 'completeness', header: 'Complete 1h / 24h',
-      cell: ({ row }) => <Group gap={4} wrap="nowrap"><CompletenessText value={row.original.completeness_1h} label="1h" /><CompletenessText value={row.original.completeness_24h} label="24h" /></Group>,
+      cell: ({ row }) => <span className="row-name"><RowCompleteness value={row.original.completeness_1h} label="1h" /><RowCompleteness value={row.original.completeness_24h} label="24h" /></span>,
     },
-    { id: 'group', header: 'Group / team', cell: ({ row }) => <Text size="sm">{row.original.group || '—'}{row.original.team ? ` / ${row.original.team}` : ''}</Text> },
-    { id: 'items', header: 'Items', cell: ({ row }) => <Text size="sm" ta="right">{formatNumber(row.original.items_collected)}</Text> },
-    { id: 'cpu', header: 'CPU', cell: ({ row }) => <Text size="sm">{formatPercent(row.original.cpu)}</Text> },
-    { id: 'memory', header: 'Memory', cell: ({ row }) => <Text size="sm">{formatBytes(row.original.memory_bytes)}</Text> },
+    { id: 'group', header: 'Group / team', cell: ({ row }) => <>{row.original.group || '—'}{row.original.team ? ` / ${row.original.team}` : ''}</> },
+    { id: 'items', header: 'Items', cell: ({ row }) => formatNumber(row.original.items_collected) },
+    { id: 'cpu', header: 'CPU', cell: ({ row }) => formatPercent(row.original.cpu) },
+    { id: 'memory', header: 'Memory', cell: ({ row }) => formatBytes(row.original.memory_bytes) },
     {
       id: 'actions', header: () => <VisuallyHidden>Actions</VisuallyHidden>,
       cell: ({ row, table }) => <RowMenu c={row.original} ctx={table.options.meta as RowCtx} />,
@@ -218,13 +243,23 @@ function columns(): ColumnDef<Collector>[] {
   ];
 }
 
+/**
+ * A row's actions menu: a plain button until first used, then Mantine's Menu
+ * (opened at once), so the 60 rows in view do not each mount a Menu.
+ */
 function RowMenu({ c, ctx }: { c: Collector; ctx: RowCtx }) {
+  const [mounted, setMounted] = useState(false);
+  const [opened, setOpened] = useState(false);
+  const button = (onClick?: () => void) => (
+    <button type="button" className="row-menu" aria-label={`Menu for ${c.id}`} aria-haspopup="menu" onClick={onClick}>
+      <span aria-hidden="true">▾&nbsp;</span>Menu
+    </button>
+  );
+  if (!mounted) return button(() => { setMounted(true); setOpened(true); });
   const act = ctx.canAct(c);
   return (
-    <Menu position="bottom-end" withinPortal>
-      <Menu.Target>
-        <Button size="compact-xs" variant="default" aria-label={`Menu for ${c.id}`}><span aria-hidden="true">▾&nbsp;</span>Menu</Button>
-      </Menu.Target>
+    <Menu position="bottom-end" withinPortal opened={opened} onChange={setOpened}>
+      <Menu.Target>{button()}</Menu.Target>
       <Menu.Dropdown>
         <Menu.Item component={Link} to={`/collectors/${encodeURIComponent(c.id)}`}>View details</Menu.Item>
         {act && (
@@ -267,11 +302,11 @@ function ExpandedRow({ id }: { id: string }) {
 
 /**
  * One collector's row, rendered again only when its collector, selection or
- * expansion changed, or once a second for the ageing badges — not on every
- * scroll frame.
+ * expansion changed — not on every scroll frame, nor to age its last-seen badge
+ * (that badge ticks on its own).
  */
 const FleetRow = memo(function FleetRow({ row, c, index, measure, selected }: {
-  row: Row<Collector>; c: Collector; index: number; measure: (el: Element | null) => void; selected: boolean; expanded: boolean; now: number; meta: RowCtx;
+  row: Row<Collector>; c: Collector; index: number; measure: (el: Element | null) => void; selected: boolean; expanded: boolean; meta: RowCtx;
 }) {
   // The table's row may hold an older copy of the collector (see members in
   // FleetPage): the cells render c, the current one.
@@ -280,13 +315,89 @@ const FleetRow = memo(function FleetRow({ row, c, index, measure, selected }: {
     <tr ref={measure} data-index={index} className={selected ? 'selected' : undefined} data-testid={`row-${c.id}`} data-status={c.status}>
       {row.getVisibleCells().map((cell) => {
         const ctx = cell.getContext();
-        return <td key={cell.id}>{flexRender(cell.column.columnDef.cell, current === row ? ctx : { ...ctx, row: current })}</td>;
+        return <td key={cell.id} className={numeric.has(cell.column.id) ? 'num' : undefined}>{flexRender(cell.column.columnDef.cell, current === row ? ctx : { ...ctx, row: current })}</td>;
       })}
     </tr>
   );
 });
 
 type VItem = ListItem | { kind: 'detail'; id: string };
+
+/**
+ * The scrolled, virtualised table. Its own component, so that a scroll step
+ * (the virtualiser renders the component that holds it, synchronously) renders
+ * the rows coming into view and not the filters, the summary and the rest of
+ * the page.
+ */
+const FleetTable = memo(function FleetTable({ vitems, table, byId, selection, expanded, meta, sort, sortBy, shown, loaded }: {
+  vitems: VItem[]; table: Table<Collector>; byId: Record<string, Row<Collector>>; selection: RowSelectionState; expanded: Set<string>;
+  meta: RowCtx; sort: string; sortBy: (col: string) => void; shown: number; loaded: boolean;
+}) {
+  void selection; // a change of selection renders the header's and rows' checkboxes again
+  const scrollRef = useRef<HTMLDivElement>(null);
+  // Stable callbacks: the virtualizer recomputes every item's measurement when
+  // they change, which over 10,000 rows on each scroll frame is what costs.
+  const estimateSize = useCallback((i: number) => (vitems[i]?.kind === 'detail' ? 64 : 41), [vitems]);
+  const getItemKey = useCallback((i: number) => { const it = vitems[i]!; return it.kind === 'row' ? it.row.id : it.kind === 'group' ? `g:${it.key}` : `d:${it.id}`; }, [vitems]);
+  const getScrollElement = useCallback(() => scrollRef.current, []);
+  const virt = useVirtualizer({ count: vitems.length, getScrollElement, estimateSize, overscan: 15, getItemKey });
+  const vr = virt.getVirtualItems();
+  const padTop = vr.length ? vr[0]!.start : 0;
+  const padBottom = vr.length ? virt.getTotalSize() - vr[vr.length - 1]!.end : 0;
+  const headers = table.getHeaderGroups()[0]!.headers;
+  const ariaSort = (col: string): 'ascending' | 'descending' | 'none' => {
+    const key = SORTABLE[col];
+    if (!key) return 'none';
+    return sort === key ? 'ascending' : sort === `-${key}` ? 'descending' : 'none';
+  };
+  return (
+    <div ref={scrollRef} className="fleet-scroll" style={{ height: 'calc(100vh - 330px)', minHeight: 320 }} data-testid="fleet-scroll" tabIndex={-1}>
+      <table className="fleet-table" aria-label="Collectors" aria-rowcount={shown + 1}>
+        <colgroup>{headers.map((h) => <col key={h.id} style={{ width: COL_WIDTH[h.id] }} />)}</colgroup>
+        <thead>
+          <tr>
+            {headers.map((h) => (
+              <th key={h.id} scope="col" aria-sort={SORTABLE[h.id] ? ariaSort(h.id) : undefined}>
+                {SORTABLE[h.id] ? (
+                  <button type="button" className="sort-button" onClick={() => sortBy(h.id)} data-testid={`sort-${h.id}`}>
+                    {flexRender(h.column.columnDef.header, h.getContext())}
+                    <span aria-hidden="true">{ariaSort(h.id) === 'ascending' ? '▲' : ariaSort(h.id) === 'descending' ? '▼' : '↕'}</span>
+                  </button>
+                ) : flexRender(h.column.columnDef.header, h.getContext())}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {padTop > 0 && <tr aria-hidden="true"><td colSpan={headers.length} style={{ height: padTop, padding: 0, border: 0 }} /></tr>}
+          {vr.map((v) => {
+            const it = vitems[v.index]!;
+            if (it.kind === 'group') {
+              return (
+                <tr key={v.key} ref={virt.measureElement} data-index={v.index} className="group-row">
+                  <td colSpan={headers.length}>{it.key} ({it.count})</td>
+                </tr>
+              );
+            }
+            if (it.kind === 'detail') {
+              return (
+                <tr key={v.key} ref={virt.measureElement} data-index={v.index} className="expanded-row">
+                  <td colSpan={headers.length}><ExpandedRow id={it.id} /></td>
+                </tr>
+              );
+            }
+            const row = byId[it.row.id];
+            if (!row) return null;
+            return <FleetRow key={v.key} row={row} c={it.row} index={v.index} measure={virt.measureElement} selected={row.getIsSelected()} expanded={expanded.has(it.row.id)} meta={meta} />;
+          })}
+          {padBottom > 0 && <tr aria-hidden="true"><td colSpan={headers.length} style={{ height: padBottom, padding: 0, border: 0 }} /></tr>}
+        </tbody>
+      </table>
+      {loaded && shown === 0 && <Text p="md" c="dimmed">No collector matches these filters.</Text>}
+      <TableTip container={scrollRef} />
+    </div>
+  );
+});
 
 export function FleetPage() {
   const [sp, setSp] = useSearchParams();
@@ -296,7 +407,6 @@ export function FleetPage() {
   }, [setSp]);
   const { rows, version, members, error, loaded, updatedAt } = useFleetRows(q);
   const { canAct } = useAuth();
-  const now = useNow(1000);
   const [selection, setSelection] = useState<RowSelectionState>({});
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
   const [dialog, setDialog] = useState<{ action: Action; id: string } | null>(null);
@@ -314,10 +424,8 @@ export function FleetPage() {
   const vitems = useMemo<VItem[]>(() => list.flatMap((i) => (i.kind === 'row' && expanded.has(i.row.id) ? [i, { kind: 'detail', id: i.row.id } as VItem] : [i])), [list, expanded]);
 
   const cols = useMemo(columns, []);
-  const nowRef = useRef(now);
-  nowRef.current = now;
   const meta = useMemo<RowCtx>(() => ({
-    now: nowRef, canAct, expanded,
+    canAct, expanded,
     openDialog: (action, id) => setDialog({ action, id }),
     toggleExpand: (id) => setExpanded((s) => { const n = new Set(s); if (n.has(id)) n.delete(id); else n.add(id); return n; }),
   }), [canAct, expanded]);
@@ -326,21 +434,9 @@ export function FleetPage() {
     state: { rowSelection: selection }, onRowSelectionChange: setSelection, enableRowSelection: true, meta,
   });
   const byId = table.getRowModel().rowsById;
-
-  const scrollRef = useRef<HTMLDivElement>(null);
-  // Stable callbacks: the virtualizer recomputes every item's measurement when
-  // they change, which over 10,000 rows on each scroll frame is what costs.
-  const estimateSize = useCallback((i: number) => (vitems[i]?.kind === 'detail' ? 64 : 41), [vitems]);
-  const getItemKey = useCallback((i: number) => { const it = vitems[i]!; return it.kind === 'row' ? it.row.id : it.kind === 'group' ? `g:${it.key}` : `d:${it.id}`; }, [vitems]);
-  const getScrollElement = useCallback(() => scrollRef.current, []);
-  const virt = useVirtualizer({ count: vitems.length, getScrollElement, estimateSize, overscan: 15, getItemKey });
-  const vr = virt.getVirtualItems();
-  const padTop = vr.length ? vr[0]!.start : 0;
-  const padBottom = vr.length ? virt.getTotalSize() - vr[vr.length - 1]!.end : 0;
   const selectedIds = Object.keys(selection).filter((k) => selection[k]);
-  const headers = table.getHeaderGroups()[0]!.headers;
 
-  const sortBy = (col: string) => {
+  const sortBy = useCallback((col: string) => {
     const key = SORTABLE[col];
     if (!key) return;
     // From the URL as it is now, so two quick clicks toggle twice.
@@ -348,12 +444,7 @@ export function FleetPage() {
       const c = parseQuery(cur);
       return serializeQuery({ ...c, sort: c.sort === key ? `-${key}` : key });
     });
-  };
-  const ariaSort = (col: string): 'ascending' | 'descending' | 'none' => {
-    const key = SORTABLE[col];
-    if (!key) return 'none';
-    return q.sort === key ? 'ascending' : q.sort === `-${key}` ? 'descending' : 'none';
-  };
+  }, [setSp]);
 
   return (
     <Stack gap="sm">
@@ -370,49 +461,8 @@ export function FleetPage() {
         {selectedIds.length > 0 && <Button size="compact-xs" variant="subtle" onClick={() => setSelection({})}>Clear selection</Button>}
         <BulkLinks selectedIds={selectedIds} matching={data.length} query={sp} />
       </Group>
-      <div ref={scrollRef} className="fleet-scroll" style={{ height: 'calc(100vh - 330px)', minHeight: 320 }} data-testid="fleet-scroll" tabIndex={-1}>
-        <table className="fleet-table" aria-label="Collectors" aria-rowcount={data.length + 1}>
-          <thead>
-            <tr>
-              {headers.map((h) => (
-                <th key={h.id} scope="col" aria-sort={SORTABLE[h.id] ? ariaSort(h.id) : undefined}>
-                  {SORTABLE[h.id] ? (
-                    <button type="button" className="sort-button" onClick={() => sortBy(h.id)} data-testid={`sort-${h.id}`}>
-                      {flexRender(h.column.columnDef.header, h.getContext())}
-                      <span aria-hidden="true">{ariaSort(h.id) === 'ascending' ? '▲' : ariaSort(h.id) === 'descending' ? '▼' : '↕'}</span>
-                    </button>
-                  ) : flexRender(h.column.columnDef.header, h.getContext())}
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {padTop > 0 && <tr aria-hidden="true"><td colSpan={headers.length} style={{ height: padTop, padding: 0, border: 0 }} /></tr>}
-            {vr.map((v) => {
-              const it = vitems[v.index]!;
-              if (it.kind === 'group') {
-                return (
-                  <tr key={v.key} ref={virt.measureElement} data-index={v.index} className="group-row">
-                    <td colSpan={headers.length}>{it.key} ({it.count})</td>
-                  </tr>
-                );
-              }
-              if (it.kind === 'detail') {
-                return (
-                  <tr key={v.key} ref={virt.measureElement} data-index={v.index} className="expanded-row">
-                    <td colSpan={headers.length}><ExpandedRow id={it.id} /></td>
-                  </tr>
-                );
-              }
-              const row = byId[it.row.id];
-              if (!row) return null;
-              return <FleetRow key={v.key} row={row} c={it.row} index={v.index} measure={virt.measureElement} selected={row.getIsSelected()} expanded={expanded.has(it.row.id)} now={now} meta={meta} />;
-            })}
-            {padBottom > 0 && <tr aria-hidden="true"><td colSpan={headers.length} style={{ height: padBottom, padding: 0, border: 0 }} /></tr>}
-          </tbody>
-        </table>
-        {loaded && data.length === 0 && <Text p="md" c="dimmed">No collector matches these filters.</Text>}
-      </div>
+      <FleetTable vitems={vitems} table={table} byId={byId} selection={selection} expanded={expanded} meta={meta}
+        sort={q.sort} sortBy={sortBy} shown={data.length} loaded={loaded} />
       {dialog && <CommandDialog action={dialog.action} collectorId={dialog.id} onClose={() => setDialog(null)} />}
     </Stack>
   );
