@@ -164,7 +164,7 @@ try {
   const domRows = await p.locator('tbody tr[data-testid^=row-]').count();
   await p.evaluate(instrument);
   // PROFILE=file: a CPU profile of the page (DevTools format) for phases 2–4.
-  // PROFILE_FROM=storm: only phase 4.
+  // PROFILE_FROM=storm: only phase 4; PROFILE_FROM=scroll: only phase 2.
   const cdp = process.env.PROFILE ? await p.context().newCDPSession(p) : null;
   const profile = async () => { await cdp.send('Profiler.enable'); await cdp.send('Profiler.setSamplingInterval', { interval: 500 }); await cdp.send('Profiler.start'); };
   if (cdp && process.env.PROFILE_FROM !== 'storm') await profile();
@@ -177,6 +177,7 @@ try {
     await p.waitForTimeout(50);
   }
   const scrollLong = await takeLong(p);
+  if (cdp && process.env.PROFILE_FROM === 'scroll') { writeFileSync(process.env.PROFILE, JSON.stringify((await cdp.send('Profiler.stop')).profile)); }
   await scroller.evaluate((el) => { el.scrollTop = 0; });
   await p.getByTestId('row-sim-0000').waitFor();
 
@@ -259,7 +260,7 @@ try {
     const ev = events.find((e) => e.id === d.id && e.status === 'online');
     if (ev) { stormLatency.push(d.t - ev.t); stormReceived.push(d.t - ev.recv); }
   }
-  if (cdp) writeFileSync(process.env.PROFILE, JSON.stringify((await cdp.send('Profiler.stop')).profile));
+  if (cdp && process.env.PROFILE_FROM !== 'scroll') writeFileSync(process.env.PROFILE, JSON.stringify((await cdp.send('Profiler.stop')).profile));
   const load = (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10);
   out = {
     collectors: total, first_load_ms: loads, collectors_fetch_ms: fetchSpan, first_load_phases_ms: phases, rows_in_dom: domRows,

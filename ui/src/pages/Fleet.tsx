@@ -340,7 +340,7 @@ const FleetTable = memo(function FleetTable({ vitems, table, byId, selection, ex
   const estimateSize = useCallback((i: number) => (vitems[i]?.kind === 'detail' ? 64 : 41), [vitems]);
   const getItemKey = useCallback((i: number) => { const it = vitems[i]!; return it.kind === 'row' ? it.row.id : it.kind === 'group' ? `g:${it.key}` : `d:${it.id}`; }, [vitems]);
   const getScrollElement = useCallback(() => scrollRef.current, []);
-  const virt = useVirtualizer({ count: vitems.length, getScrollElement, estimateSize, overscan: 15, getItemKey });
+  const virt = useVirtualizer({ count: vitems.length, getScrollElement, estimateSize, overscan: 10, getItemKey });
   const vr = virt.getVirtualItems();
   const padTop = vr.length ? vr[0]!.start : 0;
   const padBottom = vr.length ? virt.getTotalSize() - vr[vr.length - 1]!.end : 0;
