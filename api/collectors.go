@@ -436,5 +436,5 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 			return cmp.Compare(x.Key, y.Key)
 		})
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, &out)
 }
