@@ -137,6 +137,7 @@ type api struct {
 	o Options
 	// entries are the scratch slices of GET /collectors, reused across requests.
 	entries sync.Pool
+	walker  *walker // the fleet walks of GET /collectors, shared by requests at once
 }
 
 // route is one endpoint of the package.
@@ -239,7 +240,7 @@ func register(mux auth.Mux, o Options) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &api{o: o}
+	a := &api{o: o, walker: newWalker()}
 	a.entries.New = newEntries
 	o.Auth.Routes(mux) // wraps its own routes in the middleware
 	for _, rt := range a.routes() {

@@ -223,7 +223,7 @@ func (lq *listQuery) keep(h *health.Health, org, team, q string) bool {
 
 // entry is a collector that passed scope and filters.
 type entry struct {
-	h     health.Health
+	h     *health.Health // in the walk's healths, shared with other requests: read only
 	team  string
 	group string
 }
@@ -344,14 +344,16 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 	bufp := a.entries.Get().(*[]entry)
 	es := (*bufp)[:0]
 	defer func() {
-		clear(es) // drop the references to targets
+		clear(es) // drop the references to the walk's healths
 		*bufp = es[:0]
 		a.entries.Put(bufp)
 	}()
-	a.o.Fleet.Each(func(h health.Health) bool {
-		org, team := a.scopeOf(&h)
-		if !p.CanRead(org, team) || !lq.keep(&h, org, team, q) {
-			return true
+	hs := a.walker.healths(a.o.Fleet)
+	for i := range hs {
+		h := &hs[i]
+		org, team := a.scopeOf(h)
+		if !p.CanRead(org, team) || !lq.keep(h, org, team, q) {
+			continue
 		}
 		var group string
 		if lq.groups != nil || lq.tags != nil || lq.groupBy == "group" {
@@ -362,12 +364,11 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			if !lq.steered(group, tags) {
-				return true
+				continue
 			}
 		}
 		es = append(es, entry{h: h, team: team, group: group})
-		return true
-	})
+	}
 
 	sum := wire.Summary{Total: len(es), ByStatus: make(map[string]int, len(statusRank))}
 	for _, s := range fleet.Statuses() {
@@ -378,7 +379,7 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 		groups = map[string]int{}
 	}
 	for i := range es {
-		h := &es[i].h
+		h := es[i].h
 		sum.ByStatus[string(h.Status)]++
 		if h.Agent.HasItems {
 			sum.ItemsCollected += h.Agent.Items
@@ -399,12 +400,16 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	// Sort pointers: a Health is too big to swap.
 	order := make([]*entry, len(es))
 	for i := range es {
 		order[i] = &es[i]
 	}
-	if lq.sortBy != "id" || lq.desc { // Each hands them out sorted by id already
+	switch byID := compareBy("id", false); {
+	case lq.sortBy == "id" && !lq.desc && slices.IsSortedFunc(order, byID):
+		// Each hands them out sorted by id already.
+	case lq.sortBy == "id" && lq.desc && slices.IsSortedFunc(order, byID):
+		slices.Reverse(order)
+	default:
 		slices.SortFunc(order, compareBy(lq.sortBy, lq.desc))
 	}
 
@@ -417,7 +422,7 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 	hi := min(lo+lq.limit, len(es))
 	out.Data = make([]wire.Collector, 0, hi-lo)
 	for i := lo; i < hi; i++ {
-		out.Data = append(out.Data, a.row(&order[i].h))
+		out.Data = append(out.Data, a.row(order[i].h))
 	}
 	if groups != nil {
 		out.Groups = make([]wire.Group, 0, len(groups))
@@ -431,5 +436,5 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 			return cmp.Compare(x.Key, y.Key)
 		})
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, &out)
 }

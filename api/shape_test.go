@@ -253,7 +253,7 @@ func BenchmarkListCollectors10k(b *testing.B) {
 		eval.Observe(agentResult(tg, t0.Add(-time.Minute), float64(i)))
 		eval.Observe(agentResult(tg, t0, float64(2*i)))
 	}
-	a := &api{o: Options{Fleet: eval, DefaultOrg: "default"}}
+	a := &api{o: Options{Fleet: eval, DefaultOrg: "default"}, walker: newWalker()}
 	a.entries.New = newEntries
 	p := &auth.Principal{UserID: "u", Bindings: []auth.Binding{{Role: auth.OrgAdmin, Org: "acme"}}}
 	for _, q := range []string{"", "?sort=-cpu&group_by=status", "?q=c-0999&label=env=prod", "?status=online&sort=freshness&page=20&limit=100"} {

@@ -136,6 +136,7 @@ try {
   const phases = []; // where each first load's time went, from the page's own clock
   // PROFILE_LOAD=file: a CPU profile of the page (DevTools format) during the last first load.
   const loadCdp = process.env.PROFILE_LOAD ? await p.context().newCDPSession(p) : null;
+  const fetchDetail = []; // per run, per GET /collectors page: its resource timing
   for (let i = 0; i < RUNS; i++) {
     if (loadCdp && i === RUNS - 1) { await loadCdp.send('Profiler.enable'); await loadCdp.send('Profiler.setSamplingInterval', { interval: 200 }); await loadCdp.send('Profiler.start'); }
     const t0 = Date.now();
@@ -156,12 +157,41 @@ try {
         table_shown: r(performance.now()),
       };
     }));
-    fetchSpan.push(await p.evaluate(() => {
+    const [span, reqs] = await p.evaluate(() => {
       const rs = performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/v1/collectors?'));
-      return rs.length ? Math.round(Math.max(...rs.map((r) => r.responseEnd)) - Math.min(...rs.map((r) => r.startTime))) : null;
-    }));
+      const t0 = rs.length ? Math.min(...rs.map((r) => r.startTime)) : 0;
+      // Per request, from the first one's start: when it started, the wait for a
+      // connection (startTime→requestStart), the server's (requestStart→responseStart),
+      // the transfer (responseStart→responseEnd), and the body's size on the wire.
+      const reqs = rs.map((r) => ({
+        page: Number(new URL(r.name).searchParams.get('page') || 1), start: Math.round(r.startTime - t0),
+        queue: Math.round(r.requestStart - r.startTime), server: Math.round(r.responseStart - r.requestStart),
+        transfer: Math.round(r.responseEnd - r.responseStart), kb: Math.round(r.encodedBodySize / 1024),
+      })).sort((a, b) => a.page - b.page);
+      return [rs.length ? Math.round(Math.max(...rs.map((r) => r.responseEnd)) - t0) : null, reqs];
+    });
+    fetchSpan.push(span);
+    fetchDetail.push(reqs);
   }
   const domRows = await p.locator('tbody tr[data-testid^=row-]').count();
+  // Where the server's time goes, from the page (its session cookie), PROBES rounds
+  // of 10 requests at once each: GET /me is authentication alone; limit=1 adds the
+  // walk, filter, summary and sort of every collector; limit=1000 adds a page of
+  // 1,000 rows to marshal and send. The server's wait (requestStart→responseStart) of each.
+  const probes = {};
+  for (const [name, path] of [['me', '/api/v1/me'], ['walk', '/api/v1/collectors?limit=1&sort=-id&page='], ['page', '/api/v1/collectors?limit=1000&sort=-id&page=']]) {
+    const waits = [];
+    for (let round = 0; round < Number(process.env.PROBES || 5); round++) {
+      waits.push(...await p.evaluate(async (path) => {
+        performance.clearResourceTimings();
+        const urls = Array.from({ length: 10 }, (_, i) => path + (path.endsWith('=') ? i + 1 : ''));
+        await Promise.all(urls.map((u) => fetch(u, { cache: 'no-store' }).then((r) => r.arrayBuffer())));
+        const mine = new Set(urls.map((u) => new URL(u, location.href).href));
+        return performance.getEntriesByType('resource').filter((r) => mine.has(r.name)).map((r) => Math.round(r.responseStart - r.requestStart));
+      }, path));
+    }
+    probes[name] = spread(waits);
+  }
   await p.evaluate(instrument);
   // PROFILE=file: a CPU profile of the page (DevTools format) for phases 2–4.
   // PROFILE_FROM=storm: only phase 4; PROFILE_FROM=scroll: only phase 2.
@@ -263,7 +293,12 @@ try {
   if (cdp && process.env.PROFILE_FROM !== 'scroll') writeFileSync(process.env.PROFILE, JSON.stringify((await cdp.send('Profiler.stop')).profile));
   const load = (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10);
   out = {
-    collectors: total, first_load_ms: loads, collectors_fetch_ms: fetchSpan, first_load_phases_ms: phases, rows_in_dom: domRows,
+    collectors: total, first_load_ms: loads, collectors_fetch_ms: fetchSpan, first_load_phases_ms: phases,
+    collectors_fetch: fetchDetail.map((rs) => ({
+      server_ms: spread(rs.map((r) => r.server)), transfer_ms: spread(rs.map((r) => r.transfer)),
+      queue_ms: spread(rs.map((r) => r.queue)), kb: rs.reduce((n, r) => n + r.kb, 0), requests: rs,
+    })),
+    server_probe_ms: probes, rows_in_dom: domRows,
     scroll: { longtasks: scrollLong.length, longest_ms: Math.max(0, ...scrollLong) },
     update_ms: { command: spread(commandLatency), command_each: commandLatency, kill_offline: killLatency, storm_rows_in_view: spread(stormLatency), from_receipt: spread(received), storm_from_receipt: spread(stormReceived) },
     quiet: { longtasks: quietLong.length, longest_ms: Math.max(0, ...quietLong) },

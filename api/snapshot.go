@@ -1,0 +1,62 @@
+package api
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/corral-dev/corral/health"
+)
+
+// walker hands GET /collectors the health of every collector, shared by the
+// requests that ask at once: the web UI loads a big fleet as several pages in
+// parallel, and each page needs the whole fleet (its summary, its sort). A
+// request never gets a walk that began before it arrived: it joins the walk
+// that has not started yet, which starts once the one under way (if any) ends.
+// So 10 requests at once cost two walks of the fleet, not 10, and each sees
+// the fleet as fresh as if it had walked it itself.
+type walker struct {
+	mu   sync.Mutex
+	next *walk         // the walk the next arrivals join; nil when none waits
+	sem  chan struct{} // held by the walk under way
+	size atomic.Int64  // collectors of the last walk, to size the next one
+}
+
+// walk is one pass over the fleet. hs is set before done is closed and never
+// changed after: every request of the walk reads it, none may write it.
+type walk struct {
+	done chan struct{}
+	hs   []health.Health
+}
+
+func newWalker() *walker { return &walker{sem: make(chan struct{}, 1)} }
+
+// healths returns the health of every collector of fleet, sorted by collector
+// as fleet.Each hands them out, read after the call began. The slice is shared:
+// read only.
+func (w *walker) healths(fleet FleetReader) []health.Health {
+	w.mu.Lock()
+	wk, lead := w.next, false
+	if wk == nil {
+		wk, lead = &walk{done: make(chan struct{})}, true
+		w.next = wk
+	}
+	w.mu.Unlock()
+	if !lead {
+		<-wk.done
+		return wk.hs
+	}
+	w.sem <- struct{}{} // after the walk under way, which began before some of us arrived
+	w.mu.Lock()
+	w.next = nil // whoever arrives from now on waits for a walk that begins after them
+	w.mu.Unlock()
+	hs := make([]health.Health, 0, w.size.Load())
+	fleet.Each(func(h health.Health) bool {
+		hs = append(hs, h)
+		return true
+	})
+	w.size.Store(int64(len(hs)))
+	wk.hs = hs
+	close(wk.done)
+	<-w.sem
+	return hs
+}
