@@ -227,9 +227,10 @@ test('a viewer sees no action, and a direct API write gets 403', async () => {
   await p.getByTestId('row-sim-0002').waitFor();
   await p.getByRole('button', { name: 'Menu for sim-0002' }).click();
   await p.getByRole('menuitem', { name: 'View details' }).waitFor();
-  for (const a of ['Stop', 'Restart', 'Collect now', 'Resume', 'Backfill…', 'Test connection']) {
+  for (const a of ['Stop', 'Restart', 'Collect now', 'Resume', 'Backfill…', 'Test connection', 'Edit Configuration…', 'Rotate Credentials…', 'Unregister…']) {
     assert.equal(await p.getByRole('menuitem', { name: a, exact: true }).count(), 0, `viewer sees ${a}`);
   }
+  await p.getByRole('menuitem', { name: 'View Logs' }).waitFor();
   await p.keyboard.press('Escape');
   await p.goto(`${e2e.fleet.base}/collectors/sim-0002`);
   await p.getByRole('heading', { name: 'Connection information' }).waitFor();
@@ -241,6 +242,43 @@ test('a viewer sees no action, and a direct API write gets 403', async () => {
     return r.status;
   });
   assert.equal(status, 403);
+  await clean(p);
+});
+
+test("a row's menu has the seed's actions: edit configuration, rotate, unregister, view logs", async () => {
+  const p = await adminPage();
+  await p.getByTestId('row-sim-0003').waitFor();
+  const menu = async (item) => {
+    await p.getByRole('button', { name: 'Menu for sim-0003' }).click();
+    await p.getByRole('menuitem', { name: item, exact: true }).click();
+  };
+  await p.getByRole('button', { name: 'Menu for sim-0003' }).click();
+  await p.getByRole('menuitem', { name: 'Unregister…' }).waitFor();
+  await noSeriousA11y(p, 'fleet row menu');
+  await shoot(p, 'fleet-menu');
+  await p.keyboard.press('Escape');
+  // Edit configuration loads the collector's detail, then the agent's keys.
+  await menu('Edit Configuration…');
+  const cfg = p.getByRole('dialog', { name: /Edit Configuration: sim-0003/ });
+  await cfg.waitFor();
+  const rate = String((await e2e.fleet.api('GET', '/collectors/sim-0003/health')).body.body.config.find((k) => k.key === 'rate').value);
+  await waitFor('the agent’s keys in the dialog', async () => (await cfg.getByTestId('cfg-rate').inputValue()) === rate);
+  await p.keyboard.press('Escape');
+  await cfg.waitFor({ state: 'detached' });
+  await menu('Rotate Credentials…');
+  const rot = p.getByRole('dialog', { name: 'Rotate Credentials' });
+  await rot.waitFor();
+  await rot.getByRole('button', { name: 'Close' }).click();
+  await rot.waitFor({ state: 'detached' });
+  await menu('Unregister…');
+  const un = p.getByRole('dialog', { name: 'Unregister Collector' });
+  await un.waitFor();
+  await un.getByText('Unregistering collector sim-0003').waitFor();
+  await p.keyboard.press('Escape');
+  await un.waitFor({ state: 'detached' });
+  assert.equal((await e2e.fleet.api('GET', '/collectors/sim-0003')).status, 200, 'still registered');
+  await menu('View Logs');
+  await p.waitForURL(/\/collectors\/sim-0003\/logs/);
   await clean(p);
 });
 

@@ -9,6 +9,7 @@ import { statusLook } from '../components/badges';
 import { RowCompleteness, RowFreshness, RowLastSeen, RowStatus, TableTip } from '../components/rowCells';
 import { CommandDialog, type Action } from '../dialogs/CommandDialog';
 import { FleetLifecycle } from '../dialogs/FleetLifecycle';
+import { RowLifecycleDialog, type RowLifecycle } from '../dialogs/LifecycleActions';
 import { BulkLinks } from './Bulk';
 import { buildList, FleetRows, parseQuery, serializeQuery, serverParams, summarize, withOriginal, type FleetQuery, type ListItem } from '../fleetState';
 import { ageSeconds, formatAge, formatBytes, formatDuration, formatNumber, formatPercent } from '../format';
@@ -186,6 +187,7 @@ const SORTABLE: Record<string, string> = {
 interface RowCtx {
   canAct: (c: Collector) => boolean;
   openDialog: (a: Action, id: string) => void;
+  openLifecycle: (kind: RowLifecycle, c: Collector) => void;
   expanded: Set<string>;
   toggleExpand: (id: string) => void;
 }
@@ -258,13 +260,13 @@ function RowMenu({ c, ctx }: { c: Collector; ctx: RowCtx }) {
   if (!mounted) return button(() => { setMounted(true); setOpened(true); });
   const act = ctx.canAct(c);
   return (
-    <Menu position="bottom-end" withinPortal opened={opened} onChange={setOpened}>
+    <Menu position="bottom-end" withinPortal opened={opened} onChange={setOpened} withInitialFocusPlaceholder={false}>
       <Menu.Target>{button()}</Menu.Target>
       <Menu.Dropdown>
         <Menu.Item component={Link} to={`/collectors/${encodeURIComponent(c.id)}`}>View details</Menu.Item>
         {act && (
           <>
-            <Menu.Divider />
+            <Menu.Divider role="separator" />
             {c.status === 'paused'
               ? <Menu.Item onClick={() => ctx.openDialog('resume', c.id)}>Resume</Menu.Item>
               : <Menu.Item onClick={() => ctx.openDialog('stop', c.id)}>Stop</Menu.Item>}
@@ -272,6 +274,15 @@ function RowMenu({ c, ctx }: { c: Collector; ctx: RowCtx }) {
             <Menu.Item onClick={() => ctx.openDialog('collect', c.id)}>Collect now</Menu.Item>
             <Menu.Item onClick={() => ctx.openDialog('test-connection', c.id)}>Test connection</Menu.Item>
             <Menu.Item onClick={() => ctx.openDialog('backfill', c.id)}>Backfill…</Menu.Item>
+          </>
+        )}
+        <Menu.Divider role="separator" />
+        <Menu.Item component={Link} to={`/collectors/${encodeURIComponent(c.id)}/logs`}>View Logs</Menu.Item>
+        {act && (
+          <>
+            <Menu.Item onClick={() => ctx.openLifecycle('config', c)}>Edit Configuration…</Menu.Item>
+            <Menu.Item onClick={() => ctx.openLifecycle('rotate', c)}>Rotate Credentials…</Menu.Item>
+            <Menu.Item color="red.9" onClick={() => ctx.openLifecycle('unregister', c)}>Unregister…</Menu.Item>
           </>
         )}
       </Menu.Dropdown>
@@ -410,6 +421,7 @@ export function FleetPage() {
   const [selection, setSelection] = useState<RowSelectionState>({});
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
   const [dialog, setDialog] = useState<{ action: Action; id: string } | null>(null);
+  const [lifecycle, setLifecycle] = useState<{ kind: RowLifecycle; c: Collector } | null>(null);
 
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const list = useMemo(() => buildList([...rows.values()], q), [rows, version, q]);
@@ -427,6 +439,7 @@ export function FleetPage() {
   const meta = useMemo<RowCtx>(() => ({
     canAct, expanded,
     openDialog: (action, id) => setDialog({ action, id }),
+    openLifecycle: (kind, c) => setLifecycle({ kind, c }),
     toggleExpand: (id) => setExpanded((s) => { const n = new Set(s); if (n.has(id)) n.delete(id); else n.add(id); return n; }),
   }), [canAct, expanded]);
   const table = useReactTable({
@@ -464,6 +477,7 @@ export function FleetPage() {
       <FleetTable vitems={vitems} table={table} byId={byId} selection={selection} expanded={expanded} meta={meta}
         sort={q.sort} sortBy={sortBy} shown={data.length} loaded={loaded} />
       {dialog && <CommandDialog action={dialog.action} collectorId={dialog.id} onClose={() => setDialog(null)} />}
+      {lifecycle && <RowLifecycleDialog kind={lifecycle.kind} collector={lifecycle.c} onClose={() => setLifecycle(null)} />}
     </Stack>
   );
 }
