@@ -115,6 +115,29 @@ func (f *fixture) send(t *testing.T, command string, args any) (control.Response
 	return resp, status
 }
 
+// health fetches the agent's /healthz: the status code and the decoded body.
+func (f *fixture) health(t *testing.T) (int, exporter.Health) {
+	t.Helper()
+	var h exporter.Health
+	code := getJSON(t, f.srv.URL+"/healthz", &h)
+	return code, h
+}
+
+// getJSON fetches url and decodes its JSON body, whatever the status, into
+// out; it returns the status code.
+func getJSON(t *testing.T, url string, out any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+	return resp.StatusCode
+}
+
 func scrape(t *testing.T, url string) map[string]*dto {
 	t.Helper()
 	resp, err := http.Get(url + "/metrics")
@@ -240,35 +263,23 @@ func TestContractMetricsArePresentAndLintClean(t *testing.T) {
 func TestHealthzCodes(t *testing.T) {
 	fail := &switchable{}
 	f := newIdleFixture(t, fail, func(o *exporter.Options) { o.Retry.Attempts = 1 })
-	get := func() (int, exporter.Health) {
-		resp, err := http.Get(f.srv.URL + "/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var h exporter.Health
-		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, h
-	}
-	if code, h := get(); code != 503 || h.State != exporter.StateStarting {
+	if code, h := f.health(t); code != 503 || h.State != exporter.StateStarting {
 		t.Errorf("before the first collection: %d %s, want 503 starting", code, h.State)
 	}
 	f.send(t, control.Collect, nil)
-	if code, h := get(); code != 200 || h.State != exporter.StateRunning || !h.Healthy || h.LastCollection == nil {
+	if code, h := f.health(t); code != 200 || h.State != exporter.StateRunning || !h.Healthy || h.LastCollection == nil {
 		t.Errorf("after a success: %d %+v", code, h)
 	}
 	fail.fail.Store(true)
 	if resp, _ := f.send(t, control.Collect, nil); resp.OK {
 		t.Error("a failing collection answered ok")
 	}
-	code, h := get()
+	code, h := f.health(t)
 	if code != 503 || h.State != exporter.StateError || !strings.Contains(h.LastError, "source down") {
 		t.Errorf("after a failure: %d %+v", code, h)
 	}
 	f.send(t, control.Pause, map[string]string{"reason": "maintenance"})
-	if code, h := get(); code != 200 || h.State != exporter.StatePaused || h.PausedReason != "maintenance" {
+	if code, h := f.health(t); code != 200 || h.State != exporter.StatePaused || h.PausedReason != "maintenance" {
 		t.Errorf("paused: %d %+v", code, h)
 	}
 }
@@ -410,15 +421,7 @@ func TestHealthListsCurrentConfig(t *testing.T) {
 	f := newIdleFixture(t, col, nil)
 	config := func() map[string]any {
 		t.Helper()
-		resp, err := http.Get(f.srv.URL + "/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var h exporter.Health
-		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-			t.Fatal(err)
-		}
+		_, h := f.health(t)
 		out := map[string]any{}
 		for _, k := range h.Config {
 			if k.Doc == "" {
@@ -637,15 +640,8 @@ func TestLogsEndpoint(t *testing.T) {
 		f.send(t, control.Collect, nil)
 	}
 	get := func(q string) exporter.LogPage {
-		resp, err := http.Get(f.srv.URL + "/logs" + q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var p exporter.LogPage
-		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
-			t.Fatal(err)
-		}
+		getJSON(t, f.srv.URL+"/logs"+q, &p)
 		return p
 	}
 	p := get("?limit=2")

@@ -1,106 +1,36 @@
 package faults
 
 import (
-	"context"
-	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/corral-dev/corral/api/wire"
 	"github.com/corral-dev/corral/cluster"
-	"github.com/corral-dev/corral/exporter"
-	agentctl "github.com/corral-dev/corral/exporter/control"
-	"github.com/corral-dev/corral/exporter/synthetic"
+	"github.com/corral-dev/corral/exporter/exportertest"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/store/testdb"
 )
 
-// scrapeLog is a real agent (the SDK with the synthetic collector, in the
-// test's process) whose scrapes and control requests are counted on arrival.
-type scrapeLog struct {
-	name  string
-	addr  string
-	agent *exporter.Agent
-	mu    sync.Mutex
-	got   []time.Time
-	ctl   map[string]int
-}
+// scrapeLog is a counted agent with the checks TestReplicaKilled makes of it.
+type scrapeLog struct{ *exportertest.Counted }
 
-func startScrapeLog(t *testing.T, name, key string) *scrapeLog {
-	t.Helper()
-	pub, err := agentctl.ParsePublicKey(key)
-	if err != nil {
-		t.Fatal(err)
+// lastBefore is the arrival of the last scrape before at, zero if none.
+func (l scrapeLog) lastBefore(at time.Time) time.Time {
+	ts := l.Scrapes(time.Time{}, at)
+	if len(ts) == 0 {
+		return time.Time{}
 	}
-	a, err := exporter.New(synthetic.New(synthetic.Config{Rate: 10}, 1), exporter.Options{Name: name, Kind: "synthetic",
-		Interval: 200 * time.Millisecond, TrustedKeys: []ed25519.PublicKey{pub}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Run(ctx); close(done) }()
-	l := &scrapeLog{name: name, agent: a, ctl: map[string]int{}}
-	h := a.Handler()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/metrics":
-			l.mu.Lock()
-			l.got = append(l.got, time.Now())
-			l.mu.Unlock()
-		case "/control":
-			b, _ := io.ReadAll(r.Body)
-			var req struct{ ID string }
-			_ = json.Unmarshal(b, &req)
-			l.mu.Lock()
-			l.ctl[req.ID]++
-			l.mu.Unlock()
-			r.Body = io.NopCloser(strings.NewReader(string(b)))
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { cancel(); <-done; srv.Close() })
-	l.addr = strings.TrimPrefix(srv.URL, "http://")
-	return l
-}
-
-func (l *scrapeLog) since(from time.Time) []time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []time.Time
-	for _, at := range l.got {
-		if !at.Before(from) {
-			out = append(out, at)
-		}
-	}
-	return out
-}
-
-func (l *scrapeLog) lastBefore(at time.Time) time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var last time.Time
-	for _, x := range l.got {
-		if x.Before(at) {
-			last = x
-		}
-	}
-	return last
+	return ts[len(ts)-1]
 }
 
 // collects is how many collect commands the agent carried out.
-func (l *scrapeLog) collects(t *testing.T) float64 {
+func (l scrapeLog) collects(t *testing.T) float64 {
 	t.Helper()
-	fams, err := l.agent.Registry().Gather()
+	fams, err := l.Agent.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,14 +70,14 @@ func TestReplicaKilled(t *testing.T) {
 	url := testdb.Postgres(t)
 	// The first replica's harness prepares the store: key, org, users, tokens.
 	first := NewServer(t, ServerOptions{Storage: url})
-	logs := map[string]*scrapeLog{}
+	logs := map[string]scrapeLog{}
 	var names []string
 	var static strings.Builder
 	for i := range n {
 		name := fmt.Sprintf("col-%d", i)
-		logs[name] = startScrapeLog(t, name, first.PublicKey)
+		logs[name] = scrapeLog{exportertest.StartCounted(t, name, first.PublicKey)}
 		names = append(names, name)
-		fmt.Fprintf(&static, "      - {targets: ['%s'], labels: {collector: %s}}\n", logs[name].addr, name)
+		fmt.Fprintf(&static, "      - {targets: ['%s'], labels: {collector: %s}}\n", logs[name].Addr, name)
 	}
 	replicaNames := []string{"a", "b", "c"}
 	var reps []*Server
@@ -210,7 +140,7 @@ cluster:
 		t.Fatalf("collect through a for %s (owned by b): %d %v %+v", x, code, err, ans)
 	}
 	acked := ans.Command.ID
-	if got := logs[x].ctl[acked]; got != 1 {
+	if got := logs[x].ControlsFor(acked); got != 1 {
 		t.Errorf("command %s reached the agent %d times, want once", acked, got)
 	}
 
@@ -230,13 +160,13 @@ cluster:
 	var worst time.Duration
 	for _, c := range owned["b"] {
 		l := logs[c]
-		for len(l.since(killed)) == 0 {
+		for len(l.Scrapes(killed, time.Time{})) == 0 {
 			if time.Since(killed) > 5*interval {
 				t.Fatalf("%s not scraped for %v after b was killed", c, time.Since(killed))
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		gap := l.since(killed)[0].Sub(l.lastBefore(killed))
+		gap := l.Scrapes(killed, time.Time{})[0].Sub(l.lastBefore(killed))
 		worst = max(worst, gap)
 		if gap > 2*interval+100*time.Millisecond {
 			t.Errorf("%s: %v between b's last scrape and %s's first, want at most two intervals", c, gap.Round(time.Millisecond), cluster.Owner(live, c))
@@ -270,7 +200,7 @@ cluster:
 	from := time.Now().Add(interval)
 	time.Sleep(4 * interval)
 	for _, c := range names {
-		ts := logs[c].since(from)
+		ts := logs[c].Scrapes(from, time.Time{})
 		for i := 1; i < len(ts); i++ {
 			if ts[i].Sub(ts[i-1]) < interval/2 {
 				t.Errorf("%s scraped twice within %v after the takeover", c, ts[i].Sub(ts[i-1]))

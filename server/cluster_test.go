@@ -2,14 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,81 +22,12 @@ import (
 	"github.com/corral-dev/corral/api/auth"
 	"github.com/corral-dev/corral/cluster"
 	"github.com/corral-dev/corral/control"
-	"github.com/corral-dev/corral/exporter"
-	agentctl "github.com/corral-dev/corral/exporter/control"
-	"github.com/corral-dev/corral/exporter/synthetic"
+	"github.com/corral-dev/corral/exporter/exportertest"
 	"github.com/corral-dev/corral/store"
 	"github.com/corral-dev/corral/store/testdb"
 )
 
 var replicasRun = flag.Duration("replicas.run", 20*time.Second, "how long TestReplicas counts scrapes in steady state (the issue's full run: 5m)")
-
-// countedAgent is a real agent (synthetic collector) whose scrapes and
-// control requests are recorded as they arrive.
-type countedAgent struct {
-	name string
-	addr string
-	mu   sync.Mutex
-	got  []time.Time    // every GET /metrics
-	ctl  map[string]int // POST /control per command id
-}
-
-func newCountedAgent(t *testing.T, name string, key string) *countedAgent {
-	t.Helper()
-	pub, err := agentctl.ParsePublicKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := exporter.New(synthetic.New(synthetic.Config{Rate: 10}, 1), exporter.Options{Name: name, Kind: "synthetic",
-		Interval: 200 * time.Millisecond, TrustedKeys: []ed25519.PublicKey{pub}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Run(ctx); close(done) }()
-	ca := &countedAgent{name: name, ctl: map[string]int{}}
-	h := a.Handler()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/metrics":
-			ca.mu.Lock()
-			ca.got = append(ca.got, time.Now())
-			ca.mu.Unlock()
-		case "/control":
-			b, _ := io.ReadAll(r.Body)
-			var req struct{ ID string }
-			_ = json.Unmarshal(b, &req)
-			ca.mu.Lock()
-			ca.ctl[req.ID]++
-			ca.mu.Unlock()
-			r.Body = io.NopCloser(strings.NewReader(string(b)))
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { cancel(); <-done; srv.Close() })
-	ca.addr = strings.TrimPrefix(srv.URL, "http://")
-	return ca
-}
-
-// scrapes are the times of the scrapes in [from, to).
-func (a *countedAgent) scrapes(from, to time.Time) []time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []time.Time
-	for _, at := range a.got {
-		if !at.Before(from) && at.Before(to) {
-			out = append(out, at)
-		}
-	}
-	return out
-}
-
-func (a *countedAgent) controls(id string) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.ctl[id]
-}
 
 // gaps are the least and the greatest time between two scrapes in ts.
 func gaps(ts []time.Time) (least, most time.Duration) {
@@ -176,15 +105,15 @@ func TestReplicas(t *testing.T) {
 	}
 	st.Close()
 
-	agents := map[string]*countedAgent{}
+	agents := map[string]*exportertest.Counted{}
 	var names []string
 	var static strings.Builder
 	for i := range n {
 		name := fmt.Sprintf("agent-%02d", i)
-		a := newCountedAgent(t, name, key.PublicKey)
+		a := exportertest.StartCounted(t, name, key.PublicKey)
 		agents[name] = a
 		names = append(names, name)
-		fmt.Fprintf(&static, "      - {targets: ['%s'], labels: {collector: %s}}\n", a.addr, name)
+		fmt.Fprintf(&static, "      - {targets: ['%s'], labels: {collector: %s}}\n", a.Addr, name)
 	}
 	dir := t.TempDir()
 	replicaNames := []string{"r-a", "r-b", "r-c"}
@@ -309,7 +238,7 @@ cluster:
 	t.Logf("database: %.1f commits/s from the three replicas (leases, reads and writes)", (commits1-commits0)/secs)
 	want := int(to.Sub(from) / interval)
 	for _, c := range names {
-		ts := agents[c].scrapes(from, to)
+		ts := agents[c].Scrapes(from, to)
 		least, most := gaps(ts)
 		if len(ts) < want-1 || len(ts) > want+1 || least < interval/2 || most > interval+interval/2 {
 			t.Errorf("%s: %d scrapes in %v (want %d±1), gaps %v to %v", c, len(ts), to.Sub(from).Round(time.Millisecond), want, least, most)
@@ -323,7 +252,7 @@ cluster:
 	// ends the handover runs after the next shared scrape time (a loaded
 	// machine; docs/configuration.md says "rarely two").
 	for _, c := range names {
-		ts := agents[c].scrapes(time.Time{}, from)
+		ts := agents[c].Scrapes(time.Time{}, from)
 		_, most := gaps(ts)
 		doubles := 0
 		for i := 1; i < len(ts); i++ {
@@ -359,7 +288,7 @@ cluster:
 	if code := reps[0].call(t, token, "POST", "/api/v1/collectors/"+target+"/collect?wait=confirmed&timeout=15s", nil, &ans); code != 200 || !ans.Success || ans.Command.State != store.CommandConfirmed {
 		t.Fatalf("collect through %s for %s (owned by %s): %d %+v", replicaNames[0], target, replicaNames[1], code, ans)
 	}
-	if got := agents[target].controls(ans.Command.ID); got != 1 {
+	if got := agents[target].ControlsFor(ans.Command.ID); got != 1 {
 		t.Errorf("command %s reached the agent %d times, want once", ans.Command.ID, got)
 	}
 	acked := ans.Command.ID
@@ -400,7 +329,7 @@ cluster:
 		a := agents[c]
 		var last time.Time
 		for {
-			ts := a.scrapes(died, time.Now())
+			ts := a.Scrapes(died, time.Now())
 			if len(ts) > 0 {
 				last = ts[0]
 				break
@@ -410,7 +339,7 @@ cluster:
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		prev := a.scrapes(died.Add(-2*interval), died)
+		prev := a.Scrapes(died.Add(-2*interval), died)
 		gap := last.Sub(died)
 		if len(prev) > 0 {
 			gap = last.Sub(prev[len(prev)-1])
@@ -444,7 +373,7 @@ cluster:
 	if code := reps[2].call(t, token, "POST", "/api/v1/collectors/"+target+"/collect?wait=confirmed&timeout=15s", nil, &ans); code != 200 || ans.Command.State != store.CommandConfirmed {
 		t.Fatalf("collect for %s after the takeover: %d %+v", target, code, ans)
 	}
-	if got := agents[target].controls(ans.Command.ID); got != 1 {
+	if got := agents[target].ControlsFor(ans.Command.ID); got != 1 {
 		t.Errorf("command %s reached the agent %d times, want once", ans.Command.ID, got)
 	}
 
@@ -453,7 +382,7 @@ cluster:
 	time.Sleep(4 * interval)
 	to = time.Now()
 	for _, c := range names {
-		ts := agents[c].scrapes(from, to)
+		ts := agents[c].Scrapes(from, to)
 		if least, _ := gaps(ts); len(ts) > 1 && least < interval/2 {
 			t.Errorf("%s scraped twice within %v after the takeover", c, least)
 		}

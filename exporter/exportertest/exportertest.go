@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -30,12 +31,18 @@ func Synthetic(t testing.TB, name string, cfg synthetic.Config, interval time.Du
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serve(t, a, a.Handler()), a
+}
+
+// serve runs a until the test ends, with h, which answers for it, behind an
+// httptest.Server.
+func serve(t testing.TB, a *exporter.Agent, h http.Handler) *httptest.Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = a.Run(ctx); close(done) }()
-	srv := httptest.NewServer(a.Handler())
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() { cancel(); <-done; srv.Close() })
-	return srv, a
+	return srv
 }
 
 // FreePorts finds n consecutive free ports on 127.0.0.1 for simulated agents
