@@ -115,9 +115,12 @@ try {
         window.__ws = this;
         this.addEventListener('message', (m) => {
           window.__frames++;
-          // A status reaches the page first in a status change or, for the sim-* agents
-          // the commands steer, in a heartbeat (data.status): the first event naming it.
-          if (typeof m.data !== 'string' || !(m.data.includes('status-changed') || m.data.includes('"collector":"sim-'))) return;
+          // A status reaches the page in a status change or in a heartbeat (data.status,
+          // sent just before the change): the first event naming it. Heartbeats are
+          // read only for the sim-* and flip-* rows the phases watch (the injected ones
+          // carry no status).
+          if (typeof m.data !== 'string') return;
+          if (!(m.data.includes('status-changed') || ((m.data.includes('"collector":"sim-') || m.data.includes('"collector":"flip-')) && m.data.includes('"status"')))) return;
           const e = JSON.parse(m.data);
           const st = e.type === 'collector:status-changed' ? e.data.new : e.type === 'collector:heartbeat' ? e.data?.status : null;
           if (!st || window.__last.get(e.collector) === st) return;
@@ -287,7 +290,8 @@ try {
   const stormLatency = [];
   const stormReceived = [];
   for (const d of doms) {
-    const ev = events.find((e) => e.id === d.id && e.status === 'online');
+    // The event that caused it: the last one naming this status received before the row changed.
+    const ev = events.filter((e) => e.id === d.id && e.status === 'online' && e.recv <= d.t).pop();
     if (ev) { stormLatency.push(d.t - ev.t); stormReceived.push(d.t - ev.recv); }
   }
   if (cdp && process.env.PROFILE_FROM !== 'scroll') writeFileSync(process.env.PROFILE, JSON.stringify((await cdp.send('Profiler.stop')).profile));

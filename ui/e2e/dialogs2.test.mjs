@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { e2eSuite, newPage, uiLogin, noSeriousA11y, clean, shoot, waitFor, ADMIN_PASSWORD } from './harness.mjs';
+import { e2eSuite, newPage, uiLogin, noSeriousA11y, clean, shoot, waitFor, sleep, ADMIN_PASSWORD } from './harness.mjs';
 
 const e2e = e2eSuite();
 const adminPage = (opts) => e2e.adminPage(opts);
@@ -295,6 +295,7 @@ test('log viewer: follows live, filters, loads more, exports; a line with HTML r
   await noSeriousA11y(p, 'log viewer');
   await shoot(p, 'logs');
 
+
   // Search, in the URL.
   await p.getByTestId('log-search').fill('command handled');
   await p.waitForURL(/q=command\+handled/);
@@ -336,6 +337,44 @@ test('log viewer: follows live, filters, loads more, exports; a line with HTML r
   await p.getByRole('button', { name: /Load more/ }).click();
   await waitFor('the next page', async () => (await p.getByTestId('log-row').count()) > 100);
   assert.match(await p.getByTestId('log-showing').textContent(), /^Showing 1–(1\d\d|200) of /);
+  await clean(p);
+});
+
+test('log viewer: a record logged while the socket was down shows after the reconnect', async () => {
+  const p = await newPage(e2e.browser);
+  // The page's sockets, and a switch that sends its reconnects to a path that
+  // refuses them: the connection stays down until the test lets it back.
+  await p.addInitScript(() => {
+    const WS = window.WebSocket;
+    window.__sockets = [];
+    window.__hold = false;
+    window.WebSocket = class extends WS {
+      constructor(url, ...rest) {
+        super(window.__hold ? String(url).replace('/api/v1/ws', '/api/v1/ws-held') : url, ...rest);
+        window.__sockets.push(this);
+      }
+    };
+  });
+  await uiLogin(p, e2e.fleet.base, 'admin', ADMIN_PASSWORD);
+  const id = 'sim-0003';
+  await p.goto(`${e2e.fleet.base}/collectors/${id}/logs`);
+  await p.getByTestId('log-row').first().waitFor();
+  await waitFor('live', async () => (await p.getByTestId('conn').textContent()) === 'Live');
+  await p.evaluate(() => { window.__hold = true; window.__sockets.forEach((w) => w.close()); });
+  await waitFor('the socket to drop', async () => /Reconnecting/.test(await p.getByTestId('conn').textContent()));
+  const r = await e2e.fleet.api('POST', `/collectors/${id}/collect?wait=ack`, { reason: 'while the socket was down' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const cid = r.body.command?.id; // the agent logs "command handled" with it
+  assert.ok(cid, JSON.stringify(r.body));
+  const handled = async () => p.getByTestId('log-row').filter({ hasText: cid }).count();
+  await waitFor('the record in the store', async () => (await e2e.fleet.api('GET', `/collectors/${id}/logs?q=${encodeURIComponent(cid)}`)).body.total > 0, 20_000);
+  await sleep(300);
+  assert.equal(await handled(), 0, 'nothing arrives while the socket is down');
+  const nav = await p.evaluate(() => performance.getEntriesByType('navigation').length);
+  await p.evaluate(() => { window.__hold = false; });
+  await waitFor('the record logged while the socket was down', async () => (await handled()) > 0, 40_000);
+  assert.equal(await p.getByTestId('conn').textContent(), 'Live');
+  assert.equal(await p.evaluate(() => performance.getEntriesByType('navigation').length), nav, 'no reload');
   await clean(p);
 });
 

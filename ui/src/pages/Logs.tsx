@@ -66,7 +66,12 @@ export function LogsPage() {
     return () => clearTimeout(t);
   }, [search, f.q, set]);
 
-  // The first page whenever the filter changes.
+  // After a reconnect or a resync message the socket may have missed records:
+  // the first page again.
+  const [resyncs, setResyncs] = useState(0);
+  useEffect(() => (live ? live.onResync(() => setResyncs((n) => n + 1)) : undefined), [live]);
+
+  // The first page whenever the filter changes (or after a resync).
   useEffect(() => {
     const ac = new AbortController();
     setLoading(true);
@@ -76,7 +81,7 @@ export function LogsPage() {
       .catch((e: unknown) => { if (!(e instanceof DOMException)) setError(e instanceof ApiError ? e.full : String(e)); })
       .finally(() => setLoading(false));
     return () => ac.abort();
-  }, [id, f]);
+  }, [id, f, resyncs]);
 
   async function loadMore() {
     setLoading(true);
