@@ -17,7 +17,9 @@ type Options struct {
 	Registerer prometheus.Registerer // nil: metrics are kept but not exposed
 
 	// BufferSize is how many events wait for one client before it must resync
-	// (default 256).
+	// (default 4096: a burst such as thousands of collectors changing status at
+	// once fits, and a resync costs the client a reload of the whole fleet, far
+	// more than the ~1 MiB the full queue holds).
 	BufferSize int
 	// AllowedOrigins are the browser origins allowed besides the server's own host:
 	// host patterns as in path.Match ("ui.example.com", "*.example.com"), or with a
@@ -71,7 +73,7 @@ func NewHub(o Options) *Hub {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.BufferSize <= 0 {
-		o.BufferSize = 256
+		o.BufferSize = 4096
 	}
 	if o.PingInterval <= 0 {
 		o.PingInterval = 30 * time.Second

@@ -69,6 +69,8 @@ const spread = (xs) => ({ n: xs.length, min: pct(xs, 0), p50: pct(xs, 0.5), p95:
 
 // Records long tasks and, for the rows in the DOM, when their data-status changed.
 function instrument() {
+  performance.setResourceTimingBufferSize(100000);
+  performance.clearResourceTimings();
   window.__long = [];
   window.__status = [];
   new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__long.push(Math.round(e.duration)))).observe({ type: 'longtask' });
@@ -307,6 +309,12 @@ try {
     update_ms: { command: spread(commandLatency), command_each: commandLatency, kill_offline: killLatency, storm_rows_in_view: spread(stormLatency), from_receipt: spread(received), storm_from_receipt: spread(stormReceived) },
     quiet: { longtasks: quietLong.length, longest_ms: Math.max(0, ...quietLong) },
     storm: { targets: FLIP, ws_messages_per_s: rate, injected_per_s: Math.round(injected / stormSeconds), events_per_s: rate + Math.round(injected / stormSeconds), seconds: STORM_SECONDS, ramp_ms: ramp, longtasks: stormLong.length, longest_ms: Math.max(0, ...stormLong), over_100ms: stormLong.filter((d) => d > 100).length },
+    // How often the page loaded the list again after the first loads (a periodic
+    // refresh every 30 s, a resync, a collector it did not know).
+    list_reloads: await p.evaluate(() => performance.getEntriesByType('resource').filter((r) => /\/api\/v1\/collectors\?.*page=1(&|$)/.test(r.name) && r.name.includes('limit=1000')).length),
+    // The server's side of it: resyncs sent (a client that fell behind its queue) and events dropped.
+    ws_server: await fetch(`${f.base}/metrics`).then((r) => r.text()).then((t) => Object.fromEntries(
+      ['corral_ws_resyncs_total', 'corral_ws_dropped_total'].map((m) => [m, Number((t.match(new RegExp(`^${m} (\\S+)$`, 'm')) || [])[1])]))).catch((e) => String(e)),
     loadavg: load, page_problems: p.problems.slice(0, 5),
   };
   console.log(JSON.stringify(out));
