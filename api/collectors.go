@@ -348,7 +348,8 @@ func (a *api) listCollectors(w http.ResponseWriter, r *http.Request) {
 		*bufp = es[:0]
 		a.entries.Put(bufp)
 	}()
-	hs := a.walker.healths(a.o.Fleet)
+	hs, release := a.walker.healths(a.o.Fleet)
+	defer release() // after the entries above are cleared: they point into hs
 	for i := range hs {
 		h := &hs[i]
 		org, team := a.scopeOf(h)

@@ -19,37 +19,55 @@ type walker struct {
 	next *walk         // the walk the next arrivals join; nil when none waits
 	sem  chan struct{} // held by the walk under way
 	size atomic.Int64  // collectors of the last walk, to size the next one
+	bufs sync.Pool     // *[]health.Health of walks every reader released
 }
 
 // walk is one pass over the fleet. hs is set before done is closed and never
-// changed after: every request of the walk reads it, none may write it.
+// changed after: every request of the walk reads it, none may write it. refs
+// counts its readers; the last to release it gives hs back for another walk,
+// so a lone request does not allocate the fleet's health again each time.
 type walk struct {
 	done chan struct{}
 	hs   []health.Health
+	refs atomic.Int32
 }
 
 func newWalker() *walker { return &walker{sem: make(chan struct{}, 1)} }
 
 // healths returns the health of every collector of fleet, sorted by collector
-// as fleet.Each hands them out, read after the call began. The slice is shared:
-// read only.
-func (w *walker) healths(fleet FleetReader) []health.Health {
+// as fleet.Each hands them out, read after the call began, and a release to
+// call once done with it. The slice is shared: read only, and not after release.
+func (w *walker) healths(fleet FleetReader) ([]health.Health, func()) {
 	w.mu.Lock()
 	wk, lead := w.next, false
 	if wk == nil {
 		wk, lead = &walk{done: make(chan struct{})}, true
 		w.next = wk
 	}
+	wk.refs.Add(1)
 	w.mu.Unlock()
+	release := func() {
+		if wk.refs.Add(-1) == 0 {
+			clear(wk.hs) // drop the references the healths hold
+			hs := wk.hs[:0]
+			wk.hs = nil
+			w.bufs.Put(&hs)
+		}
+	}
 	if !lead {
 		<-wk.done
-		return wk.hs
+		return wk.hs, release
 	}
 	w.sem <- struct{}{} // after the walk under way, which began before some of us arrived
 	w.mu.Lock()
 	w.next = nil // whoever arrives from now on waits for a walk that begins after them
 	w.mu.Unlock()
-	hs := make([]health.Health, 0, w.size.Load())
+	var hs []health.Health
+	if bp, ok := w.bufs.Get().(*[]health.Health); ok {
+		hs = (*bp)[:0]
+	} else {
+		hs = make([]health.Health, 0, w.size.Load())
+	}
 	fleet.Each(func(h health.Health) bool {
 		hs = append(hs, h)
 		return true
@@ -58,5 +76,5 @@ func (w *walker) healths(fleet FleetReader) []health.Health {
 	wk.hs = hs
 	close(wk.done)
 	<-w.sem
-	return hs
+	return hs, release
 }

@@ -32,14 +32,19 @@ func TestWalkerShares(t *testing.T) {
 	f := &gatedFleet{started: make(chan int64, 10), gate: make(chan struct{})}
 	w := newWalker()
 	got := make([]string, 6)
+	first := func() string {
+		hs, release := w.healths(f)
+		defer release()
+		return hs[0].Reason
+	}
 	var wg sync.WaitGroup
-	wg.Go(func() { got[0] = w.healths(f)[0].Reason })
+	wg.Go(func() { got[0] = first() })
 	if n := <-f.started; n != 1 {
 		t.Fatalf("walk %d started first", n)
 	}
 	// Walk 1 is under way: these five arrived after it began.
 	for i := 1; i < 6; i++ {
-		wg.Go(func() { got[i] = w.healths(f)[0].Reason })
+		wg.Go(func() { got[i] = first() })
 	}
 	time.Sleep(50 * time.Millisecond) // let them all wait
 	f.gate <- struct{}{}
@@ -61,7 +66,7 @@ func TestWalkerShares(t *testing.T) {
 	}
 	// Alone, a request walks at once.
 	go func() { <-f.started; f.gate <- struct{}{} }()
-	if r := w.healths(f)[0].Reason; r != "3" {
+	if r := first(); r != "3" {
 		t.Errorf("a later request got walk %s, want 3", r)
 	}
 }
