@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/api/auth"
-	"github.com/corral-dev/corral/health"
 	"github.com/corral-dev/corral/store"
 )
 
@@ -28,14 +27,7 @@ import (
 // page waits for; cpu-ms is the process's CPU time (GC included) an iteration
 // took, which the machine's other load disturbs less.
 func BenchmarkFleetFirstLoad10k(b *testing.B) {
-	eval := health.NewEvaluator(health.Options{Now: func() time.Time { return t0.Add(-10 * time.Minute) }})
-	for i := range 10000 {
-		c := fixtureCollector{id: fmt.Sprintf("c-%05d", i), org: []string{"acme", "globex"}[i%2], team: []string{"red", "blue", ""}[i%3]}
-		tg := target(c, "http://"+c.id+".example:9100/metrics")
-		eval.Track(tg, time.Minute, 10*time.Second)
-		eval.Observe(agentResult(tg, t0.Add(-time.Minute), float64(i)))
-		eval.Observe(agentResult(tg, t0, float64(2*i)))
-	}
+	eval := fleet10k()
 	st, _ := openStore(b)
 	ctx := context.Background()
 	u, err := st.UserByUsername(ctx, uSuper)
