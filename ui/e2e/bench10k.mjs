@@ -116,18 +116,22 @@ try {
         super(...a);
         window.__ws = this;
         this.addEventListener('message', (m) => {
-          window.__frames++;
+          if (typeof m.data !== 'string') return;
+          // Events, not frames: the page asks for batches (a JSON array a frame).
+          for (let i = m.data.indexOf('"type":'); i >= 0; i = m.data.indexOf('"type":', i + 7)) window.__frames++;
           // A status reaches the page in a status change or in a heartbeat (data.status,
           // sent just before the change): the first event naming it. Heartbeats are
           // read only for the sim-* and flip-* rows the phases watch (the injected ones
           // carry no status).
-          if (typeof m.data !== 'string') return;
           if (!(m.data.includes('status-changed') || ((m.data.includes('"collector":"sim-') || m.data.includes('"collector":"flip-')) && m.data.includes('"status"')))) return;
-          const e = JSON.parse(m.data);
-          const st = e.type === 'collector:status-changed' ? e.data.new : e.type === 'collector:heartbeat' ? e.data?.status : null;
-          if (!st || window.__last.get(e.collector) === st) return;
-          window.__last.set(e.collector, st);
-          window.__events.push({ id: e.collector, status: st, t: Date.parse(e.time), recv: Date.now() });
+          const recv = Date.now();
+          const msg = JSON.parse(m.data);
+          for (const e of Array.isArray(msg) ? msg : [msg]) {
+            const st = e.type === 'collector:status-changed' ? e.data.new : e.type === 'collector:heartbeat' ? e.data?.status : null;
+            if (!st || window.__last.get(e.collector) === st) continue;
+            window.__last.set(e.collector, st);
+            window.__events.push({ id: e.collector, status: st, t: Date.parse(e.time), recv });
+          }
         });
       }
     };
