@@ -72,10 +72,20 @@ func (h *Hub) CredentialHandler(credOf func(r *http.Request) (Credential, bool))
 			writeError(w, http.StatusUnauthorized, "unauthenticated", "authentication required")
 			return
 		}
+		var batch bool
+		switch v := r.URL.Query().Get("batch"); v {
+		case "", "0", "false":
+		case "1", "true":
+			batch = true
+		default:
+			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("batch=%q: want 1 (messages sent as JSON arrays) or 0", v))
+			return
+		}
 		// Registered before the handshake answers: once a client's Dial returns, it
 		// receives every event published (events meanwhile wait in its queue).
 		c := newClient(cred.Scope, h.o.BufferSize)
 		c.key = cred.Key
+		c.batch = batch
 		if !h.add(c) {
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "server shutting down; reconnect shortly")
 			return
@@ -213,11 +223,37 @@ func (h *Hub) write(ctx context.Context, conn *websocket.Conn, c *client) error 
 		case <-ctx.Done():
 			return ctx.Err()
 		case b := <-c.queue:
+			if c.batch {
+				b = h.drain(c, b)
+			}
 			if err := h.send(ctx, conn, b); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// Bounds of one batch frame (?batch=1).
+const (
+	batchMessages = 512
+	batchBytes    = 256 << 10
+)
+
+// drain makes one frame of first and the messages queued behind it, at most
+// batchMessages or batchBytes: a JSON array of them, in queue order. A burst
+// then costs the client a handful of frames (one task each in a browser)
+// instead of one per event.
+func (h *Hub) drain(c *client, first []byte) []byte {
+	buf := append(append(make([]byte, 0, 2*len(first)+2), '['), first...)
+	for n := 1; n < batchMessages && len(buf) < batchBytes; n++ {
+		select {
+		case b := <-c.queue:
+			buf = append(append(buf, ','), b...)
+		default:
+			n = batchMessages
+		}
+	}
+	return append(buf, ']')
 }
 
 func (h *Hub) send(ctx context.Context, conn *websocket.Conn, b []byte) error {

@@ -232,6 +232,7 @@ type client struct {
 	revoked chan string // the close reason, once its credential no longer holds
 	queue   chan []byte
 	missed  atomic.Int64                  // events that did not fit since the last resync
+	batch   bool                          // ?batch=1: messages go out as JSON arrays
 	subs    atomic.Pointer[subscriptions] // nil: everything in scope
 }
 

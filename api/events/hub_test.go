@@ -809,3 +809,69 @@ func TestCredentialEnds(t *testing.T) {
 		t.Fatalf("b, neither revoked nor expired: %s %v", msg, err)
 	}
 }
+
+func nextBatch(t testing.TB, c *websocket.Conn) []message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var ms []message
+	if err := json.Unmarshal(b, &ms); err != nil {
+		t.Fatalf("not a JSON array of messages: %s: %v", b, err)
+	}
+	return ms
+}
+
+// TestBatch checks that a client asking for ?batch=1 gets what waited in its
+// queue in one frame, a JSON array in queue order, and that batch takes only
+// 0 or 1.
+func TestBatch(t *testing.T) {
+	h := NewHub(Options{BufferSize: 64, WriteTimeout: time.Minute})
+	s := serve(t, h)
+	c, conn := s.dial(t, "org=*&batch=1")
+	h.Publish(Event{Type: wire.EventMetrics, Collector: "warm-up"})
+	if ms := nextBatch(t, c); len(ms) != 1 || ms[0].Collector != "warm-up" {
+		t.Fatalf("warm-up: %+v", ms)
+	}
+	// The writer takes event 0 and hangs writing it; 1–19 wait in the queue.
+	conn.stall()
+	const n = 20
+	for i := range n {
+		h.Publish(Event{Type: wire.EventMetrics, Collector: fmt.Sprint(i)})
+	}
+	conn.resume()
+	var got []string
+	frames := 0
+	for len(got) < n {
+		got = append(got, collectors(nextBatch(t, c))...)
+		frames++
+	}
+	for i, id := range got {
+		if id != fmt.Sprint(i) {
+			t.Fatalf("got %v, want 0…%d in order", got, n-1)
+		}
+	}
+	if frames > 2 {
+		t.Errorf("%d events that waited came in %d frames, want at most 2 (the one under way, then the rest)", n, frames)
+	}
+	// Replies to the client's own messages come batched too.
+	send(t, c, `{"action":"subscribe","collectors":["x"]}`)
+	if ms := nextBatch(t, c); len(ms) != 1 || ms[0].Type != "subscribed" {
+		t.Errorf("subscribe reply: %+v", ms)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, s.wsURL("org=*&batch=yes"), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("batch=yes: %v %v, want 400", resp, err)
+	}
+	var e struct{ Error, Message string }
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	if !strings.Contains(e.Error+e.Message, "batch") {
+		t.Errorf("batch=yes answer %+v does not name the parameter", e)
+	}
+}

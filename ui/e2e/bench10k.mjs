@@ -116,18 +116,22 @@ try {
         super(...a);
         window.__ws = this;
         this.addEventListener('message', (m) => {
-          window.__frames++;
+          if (typeof m.data !== 'string') return;
+          // Events, not frames: the page asks for batches (a JSON array a frame).
+          for (let i = m.data.indexOf('"type":'); i >= 0; i = m.data.indexOf('"type":', i + 7)) window.__frames++;
           // A status reaches the page in a status change or in a heartbeat (data.status,
           // sent just before the change): the first event naming it. Heartbeats are
           // read only for the sim-* and flip-* rows the phases watch (the injected ones
           // carry no status).
-          if (typeof m.data !== 'string') return;
           if (!(m.data.includes('status-changed') || ((m.data.includes('"collector":"sim-') || m.data.includes('"collector":"flip-')) && m.data.includes('"status"')))) return;
-          const e = JSON.parse(m.data);
-          const st = e.type === 'collector:status-changed' ? e.data.new : e.type === 'collector:heartbeat' ? e.data?.status : null;
-          if (!st || window.__last.get(e.collector) === st) return;
-          window.__last.set(e.collector, st);
-          window.__events.push({ id: e.collector, status: st, t: Date.parse(e.time), recv: Date.now() });
+          const recv = Date.now();
+          const msg = JSON.parse(m.data);
+          for (const e of Array.isArray(msg) ? msg : [msg]) {
+            const st = e.type === 'collector:status-changed' ? e.data.new : e.type === 'collector:heartbeat' ? e.data?.status : null;
+            if (!st || window.__last.get(e.collector) === st) continue;
+            window.__last.set(e.collector, st);
+            window.__events.push({ id: e.collector, status: st, t: Date.parse(e.time), recv });
+          }
         });
       }
     };
@@ -287,14 +291,24 @@ try {
   const stormLong = await takeLong(p);
   const stormSeconds = (Date.now() - tStorm) / 1000;
   const rate = Math.round(((await frameCount()) - f0 - injected) / stormSeconds);
-  const doms = await p.evaluate(() => window.__status.filter((x) => x.id.startsWith('flip-') && x.status === 'online'));
+  const allDoms = await p.evaluate(() => window.__status.filter((x) => x.id.startsWith('flip-')));
+  const doms = allDoms.filter((x) => x.status === 'online');
+  const outliers = [];
   const events = await p.evaluate(() => window.__events);
   const stormLatency = [];
   const stormReceived = [];
   for (const d of doms) {
     // The event that caused it: the last one naming this status received before the row changed.
     const ev = events.filter((e) => e.id === d.id && e.status === 'online' && e.recv <= d.t).pop();
-    if (ev) { stormLatency.push(d.t - ev.t); stormReceived.push(d.t - ev.recv); }
+    if (ev) {
+      stormLatency.push(d.t - ev.t);
+      stormReceived.push(d.t - ev.recv);
+      // Over a second: what the page saw of that row, to tell a slow page from a pairing gone wrong.
+      if (d.t - ev.t > 1000 && outliers.length < 3) {
+        const rel = (x) => x - ev.recv;
+        outliers.push({ id: d.id, row_online_at: rel(d.t), events: events.filter((e) => e.id === d.id).map((e) => [e.status, rel(e.recv), e.t - ev.t]), rows: allDoms.filter((x) => x.id === d.id).map((x) => [x.status, rel(x.t)]) });
+      }
+    }
   }
   if (cdp && process.env.PROFILE_FROM !== 'scroll') writeFileSync(process.env.PROFILE, JSON.stringify((await cdp.send('Profiler.stop')).profile));
   const load = (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10);
@@ -306,7 +320,7 @@ try {
     })),
     server_probe_ms: probes, rows_in_dom: domRows,
     scroll: { longtasks: scrollLong.length, longest_ms: Math.max(0, ...scrollLong) },
-    update_ms: { command: spread(commandLatency), command_each: commandLatency, kill_offline: killLatency, storm_rows_in_view: spread(stormLatency), from_receipt: spread(received), storm_from_receipt: spread(stormReceived) },
+    update_ms: { command: spread(commandLatency), command_each: commandLatency, kill_offline: killLatency, storm_rows_in_view: spread(stormLatency), from_receipt: spread(received), storm_from_receipt: spread(stormReceived), storm_outliers: outliers },
     quiet: { longtasks: quietLong.length, longest_ms: Math.max(0, ...quietLong) },
     storm: { targets: FLIP, ws_messages_per_s: rate, injected_per_s: Math.round(injected / stormSeconds), events_per_s: rate + Math.round(injected / stormSeconds), seconds: STORM_SECONDS, ramp_ms: ramp, longtasks: stormLong.length, longest_ms: Math.max(0, ...stormLong), over_100ms: stormLong.filter((d) => d > 100).length },
     // How often the page loaded the list again after the first loads (a periodic

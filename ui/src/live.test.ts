@@ -73,6 +73,33 @@ describe('Live', () => {
     expect(states).toEqual(['open', 'reconnecting', 'open']);
     live.stop();
   });
+  it('takes batches (JSON arrays, as ?batch=1 sends them) in order, a resync among them too', () => {
+    const ticks: (() => void)[] = [];
+    const live = new Live({ url: 'ws://x/api/v1/ws?batch=1', WebSocketImpl: FakeWS as unknown as typeof WebSocket, schedule: (cb) => ticks.push(cb) });
+    const got: LiveEvent[][] = [];
+    let resyncs = 0;
+    live.onBatch((b) => got.push(b));
+    live.onResync(() => resyncs++);
+    live.start();
+    FakeWS.all[0]!.open();
+    FakeWS.all[0]!.msg([
+      { type: 'collector:heartbeat', collector: 'a', time: 't' },
+      { type: 'subscribed', time: 't' },
+      { type: 'collector:status-changed', collector: 'b', time: 't', data: { new: 'offline' } },
+    ]);
+    FakeWS.all[0]!.msg({ type: 'collector:heartbeat', collector: 'c', time: 't' });
+    FakeWS.all[0]!.msg([{ type: 'resync', time: 't' }, null, 7]);
+    ticks.shift()!();
+    expect(got.map((b) => b.map((e) => e.collector))).toEqual([['a', 'b', 'c']]);
+    expect(resyncs).toBe(1);
+    live.stop();
+  });
+  it('asks the server for batches', () => {
+    const live = new Live({ WebSocketImpl: FakeWS as unknown as typeof WebSocket });
+    live.start();
+    expect(new URL(FakeWS.all[0]!.url).searchParams.get('batch')).toBe('1');
+    live.stop();
+  });
   it('stops for good and reports when the server ends the credential (1008)', () => {
     const reasons: string[] = [];
     const live = new Live({ url: 'ws://x', WebSocketImpl: FakeWS as unknown as typeof WebSocket, onAuthEnd: (r) => reasons.push(r) });

@@ -117,7 +117,9 @@ export class Live {
   private url(): string {
     if (this.opts.url) return this.opts.url;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return `${proto}//${location.host}/api/v1/ws`;
+    // batch=1: what waits for this tab on the server comes as one frame (a JSON
+    // array), so a burst of thousands of events is a few tasks, not thousands.
+    return `${proto}//${location.host}/api/v1/ws?batch=1`;
   }
 
   private connect() {
@@ -143,18 +145,14 @@ export class Live {
       }
     };
     ws.onmessage = (m) => {
-      let ev: LiveEvent;
+      let msg: LiveEvent | LiveEvent[];
       try {
-        ev = JSON.parse(String(m.data)) as LiveEvent;
+        msg = JSON.parse(String(m.data)) as LiveEvent | LiveEvent[];
       } catch {
         return;
       }
-      if (ev.type === 'resync') {
-        this.resyncListeners.forEach((l) => l());
-        return;
-      }
-      if (ev.type === 'subscribed' || ev.type === 'unsubscribed' || ev.type === 'error') return;
-      this.coalescer.push(ev);
+      // One message, or a batch of them in order (the server's ?batch=1).
+      for (const ev of Array.isArray(msg) ? msg : [msg]) this.handle(ev);
     };
     ws.onclose = (c) => {
       if (this.ws !== ws) return;
@@ -168,6 +166,16 @@ export class Live {
       }
       this.retry();
     };
+  }
+
+  private handle(ev: LiveEvent) {
+    if (!ev || typeof ev !== 'object') return;
+    if (ev.type === 'resync') {
+      this.resyncListeners.forEach((l) => l());
+      return;
+    }
+    if (ev.type === 'subscribed' || ev.type === 'unsubscribed' || ev.type === 'error') return;
+    this.coalescer.push(ev);
   }
 
   private retry() {
