@@ -154,7 +154,8 @@ type message struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-func next(t testing.TB, c *websocket.Conn) message {
+// frame reads the next frame, waiting at most 10 s.
+func frame(t testing.TB, c *websocket.Conn) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -162,6 +163,12 @@ func next(t testing.TB, c *websocket.Conn) message {
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
+	return b
+}
+
+func next(t testing.TB, c *websocket.Conn) message {
+	t.Helper()
+	b := frame(t, c)
 	var m message
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("%s: %v", b, err)
@@ -812,12 +819,7 @@ func TestCredentialEnds(t *testing.T) {
 
 func nextBatch(t testing.TB, c *websocket.Conn) []message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, b, err := c.Read(ctx)
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
+	b := frame(t, c)
 	var ms []message
 	if err := json.Unmarshal(b, &ms); err != nil {
 		t.Fatalf("not a JSON array of messages: %s: %v", b, err)
