@@ -268,7 +268,7 @@ func (b *Bulk) preview(r wire.BulkRequest, items []target) wire.BulkResult {
 		default:
 			if err := Check(r.Action, params, t.health.Agent.Kind); err != nil {
 				it.Status, it.Error = "failed", err.Error()
-			} else if t.health.Target != nil && !t.health.LastSeen.IsZero() && !t.health.Agent.HasContract && commandOf[r.Action] != "" {
+			} else if t.health.Target != nil && t.health.Scraped && !t.health.Agent.HasContract && commandOf[r.Action] != "" {
 				it.Status, it.Error = "failed", ErrNotAgent.Error()
 			} else {
 				it.Status, it.Success = "would", true

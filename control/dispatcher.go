@@ -443,7 +443,9 @@ func (d *Dispatcher) Submit(ctx context.Context, r Request) (store.Command, erro
 	}
 	// A collector another replica owns has no scrape here to tell: its owner
 	// finds out when it delivers.
-	if !h.LastSeen.IsZero() && !h.Agent.HasContract && d.owns(r.Collector) {
+	// Only once a scrape here has read its metrics: after a restart LastSeen
+	// comes from the store before the first scrape, with no agent fields yet.
+	if h.Scraped && !h.Agent.HasContract && d.owns(r.Collector) {
 		return store.Command{}, fmt.Errorf("%s: %w (its /metrics has no corral_collector_state); it takes no commands", r.Collector, ErrNotAgent)
 	}
 	id := r.ID

@@ -266,13 +266,13 @@ scrape_configs:
 		if err := db.QueryRow("SELECT count(*), count(DISTINCT collector) FROM commands WHERE bulk_id = $1", r.id).Scan(&n, &distinct); err != nil {
 			t.Fatal(err)
 		}
-		if n != nBulk || distinct != nBulk {
-			t.Errorf("bulk operation %s has %d commands for %d collectors, want one for each of %d", r.id, n, distinct, nBulk)
-		}
 		// Finished after the restart, it saw its collectors: none of its items
 		// may say the collector is unknown (it ran before discovery was back).
 		var result string
 		_ = db.QueryRow("SELECT result FROM bulk_operations WHERE id = $1", r.id).Scan(&result)
+		if n != nBulk || distinct != nBulk {
+			t.Errorf("bulk operation %s has %d commands for %d collectors, want one for each of %d; its result: %s", r.id, n, distinct, nBulk, result)
+		}
 		if strings.Contains(result, "collector not found") {
 			t.Errorf("bulk operation %s finished with collectors not found: %s", r.id, result)
 		}

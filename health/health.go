@@ -84,10 +84,14 @@ type Health struct {
 	Reason      string
 	StatusSince time.Time
 
-	Up             bool
-	FirstSeen      time.Time
-	LastScrape     time.Time
-	LastSeen       time.Time // last successful scrape
+	Up         bool
+	FirstSeen  time.Time
+	LastScrape time.Time
+	LastSeen   time.Time // last successful scrape
+	// Scraped is whether this process has had a successful scrape of it, so
+	// Agent holds what that scrape read. LastSeen may come from the store
+	// before that (Restored), with Agent still empty.
+	Scraped        bool
 	ScrapeDuration time.Duration
 	// LastError and LastReason are the last scrape's failure and its reason
 	// (timeout, refused, http_503 …); both clear with a successful scrape.
@@ -371,6 +375,7 @@ func (c *collectorHealth) observe(r *scrape.Result, persistEvery time.Duration) 
 
 	if ok {
 		h.Up = true
+		h.Scraped = true
 		h.LastSeen = now
 		h.ConsecutiveFailures = 0
 		h.LastError, h.LastReason = "", ""
